@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// One target per plugin under Sources/Plugins/<Name>; the executable holds the one registration list.
+func plugin(_ name: String, _ deps: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: ["PipelineHost"] + deps, path: "Sources/Plugins/\(name)")
+}
+
+let package = Package(
+    name: "fraud-pipeline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pipeline-host", targets: ["PipelineHostCLI"]),
+        .library(name: "PipelineHost", targets: ["PipelineHost"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CYajl", pkgConfig: "yajl", providers: [.apt(["libyajl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "PipelineHost",
+            dependencies: [
+                "CYajl", "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "AdminHTTP",
+            dependencies: [
+                "PipelineHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        plugin("FileSource"),
+        plugin("FileSink"),
+        plugin("StdoutSink"),
+        .target(name: "BuiltinPlugins", dependencies: ["PipelineHost", "FileSource", "FileSink", "StdoutSink"]),
+        .executableTarget(
+            name: "PipelineHostCLI",
+            dependencies: [
+                "PipelineHost", "AdminHTTP", "BuiltinPlugins",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .testTarget(
+            name: "PipelineHostTests",
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

@@ -1,0 +1,61 @@
+import Hummingbird
+import Logging
+import PipelineHost
+import Prometheus
+
+/// The admin HTTP endpoints of a running pipeline: `/metrics` (Prometheus text), `/health` (the process
+/// is alive and no stage has failed) and `/ready` (plugins started and the pipeline moving records).
+public struct AdminServer: Sendable {
+    let host: String
+    let port: Int
+    let stats: RuntimeStats
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+
+    public init(host: String, port: Int, stats: RuntimeStats, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.stats = stats
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Serves until the task is cancelled.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let router = Router()
+        let stats = self.stats
+        let registry = self.registry
+        router.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(8192)
+            registry.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        router.get("/health") { _, _ -> Response in
+            if let failure = stats.failure {
+                return Self.json(.serviceUnavailable, .object([("status", "failed"), ("error", .string(failure))]))
+            }
+            return Self.json(.ok, .object([("status", "ok")]))
+        }
+        router.get("/ready") { _, _ -> Response in
+            stats.isReady
+                ? Self.json(.ok, .object([("ready", true), ("records_in", .int(Int64(stats.recordsIn)))]))
+                : Self.json(.serviceUnavailable, .object([("ready", false)]))
+        }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        try await app.run()
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        var w = JSONWriter()
+        w.write(value)
+        w.append("\n")
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+}

@@ -1,0 +1,53 @@
+/// A consistent cut of the pipeline: where each source partition is to resume, and the state of every
+/// stateful transform as it was when the checkpoint barrier passed it.
+public struct Checkpoint: Sendable, Equatable {
+    public var id: UInt64
+    public var pipeline: String
+    /// Wall-clock seconds since 1970 when it was written.
+    public var createdAt: Double
+    public var positions: [String: JSONValue]
+    /// Transform id → state.
+    public var states: [String: JSONValue]
+
+    public init(id: UInt64, pipeline: String, createdAt: Double, positions: [String: JSONValue], states: [String: JSONValue]) {
+        self.id = id
+        self.pipeline = pipeline
+        self.createdAt = createdAt
+        self.positions = positions
+        self.states = states
+    }
+
+    static let formatVersion: Int64 = 1
+
+    public var json: JSONValue {
+        .object([
+            ("format", .int(Self.formatVersion)),
+            ("id", .int(Int64(id))),
+            ("pipeline", .string(pipeline)),
+            ("created_at", .double(createdAt)),
+            ("positions", .object(positions.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })),
+            ("states", .object(states.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })),
+        ])
+    }
+
+    public init(json: JSONValue) throws {
+        guard json["format"]?.intValue == Self.formatVersion else {
+            throw PipelineError(.checkpoint, "unsupported checkpoint format \(json["format"].map(\.description) ?? "(none)")")
+        }
+        guard let id = json["id"]?.intValue, let pipeline = json["pipeline"]?.stringValue,
+              let positions = json["positions"]?.objectValue, let states = json["states"]?.objectValue
+        else { throw PipelineError(.checkpoint, "checkpoint is missing id, pipeline, positions or states") }
+        self.init(
+            id: UInt64(id), pipeline: pipeline, createdAt: json["created_at"]?.doubleValue ?? 0,
+            positions: Dictionary(positions, uniquingKeysWith: { $1 }),
+            states: Dictionary(states, uniquingKeysWith: { $1 }))
+    }
+}
+
+/// Where checkpoints live. Local directories now; S3 implements the same two calls.
+public protocol CheckpointStore: Sendable {
+    func load() async throws -> Checkpoint?
+    /// Stores atomically: a reader sees the previous checkpoint or this one, never a mix.
+    func save(_ checkpoint: Checkpoint) async throws
+    var description: String { get }
+}

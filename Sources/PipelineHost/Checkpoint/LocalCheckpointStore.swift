@@ -1,0 +1,78 @@
+import Foundation
+
+/// Checkpoints in a local directory: written to a temporary file, fsynced, renamed over
+/// `checkpoint.json`, and the directory fsynced, so a crash at any point leaves a whole checkpoint.
+public struct LocalCheckpointStore: CheckpointStore {
+    public let directory: String
+    public var path: String { directory + "/checkpoint.json" }
+    public var description: String { path }
+
+    public init(directory: String) { self.directory = directory }
+
+    public func load() async throws -> Checkpoint? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try Checkpoint(json: try DocumentParser.parseValue(Array(data)))
+        } catch {
+            throw PipelineError(.checkpoint, "cannot read checkpoint: \(error)", at: path, underlying: error)
+        }
+    }
+
+    public func save(_ checkpoint: Checkpoint) async throws {
+        var w = JSONWriter(capacity: 4096)
+        w.write(checkpoint.json)
+        w.append("\n")
+        try FileIO.writeAtomically(w.bytes, to: path)
+    }
+}
+
+/// Durable file writes shared by the checkpoint store and the file sink.
+public enum FileIO {
+    public static func createDirectory(_ dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw PipelineError(.io, "cannot create directory: \(error.localizedDescription)", at: dir, underlying: error)
+        }
+    }
+
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try createDirectory(dir.isEmpty ? "." : dir)
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw errno(path: tmp, "open") }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        try writeAll(fd: fd, bytes, path: tmp)
+        guard fsync(fd) == 0 else { let e = errno(path: tmp, "fsync"); close(fd); throw e }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw errno(path: path, "rename") }
+        ok = true
+        fsyncDirectory(dir.isEmpty ? "." : dir)
+    }
+
+    public static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 {
+                    if Foundation.errno == EINTR { continue }
+                    throw errno(path: path, "write")
+                }
+                off += n
+            }
+        }
+    }
+
+    public static func fsyncDirectory(_ dir: String) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { _ = fsync(fd); close(fd) }
+    }
+
+    public static func errno(path: String, _ op: String) -> PipelineError {
+        let code = Foundation.errno
+        return PipelineError(.io, "\(op) failed: \(String(cString: strerror(code)))", at: path)
+    }
+}

@@ -1,0 +1,200 @@
+import CYajl
+import Foundation
+
+/// Parses a whole JSON document with yajl into a `SpecNode` tree that keeps line:column of every value.
+///
+/// yajl reports how many bytes it has consumed when a callback fires (the end of the token); the start of
+/// a token is found by skipping whitespace and `,` `:` from the end of the previous one.
+public enum DocumentParser {
+    public struct SyntaxError: Error, Sendable, CustomStringConvertible {
+        public var location: SourceLocation
+        public var message: String
+        public var description: String { "\(location): \(message)" }
+    }
+
+    public static func parse(_ text: [UInt8]) throws(SyntaxError) -> SpecNode {
+        let builder = NodeBuilder(text: text)
+        let ctx = Unmanaged.passUnretained(builder).toOpaque()
+        guard let handle = yajl_alloc(documentCallbacks, nil, ctx) else {
+            throw SyntaxError(location: .init(line: 1, column: 1), message: "out of memory")
+        }
+        defer { yajl_free(handle) }
+        builder.handle = handle
+        var status = text.withUnsafeBufferPointer { buf in
+            yajl_parse(handle, buf.baseAddress, buf.count)
+        }
+        if status == yajl_status_ok { status = yajl_complete_parse(handle) }
+        if status != yajl_status_ok {
+            let consumed = Int(yajl_get_bytes_consumed(handle))
+            let message: String
+            if let err = text.withUnsafeBufferPointer({ yajl_get_error(handle, 0, $0.baseAddress, $0.count) }) {
+                message = Self.cleanMessage(String(cString: err))
+                yajl_free_error(handle, err)
+            } else {
+                message = "invalid JSON"
+            }
+            if builder.failure == nil {
+                throw SyntaxError(location: builder.location(ofOffset: max(0, min(consumed, text.count) - 1)), message: message)
+            }
+        }
+        if let failure = builder.failure { throw failure }
+        guard let root = builder.root else {
+            throw SyntaxError(location: .init(line: 1, column: 1), message: "empty document")
+        }
+        return root
+    }
+
+    public static func parse(_ text: String) throws(SyntaxError) -> SpecNode {
+        try parse(Array(text.utf8))
+    }
+
+    /// Parses into a plain `JSONValue` (positions dropped).
+    public static func parseValue(_ text: [UInt8]) throws(SyntaxError) -> JSONValue {
+        try parse(text).json
+    }
+
+    static func cleanMessage(_ raw: String) -> String {
+        // yajl's terse messages look like "parse error: trailing garbage\n"; keep the part after the colon.
+        var s = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if s.hasPrefix("parse error: ") { s.removeFirst("parse error: ".count) }
+        if s.hasPrefix("lexical error: ") { s.removeFirst("lexical error: ".count) }
+        return s
+    }
+}
+
+final class NodeBuilder {
+    enum Frame {
+        case object([SpecNode.Member], SourceLocation, pendingKey: (String, SourceLocation)?)
+        case array([SpecNode], SourceLocation)
+    }
+
+    let text: [UInt8]
+    var handle: yajl_handle?
+    var stack: [Frame] = []
+    var root: SpecNode?
+    var failure: DocumentParser.SyntaxError?
+    private var previousEnd = 0
+    // Incremental line table: offsets of line starts seen so far.
+    private var lineStarts: [Int] = [0]
+    private var scannedTo = 0
+
+    init(text: [UInt8]) { self.text = text }
+
+    func location(ofOffset offset: Int) -> SourceLocation {
+        while scannedTo < min(offset, text.count) {
+            if text[scannedTo] == 0x0A { lineStarts.append(scannedTo + 1) }
+            scannedTo += 1
+        }
+        // Binary search for the last line start <= offset.
+        var lo = 0, hi = lineStarts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if lineStarts[mid] <= offset { lo = mid } else { hi = mid - 1 }
+        }
+        // Columns count characters, not bytes: count UTF-8 lead bytes.
+        var column = 1
+        var i = lineStarts[lo]
+        while i < offset && i < text.count {
+            if text[i] & 0xC0 != 0x80 { column += 1 }
+            i += 1
+        }
+        return SourceLocation(line: lo + 1, column: column)
+    }
+
+    /// Location of the token yajl just consumed.
+    func tokenLocation() -> SourceLocation {
+        let end = Int(yajl_get_bytes_consumed(handle))
+        var start = previousEnd
+        while start < end {
+            let c = text[start]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 || c == UInt8(ascii: ",") || c == UInt8(ascii: ":") {
+                start += 1
+            } else { break }
+        }
+        previousEnd = end
+        return location(ofOffset: start)
+    }
+
+    func add(_ node: SpecNode) {
+        guard let top = stack.popLast() else {
+            root = node
+            return
+        }
+        switch top {
+        case .object(var members, let loc, let pending):
+            if let (key, keyLoc) = pending {
+                if members.contains(where: { $0.key == key }) && failure == nil {
+                    failure = .init(location: keyLoc, message: "duplicate key \"\(key)\"")
+                }
+                members.append(.init(key: key, keyLocation: keyLoc, value: node))
+            }
+            stack.append(.object(members, loc, pendingKey: nil))
+        case .array(var items, let loc):
+            items.append(node)
+            stack.append(.array(items, loc))
+        }
+    }
+
+    func key(_ k: String) {
+        let loc = tokenLocation()
+        guard case .object(let members, let oloc, _) = stack.popLast()! else { return }
+        stack.append(.object(members, oloc, pendingKey: (k, loc)))
+    }
+}
+
+private func builder(_ ctx: UnsafeMutableRawPointer?) -> NodeBuilder {
+    Unmanaged<NodeBuilder>.fromOpaque(ctx!).takeUnretainedValue()
+}
+
+/// Allocated once for the life of the process: yajl keeps the pointer, not a copy.
+nonisolated(unsafe) private let documentCallbacks: UnsafeMutablePointer<yajl_callbacks> = {
+    let p = UnsafeMutablePointer<yajl_callbacks>.allocate(capacity: 1)
+    p.initialize(to: yajl_callbacks(
+        yajl_null: { ctx in
+            let b = builder(ctx); b.add(SpecNode(.null, at: b.tokenLocation())); return 1
+        },
+        yajl_boolean: { ctx, v in
+            let b = builder(ctx); b.add(SpecNode(.bool(v != 0), at: b.tokenLocation())); return 1
+        },
+        yajl_integer: nil,
+        yajl_double: nil,
+        yajl_number: { ctx, ptr, len in
+            let b = builder(ctx)
+            let loc = b.tokenLocation()
+            let raw = UnsafeRawBufferPointer(start: ptr, count: len)
+            b.add(SpecNode(NumberParsing.parse(raw).map(int: { .int($0) }, double: { .double($0) }), at: loc))
+            return 1
+        },
+        yajl_string: { ctx, ptr, len in
+            let b = builder(ctx)
+            let s = String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)
+            b.add(SpecNode(.string(s, interpolated: false), at: b.tokenLocation()))
+            return 1
+        },
+        yajl_start_map: { ctx in
+            let b = builder(ctx); b.stack.append(.object([], b.tokenLocation(), pendingKey: nil)); return 1
+        },
+        yajl_map_key: { ctx, ptr, len in
+            builder(ctx).key(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self))
+            return 1
+        },
+        yajl_end_map: { ctx in
+            let b = builder(ctx)
+            _ = b.tokenLocation()
+            guard case .object(let members, let loc, _) = b.stack.popLast()! else { return 0 }
+            b.add(SpecNode(.object(members), at: loc))
+            return 1
+        },
+        yajl_start_array: { ctx in
+            let b = builder(ctx); b.stack.append(.array([], b.tokenLocation())); return 1
+        },
+        yajl_end_array: { ctx in
+            let b = builder(ctx)
+            _ = b.tokenLocation()
+            guard case .array(let items, let loc) = b.stack.popLast()! else { return 0 }
+            b.add(SpecNode(.array(items), at: loc))
+            return 1
+        }
+    ))
+    return p
+}()

@@ -1,0 +1,60 @@
+import Synchronization
+
+/// Counters of a running pipeline, updated per batch, read by the status line, the admin endpoints
+/// and the final summary.
+public final class RuntimeStats: Sendable {
+    private let recordsInCounter = Atomic<Int>(0)
+    private let deadLetteredCounter = Atomic<Int>(0)
+    private let checkpointsCounter = Atomic<Int>(0)
+    private let progressDone = Atomic<Int64>(0)
+    private let progressTotal = Atomic<Int64>(0)
+    private let bytesInCounter = Atomic<Int>(0)
+    private let sinkCounts = Mutex<[String: Int]>([:])
+    private let flags = Mutex<(ready: Bool, lastCheckpoint: Double?, failure: String?)>((false, nil, nil))
+    public let startTime: Double
+
+    public init() { startTime = MonotonicClock.seconds() }
+
+    public var recordsIn: Int { recordsInCounter.load(ordering: .relaxed) }
+    public var bytesIn: Int { bytesInCounter.load(ordering: .relaxed) }
+    public var deadLettered: Int { deadLetteredCounter.load(ordering: .relaxed) }
+    public var checkpoints: Int { checkpointsCounter.load(ordering: .relaxed) }
+    public var progress: (done: Int64, total: Int64) { (progressDone.load(ordering: .relaxed), progressTotal.load(ordering: .relaxed)) }
+    public var sinkOutputs: [String: Int] { sinkCounts.withLock { $0 } }
+    public var isReady: Bool { flags.withLock { $0.ready } }
+    public var failure: String? { flags.withLock { $0.failure } }
+    public var lastCheckpointTime: Double? { flags.withLock { $0.lastCheckpoint } }
+    public var recordsOut: Int { sinkOutputs.values.reduce(0, +) }
+
+    func addIn(records: Int, bytes: Int) {
+        recordsInCounter.wrappingAdd(records, ordering: .relaxed)
+        bytesInCounter.wrappingAdd(bytes, ordering: .relaxed)
+    }
+    func addDeadLettered(_ n: Int) { deadLetteredCounter.wrappingAdd(n, ordering: .relaxed) }
+    func addOut(sink: String, _ n: Int) { sinkCounts.withLock { $0[sink, default: 0] += n } }
+    func checkpointWritten(at time: Double) {
+        checkpointsCounter.wrappingAdd(1, ordering: .relaxed)
+        flags.withLock { $0.lastCheckpoint = time }
+    }
+    func setProgress(done: Int64, total: Int64) {
+        progressDone.store(done, ordering: .relaxed)
+        progressTotal.store(total, ordering: .relaxed)
+    }
+    func setReady(_ ready: Bool) { flags.withLock { $0.ready = ready } }
+    func setFailure(_ message: String) { flags.withLock { $0.failure = message } }
+}
+
+import Foundation
+
+public enum MonotonicClock {
+    public static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+    public static func wallSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

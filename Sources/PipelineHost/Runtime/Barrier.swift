@@ -1,0 +1,39 @@
+import Synchronization
+
+/// A checkpoint barrier. The source emits it between two batches; it flows through the chain in line
+/// with the records, and each stateful transform adds its snapshot as the barrier passes, so the state
+/// and the positions describe the same cut of the stream (Flink's aligned checkpoint, in one process).
+final class Barrier: Sendable {
+    let id: UInt64
+    /// The last batch emitted before the barrier (0 when none).
+    let upTo: UInt64
+    let positions: [String: JSONValue]
+    let isFinal: Bool
+    private let snapshots = Mutex<[String: JSONValue]>([:])
+
+    init(id: UInt64, upTo: UInt64, positions: [String: JSONValue], isFinal: Bool) {
+        self.id = id
+        self.upTo = upTo
+        self.positions = positions
+        self.isFinal = isFinal
+    }
+
+    func record(state: JSONValue, for transformID: String) {
+        snapshots.withLock { $0[transformID] = state }
+    }
+
+    var states: [String: JSONValue] { snapshots.withLock { $0 } }
+}
+
+enum StreamItem: Sendable {
+    case batch(Batch)
+    case barrier(Barrier)
+}
+
+enum SinkItem: Sendable {
+    case delivery(Delivery)
+    /// Records a sink rejected: written to the dead-letter output and flushed at once, because the
+    /// rejecting sink's own acknowledgement waits for them.
+    case rejection(Delivery)
+    case barrier(Barrier)
+}

@@ -1,0 +1,117 @@
+/// A record that could not be processed, with why and where.
+public struct DeadLetter: Sendable {
+    public var record: Record
+    public var reason: String
+    /// The component id (or "source", "router") where it failed.
+    public var stage: String
+
+    public init(record: Record, reason: String, stage: String) {
+        self.record = record
+        self.reason = reason
+        self.stage = stage
+    }
+
+    /// The entry written to the dead-letter output.
+    public func entry(pipeline: String, time: Double) -> Record {
+        Record(fields: [
+            ("pipeline", .string(pipeline)),
+            ("stage", .string(stage)),
+            ("reason", .string(reason)),
+            ("origin", .string(record.origin.description)),
+            ("time", .double(time)),
+            ("payload", .string(record.payloadText)),
+        ], origin: record.origin)
+    }
+}
+
+/// What a source emits: records, the records it could not parse, and the position reached in each
+/// partition it read from, so a checkpoint can resume right after this batch.
+public struct SourceBatch: Sendable {
+    public var records: [Record]
+    public var deadLetters: [DeadLetter]
+    public var positions: [(partition: String, position: JSONValue)]
+    public var bytes: Int
+
+    public init(records: [Record], deadLetters: [DeadLetter] = [], positions: [(partition: String, position: JSONValue)], bytes: Int = 0) {
+        self.records = records
+        self.deadLetters = deadLetters
+        self.positions = positions
+        self.bytes = bytes
+    }
+}
+
+/// A batch on its way through the transforms.
+public struct Batch: Sendable {
+    public let id: UInt64
+    public var records: [Record]
+    public internal(set) var deadLetters: [DeadLetter]
+    let token: AckToken
+
+    init(id: UInt64, records: [Record], deadLetters: [DeadLetter], token: AckToken) {
+        self.id = id
+        self.records = records
+        self.deadLetters = deadLetters
+        self.token = token
+    }
+
+    /// Moves a record out of the flow to the dead-letter output.
+    public mutating func deadLetter(_ record: Record, reason: String, stage: String) {
+        deadLetters.append(DeadLetter(record: record, reason: reason, stage: stage))
+    }
+
+    /// Keeps the records for which `body` returns nil and dead-letters the others with the reason returned.
+    public mutating func removeFailures(stage: String, _ body: (inout Record) throws -> String?) rethrows {
+        var kept: [Record] = []
+        kept.reserveCapacity(records.count)
+        for var r in records {
+            if let reason = try body(&r) { deadLetters.append(DeadLetter(record: r, reason: reason, stage: stage)) } else { kept.append(r) }
+        }
+        records = kept
+    }
+}
+
+/// The records of one batch routed to one sink, with the means to acknowledge them.
+public final class Delivery: Sendable {
+    public let batchID: UInt64
+    public let records: [Record]
+    let sinkID: String
+    private let token: AckToken
+    private let rejections: (any RejectionSink)?
+    private let done = Latch()
+
+    init(batchID: UInt64, records: [Record], sinkID: String, token: AckToken, rejections: (any RejectionSink)?) {
+        self.batchID = batchID
+        self.records = records
+        self.sinkID = sinkID
+        self.token = token
+        self.rejections = rejections
+        token.retain()
+    }
+
+    /// The records are durable at the destination. Idempotent.
+    public func acknowledge() {
+        if done.trip() { token.release() }
+    }
+
+    /// Records that failed permanently at the destination go to the dead-letter output with the reason;
+    /// the delivery then counts as acknowledged once that write is durable.
+    public func reject(_ indices: [Int], reason: String) async throws {
+        guard !indices.isEmpty else { return }
+        guard let rejections else {
+            throw PipelineError(.sink, "the dead-letter output rejected \(indices.count) records: \(reason)", at: sinkID)
+        }
+        let letters = indices.map { DeadLetter(record: records[$0], reason: reason, stage: sinkID) }
+        try await rejections.reject(letters, token: token, batchID: batchID)
+    }
+
+    /// Rejects every record of the delivery and acknowledges it.
+    public func rejectAll(reason: String) async throws {
+        try await reject(Array(records.indices), reason: reason)
+        acknowledge()
+    }
+}
+
+/// Where sinks send permanently failed records (the dead-letter stage).
+protocol RejectionSink: Sendable {
+    func reject(_ letters: [DeadLetter], token: AckToken, batchID: UInt64) async throws
+}

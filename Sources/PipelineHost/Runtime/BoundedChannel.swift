@@ -1,0 +1,113 @@
+import Synchronization
+
+/// A single-consumer channel between two stages with high/low-watermark backpressure (as in SwiftNIO's
+/// `HighLowWatermark`): senders suspend once `high` elements are buffered and resume only when the
+/// consumer has drained it to `low`, so a slow stage slows the ones before it and memory stays bounded.
+final class BoundedChannel<Element: Sendable>: Sendable {
+    struct Closed: Error {}
+
+    private struct State {
+        var buffer: [Element] = []
+        var head = 0
+        var writable = true
+        var closed = false
+        var receiver: CheckedContinuation<Element?, Never>?
+        var senders: [(Element, CheckedContinuation<Void, any Error>)] = []
+        var count: Int { buffer.count - head }
+        mutating func pop() -> Element {
+            let e = buffer[head]
+            head += 1
+            if head > 64 && head * 2 > buffer.count {
+                buffer.removeFirst(head)
+                head = 0
+            }
+            return e
+        }
+    }
+
+    private enum SendAction { case resumeReceiver(CheckedContinuation<Element?, Never>), done, wait, closed }
+
+    let high: Int
+    let low: Int
+    private let state = Mutex(State())
+
+    init(high: Int, low: Int? = nil) {
+        precondition(high >= 1)
+        self.high = high
+        self.low = min(low ?? high / 2, high - 1)
+    }
+
+    func send(_ element: Element) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let action: SendAction = state.withLock { s in
+                if s.closed { return .closed }
+                if let r = s.receiver {
+                    s.receiver = nil
+                    return .resumeReceiver(r)
+                }
+                if s.writable {
+                    s.buffer.append(element)
+                    if s.count >= high { s.writable = false }
+                    return .done
+                }
+                s.senders.append((element, c))
+                return .wait
+            }
+            switch action {
+            case .resumeReceiver(let r):
+                r.resume(returning: element)
+                c.resume()
+            case .done: c.resume()
+            case .wait: break
+            case .closed: c.resume(throwing: Closed())
+            }
+        }
+    }
+
+    /// The next element, or nil once the channel is closed and drained.
+    func receive() async -> Element? {
+        await withCheckedContinuation { (c: CheckedContinuation<Element?, Never>) in
+            let (result, wake): (Element??, [CheckedContinuation<Void, any Error>]) = state.withLock { s in
+                if s.count > 0 {
+                    let e = s.pop()
+                    var wake: [CheckedContinuation<Void, any Error>] = []
+                    if !s.writable && s.count <= low {
+                        // Admit the waiting senders' elements up to the high mark again.
+                        while !s.senders.isEmpty && s.count < high {
+                            let (el, sc) = s.senders.removeFirst()
+                            s.buffer.append(el)
+                            wake.append(sc)
+                        }
+                        s.writable = s.senders.isEmpty && s.count < high
+                    }
+                    return (.some(e), wake)
+                }
+                if !s.senders.isEmpty {
+                    let (el, sc) = s.senders.removeFirst()
+                    return (.some(el), [sc])
+                }
+                if s.closed { return (.some(nil), []) }
+                s.receiver = c
+                return (nil, [])
+            }
+            for w in wake { w.resume() }
+            if let result { c.resume(returning: result) }
+        }
+    }
+
+    /// No more sends; the consumer drains what is buffered and then gets nil. Waiting senders fail.
+    func close() {
+        let (receiver, senders): (CheckedContinuation<Element?, Never>?, [(Element, CheckedContinuation<Void, any Error>)]) = state.withLock { s in
+            s.closed = true
+            let r = s.count == 0 ? s.receiver : nil
+            if r != nil { s.receiver = nil }
+            let ss = s.senders
+            s.senders = []
+            return (r, ss)
+        }
+        receiver?.resume(returning: nil)
+        for (_, c) in senders { c.resume(throwing: Closed()) }
+    }
+
+    var bufferedCount: Int { state.withLock { $0.count + $0.senders.count } }
+}

@@ -1,0 +1,325 @@
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+
+/// What a finished run did.
+public struct RunSummary: Sendable {
+    public var recordsIn: Int
+    public var sinkOutputs: [String: Int]
+    public var deadLettered: Int
+    public var checkpoints: Int
+    public var seconds: Double
+    public var resumedFrom: UInt64?
+}
+
+/// Runs a validated pipeline: builds its plugins, restores the last checkpoint, and moves batches from the
+/// source through the transforms to the sinks over bounded channels, one task per stage, writing a
+/// checkpoint whenever every sink has acknowledged everything before a barrier.
+public final class PipelineRunner: Sendable {
+    public let spec: PipelineSpec
+    public let stats: RuntimeStats
+    public let stop: StopSignal
+    let registry: PluginRegistry
+    let logger: Logger
+    let environment: [String: String]
+    let store: any CheckpointStore
+    private let firstFailure = Mutex<(any Error)?>(nil)
+
+    public init(spec: PipelineSpec, registry: PluginRegistry, logger: Logger, environment: [String: String],
+                store: (any CheckpointStore)? = nil, stats: RuntimeStats = RuntimeStats(), stop: StopSignal = StopSignal()) {
+        self.spec = spec
+        self.registry = registry
+        self.logger = logger
+        self.environment = environment
+        self.store = store ?? LocalCheckpointStore(directory: spec.checkpoint.directory)
+        self.stats = stats
+        self.stop = stop
+    }
+
+    public func run() async throws -> RunSummary {
+        let started = MonotonicClock.seconds()
+        let ctx = BuildContext(pipelineName: spec.name, logger: logger, environment: environment, registry: registry)
+        let source = try registry.makeSource(spec.source, ctx)
+        let transforms = try spec.transforms.map { ($0.id, try registry.makeTransform($0, ctx)) }
+        let sinks = try spec.sinks.map { ($0, try registry.makeSink($0.config, ctx)) }
+        let deadLetterSink = try registry.makeSink(spec.deadLetter, ctx)
+
+        let checkpoint = try await store.load()
+        if let checkpoint {
+            guard checkpoint.pipeline == spec.name else {
+                throw PipelineError(.checkpoint, "checkpoint belongs to pipeline \"\(checkpoint.pipeline)\", not \"\(spec.name)\"", at: store.description)
+            }
+            for (id, t) in transforms {
+                if let state = checkpoint.states[id] {
+                    do { try t.restore(state) } catch {
+                        throw PipelineError(.checkpoint, "cannot restore the state of transform \"\(id)\": \(error)", at: store.description, underlying: error)
+                    }
+                }
+            }
+            logger.info("resuming from checkpoint", metadata: ["checkpoint": "\(checkpoint.id)", "store": "\(store.description)"])
+        }
+
+        func stageContext(_ id: String) -> StageContext {
+            var l = logger
+            l[metadataKey: "component"] = "\(id)"
+            return StageContext(id: id, logger: l, stats: stats)
+        }
+        for (config, sink) in sinks {
+            try await sink.start(stageContext(config.config.id))
+            do { try await sink.healthCheck() } catch {
+                throw PipelineError(.sink, "health check failed: \(error)", at: config.config.id, underlying: error)
+            }
+        }
+        try await deadLetterSink.start(stageContext(spec.deadLetter.id))
+        for (id, t) in transforms { try await t.start(stageContext(id)) }
+
+        let capacity = spec.runtime.channelCapacity
+        let chain = (0...transforms.count).map { _ in BoundedChannel<StreamItem>(high: capacity) }
+        let sinkChannels = sinks.map { _ in BoundedChannel<SinkItem>(high: capacity) }
+        let deadLetterChannel = BoundedChannel<SinkItem>(high: capacity)
+        let barrierChannel = BoundedChannel<Barrier>(high: 16)
+        let tracker = AckTracker()
+        let emitter = BatchEmitter(
+            output: chain[0], barriers: barrierChannel, tracker: tracker, stats: stats,
+            interval: spec.checkpoint.interval, firstBarrierID: (checkpoint?.id ?? 0) + 1,
+            positions: checkpoint?.positions ?? [:], pipeline: spec.name)
+        let rejections = DeadLetterRejections(channel: deadLetterChannel, stats: stats, pipeline: spec.name)
+
+        @Sendable func closeAll() {
+            for c in chain { c.close() }
+            for c in sinkChannels { c.close() }
+            deadLetterChannel.close()
+            barrierChannel.close()
+            tracker.abort()
+        }
+        @Sendable func fail(_ error: any Error, _ stage: String) {
+            let first = firstFailure.withLock { f -> Bool in
+                if f == nil { f = error; return true }
+                return false
+            }
+            if first {
+                logger.error("stage failed; stopping without a checkpoint past unacknowledged records", metadata: ["stage": "\(stage)", "error": "\(error)"])
+                stats.setFailure("\(stage): \(error)")
+            }
+            stop.stop()
+            closeAll()
+        }
+
+        let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop)
+        stats.setReady(true)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var stages = 0
+            func add(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+                stages += 1
+                group.addTask {
+                    do { try await body() } catch { fail(error, name); throw error }
+                }
+            }
+            add(spec.source.id) {
+                try await source.run(sourceContext)
+                try await emitter.barrier(isFinal: true)
+                chain[0].close()
+            }
+            for (i, (id, t)) in transforms.enumerated() {
+                add(id) { try await Self.runTransform(t, id: id, input: chain[i], output: chain[i + 1]) }
+            }
+            add("router") {
+                try await Self.route(input: chain[transforms.count], sinks: sinks.map(\.0), channels: sinkChannels,
+                                     deadLetters: deadLetterChannel, rejections: rejections)
+            }
+            for (i, (config, sink)) in sinks.enumerated() {
+                add(config.config.id) {
+                    try await Self.runSink(sink, id: config.config.id, input: sinkChannels[i], countsAsOutput: true, stats: self.stats)
+                }
+            }
+            add(spec.deadLetter.id) {
+                try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats)
+            }
+            add("checkpoint") {
+                try await self.coordinateCheckpoints(barriers: barrierChannel, tracker: tracker, deadLetters: deadLetterChannel)
+            }
+            // The shutdown deadline: once a stop is requested, draining gets `shutdown_timeout` seconds.
+            let deadline = spec.runtime.shutdownTimeout
+            group.addTask {
+                await self.stop.sleep(seconds: 1e9)
+                if Task.isCancelled { return }
+                try await Task.sleep(nanoseconds: UInt64(deadline * 1e9))
+                let e = PipelineError(.shutdown, "draining did not finish within \(deadline)s; exiting without a final checkpoint (the input since the last checkpoint will be replayed)")
+                fail(e, "shutdown")
+                throw e
+            }
+            var finished = 0
+            while finished < stages {
+                do {
+                    guard (try await group.next()) != nil else { break }
+                    finished += 1
+                } catch {
+                    group.cancelAll()
+                    break
+                }
+            }
+            group.cancelAll()
+            // Drain the remaining (cancelled) tasks without letting their secondary errors replace the first.
+            while true {
+                do { guard (try await group.next()) != nil else { break } } catch { continue }
+            }
+        }
+        stats.setReady(false)
+        await withTaskGroup(of: Void.self) { group in
+            for (_, t) in transforms { group.addTask { await t.stop() } }
+        }
+        if let failure = firstFailure.withLock({ $0 }) {
+            for (_, sink) in sinks { try? await sink.close() }
+            try? await deadLetterSink.close()
+            throw failure
+        }
+        for (config, sink) in sinks {
+            do { try await sink.close() } catch { throw PipelineError(.sink, "close failed: \(error)", at: config.config.id, underlying: error) }
+        }
+        try await deadLetterSink.close()
+        return RunSummary(
+            recordsIn: stats.recordsIn, sinkOutputs: stats.sinkOutputs, deadLettered: stats.deadLettered,
+            checkpoints: stats.checkpoints, seconds: MonotonicClock.seconds() - started, resumedFrom: checkpoint?.id)
+    }
+
+    // MARK: Stages
+
+    static func runTransform(_ t: any Transform, id: String, input: BoundedChannel<StreamItem>, output: BoundedChannel<StreamItem>) async throws {
+        let width = max(1, t.maxConcurrentBatches)
+        let processed = Counter(label: "pipeline_transform_records_total", dimensions: [("transform", id)])
+        let failed = Counter(label: "pipeline_dead_letter_total", dimensions: [("stage", id)])
+        @Sendable func process(_ batch: Batch) async -> Batch {
+            var b = batch
+            let before = b.deadLetters.count
+            do {
+                try await t.process(&b)
+            } catch {
+                // The batch as it came in goes to the dead-letter output, every record with the reason.
+                b = batch
+                for r in batch.records { b.deadLetter(r, reason: "transform failed: \(error)", stage: id) }
+                b.records = []
+            }
+            processed.increment(by: b.records.count)
+            if b.deadLetters.count > before { failed.increment(by: b.deadLetters.count - before) }
+            return b
+        }
+        if width == 1 {
+            while let item = await input.receive() {
+                switch item {
+                case .batch(let batch): try await output.send(.batch(await process(batch)))
+                case .barrier(let barrier):
+                    if let state = try t.snapshot() { barrier.record(state: state, for: id) }
+                    try await output.send(.barrier(barrier))
+                }
+            }
+        } else {
+            // Ordered async I/O: up to `width` batches in flight, results emitted in arrival order.
+            var inFlight: [Task<Batch, Never>] = []
+            while let item = await input.receive() {
+                switch item {
+                case .batch(let batch):
+                    inFlight.append(Task { await process(batch) })
+                    if inFlight.count >= width { try await output.send(.batch(await inFlight.removeFirst().value)) }
+                case .barrier(let barrier):
+                    while !inFlight.isEmpty { try await output.send(.batch(await inFlight.removeFirst().value)) }
+                    if let state = try t.snapshot() { barrier.record(state: state, for: id) }
+                    try await output.send(.barrier(barrier))
+                }
+            }
+            while !inFlight.isEmpty { try await output.send(.batch(await inFlight.removeFirst().value)) }
+        }
+        output.close()
+    }
+
+    static func route(input: BoundedChannel<StreamItem>, sinks: [PipelineSpec.SinkSpec], channels: [BoundedChannel<SinkItem>],
+                      deadLetters: BoundedChannel<SinkItem>, rejections: DeadLetterRejections) async throws {
+        while let item = await input.receive() {
+            switch item {
+            case .batch(let batch):
+                for (i, sink) in sinks.enumerated() {
+                    let records = sink.when.map { w in batch.records.filter { w.matches($0) } } ?? batch.records
+                    if records.isEmpty { continue }
+                    try await channels[i].send(.delivery(Delivery(batchID: batch.id, records: records, sinkID: sink.config.id, token: batch.token, rejections: rejections)))
+                }
+                if !batch.deadLetters.isEmpty {
+                    try await rejections.send(batch.deadLetters, token: batch.token, batchID: batch.id, immediate: false)
+                }
+                batch.token.release()
+            case .barrier(let barrier):
+                for c in channels { try await c.send(.barrier(barrier)) }
+                try await deadLetters.send(.barrier(barrier))
+            }
+        }
+        for c in channels { c.close() }
+        deadLetters.close()
+    }
+
+    static func runSink(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats) async throws {
+        let written = Counter(label: "pipeline_records_out_total", dimensions: [("sink", id)])
+        while let item = await input.receive() {
+            switch item {
+            case .delivery(let d):
+                try await sink.write(d)
+                if countsAsOutput {
+                    stats.addOut(sink: id, d.records.count)
+                    written.increment(by: d.records.count)
+                }
+            case .rejection(let d):
+                try await sink.write(d)
+                try await sink.flush()
+            case .barrier:
+                try await sink.flush()
+            }
+        }
+        try await sink.flush()
+    }
+
+    /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink.
+    func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>) async throws {
+        let written = Counter(label: "pipeline_checkpoints_total", dimensions: [("pipeline", spec.name)])
+        let lag = Gauge(label: "pipeline_checkpoint_duration_seconds", dimensions: [("pipeline", spec.name)])
+        while let barrier = await barriers.receive() {
+            let start = MonotonicClock.seconds()
+            await tracker.waitUntilComplete(upTo: barrier.upTo)
+            if stop.isStopping, firstFailure.withLock({ $0 != nil }) { return }
+            if tracker.isAborted { return }
+            let cp = Checkpoint(id: barrier.id, pipeline: spec.name, createdAt: MonotonicClock.wallSeconds(),
+                                positions: barrier.positions, states: barrier.states)
+            do { try await store.save(cp) } catch {
+                throw PipelineError(.checkpoint, "cannot write checkpoint \(cp.id): \(error)", at: store.description, underlying: error)
+            }
+            stats.checkpointWritten(at: cp.createdAt)
+            written.increment()
+            lag.record(MonotonicClock.seconds() - start)
+            logger.debug("checkpoint written", metadata: ["checkpoint": "\(cp.id)", "up_to_batch": "\(barrier.upTo)"])
+            if barrier.isFinal { return }
+        }
+    }
+}
+
+/// Sends failed records to the dead-letter stage; each entry holds the batch until it is durable there.
+final class DeadLetterRejections: RejectionSink, Sendable {
+    let channel: BoundedChannel<SinkItem>
+    let stats: RuntimeStats
+    let pipeline: String
+
+    init(channel: BoundedChannel<SinkItem>, stats: RuntimeStats, pipeline: String) {
+        self.channel = channel
+        self.stats = stats
+        self.pipeline = pipeline
+    }
+
+    func send(_ letters: [DeadLetter], token: AckToken, batchID: UInt64, immediate: Bool) async throws {
+        let now = MonotonicClock.wallSeconds()
+        let entries = letters.map { $0.entry(pipeline: pipeline, time: now) }
+        // The dead-letter sink itself has nowhere to reject to: a rejection there stops the pipeline.
+        let d = Delivery(batchID: batchID, records: entries, sinkID: "dead_letter", token: token, rejections: nil)
+        stats.addDeadLettered(letters.count)
+        try await channel.send(immediate ? .rejection(d) : .delivery(d))
+    }
+
+    func reject(_ letters: [DeadLetter], token: AckToken, batchID: UInt64) async throws {
+        try await send(letters, token: token, batchID: batchID, immediate: true)
+    }
+}

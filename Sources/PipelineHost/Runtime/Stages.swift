@@ -1,0 +1,93 @@
+import Logging
+
+/// A plugin type: its one declaration and how it is built from the validated config.
+public protocol PluginType {
+    static var descriptor: PluginDescriptor { get }
+    init(config: ComponentConfig, context: BuildContext) throws
+}
+
+/// Reads input and emits batches, resuming from the positions of the last checkpoint.
+public protocol Source: AnyObject, Sendable {
+    /// Emits batches until the input ends (a bounded replay) or `context.isStopping` turns true.
+    func run(_ context: SourceContext) async throws
+}
+
+/// Maps a batch to a batch. Records that cannot be processed go to `batch.deadLetter(...)`; the rest flow on.
+public protocol Transform: AnyObject, Sendable {
+    /// Called once before the source starts (load reference data, connect).
+    func start(_ context: StageContext) async throws
+    func process(_ batch: inout Batch) async throws
+    /// How many batches this transform may process at once; results are still emitted in order.
+    var maxConcurrentBatches: Int { get }
+    /// State to store in a checkpoint, taken when a checkpoint barrier passes; nil when stateless.
+    func snapshot() throws -> JSONValue?
+    func restore(_ state: JSONValue) throws
+    func stop() async
+}
+
+extension Transform {
+    public func start(_ context: StageContext) async throws {}
+    public var maxConcurrentBatches: Int { 1 }
+    public func snapshot() throws -> JSONValue? { nil }
+    public func restore(_ state: JSONValue) throws {}
+    public func stop() async {}
+}
+
+/// Writes deliveries and acknowledges each once its records are durable there.
+public protocol Sink: AnyObject, Sendable {
+    func start(_ context: StageContext) async throws
+    /// Accepts a delivery. The sink calls `delivery.acknowledge()` once the records are durable (now, or at a
+    /// later flush), and `delivery.reject(...)` for records that failed permanently. Throwing stops the pipeline
+    /// without a checkpoint past this delivery.
+    func write(_ delivery: Delivery) async throws
+    /// Makes everything written so far durable and acknowledged. Called at each checkpoint and at shutdown.
+    func flush() async throws
+    /// A cheap call that shows the destination is reachable (run at start-up).
+    func healthCheck() async throws
+    func close() async throws
+}
+
+extension Sink {
+    public func start(_ context: StageContext) async throws {}
+    public func healthCheck() async throws {}
+    public func close() async throws {}
+}
+
+public typealias SourcePlugin = Source & PluginType
+public typealias TransformPlugin = Transform & PluginType
+public typealias SinkPlugin = Sink & PluginType
+
+/// What a stage sees of the running pipeline.
+public struct StageContext: Sendable {
+    public var id: String
+    public var logger: Logger
+    public var stats: RuntimeStats
+}
+
+/// What a source uses to emit batches and learn where to resume.
+public struct SourceContext: Sendable {
+    public let logger: Logger
+    /// Positions of the last completed checkpoint, by partition (empty on a first start).
+    public let resumePositions: [String: JSONValue]
+    let emitter: BatchEmitter
+    let stop: StopSignal
+
+    public var isStopping: Bool { stop.isStopping }
+
+    /// Hands a batch to the pipeline; suspends while the pipeline is full (backpressure).
+    public func emit(_ batch: SourceBatch) async throws {
+        try await emitter.emit(batch)
+    }
+
+    /// Waits until `seconds` pass or a stop is requested, whichever is first (for polling sources). An idle
+    /// source calls this, which also lets a due checkpoint barrier through.
+    public func sleep(seconds: Double) async throws {
+        try await emitter.barrierIfDue()
+        await stop.sleep(seconds: seconds)
+    }
+
+    /// Reports how far a bounded input is, for the progress line.
+    public func reportProgress(done: Int64, total: Int64) {
+        emitter.stats.setProgress(done: done, total: total)
+    }
+}

@@ -1,0 +1,166 @@
+import AdminHTTP
+import ArgumentParser
+import BuiltinPlugins
+import Foundation
+import Logging
+import Metrics
+import PipelineHost
+import Prometheus
+
+/// Exit codes: 0 success, 1 runtime failure, 78 (EX_CONFIG) a spec that does not validate.
+enum ExitCodes {
+    static let specInvalid: Int32 = 78
+    static let runtimeFailure: Int32 = 1
+}
+
+@main
+struct PipelineHostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline-host",
+        abstract: "Runs stream-processing pipelines (sources → transforms → sinks) described by a JSON spec.",
+        version: HostVersion.string,
+        subcommands: [RunCommand.self, ValidateCommand.self, PluginsCommand.self, SchemaCommand.self])
+}
+
+enum HostVersion {
+    static let string = "0.1.0"
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
+
+    func bootstrap() -> Logger {
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = JSONLogHandler(label: label)
+            h.logLevel = level
+            return h
+        }
+        return Logger(label: "pipeline-host")
+    }
+}
+
+func loadSpec(_ path: String) throws -> PipelineSpec {
+    do {
+        return try PipelineSpec.load(path: path, registry: BuiltinPlugins.registry, environment: ProcessInfo.processInfo.environment)
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(ExitCodes.specInvalid)
+    }
+}
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate", abstract: "Checks a spec and lists every error (exit 0 when valid, 78 otherwise).")
+
+    @Argument(help: "The pipeline spec (JSON).") var spec: String
+
+    func run() async throws {
+        let s = try loadSpec(spec)
+        let chain = ([s.source.type] + s.transforms.map(\.type)).joined(separator: " → ")
+        let sinks = s.sinks.map { $0.config.id + ($0.when == nil ? "" : " (when …)") }.joined(separator: ", ")
+        print("\(spec): valid — pipeline \"\(s.name)\": \(chain) → \(sinks)")
+    }
+}
+
+struct PluginsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plugins", abstract: "Lists the plugins, or documents one.")
+
+    @Argument(help: "A plugin name.") var name: String?
+
+    func run() async throws {
+        let registry = BuiltinPlugins.registry
+        guard let name else {
+            print(PluginDocs.index(registry), terminator: "")
+            return
+        }
+        let matches = registry.registrations.filter { $0.descriptor.name == name }
+        guard !matches.isEmpty else {
+            let all = registry.registrations.map(\.descriptor.name)
+            FileHandle.standardError.write(Data("no plugin \"\(name)\"\(Suggestions.didYouMean(name, all))\n".utf8))
+            throw ExitCode(2)
+        }
+        print(matches.map { PluginDocs.page($0.descriptor, commonSinkFields: $0.descriptor.kind == .sink) }.joined(separator: "\n"), terminator: "")
+    }
+}
+
+struct SchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "schema", abstract: "Prints the JSON Schema of the spec format.")
+
+    func run() async throws {
+        var w = JSONWriter()
+        w.write(SpecSchema.generate(registry: BuiltinPlugins.registry))
+        print(w.string)
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Runs a pipeline until its input ends or SIGINT/SIGTERM.")
+
+    @Argument(help: "The pipeline spec (JSON).") var spec: String
+    @Flag(name: .long, help: "No progress line and no summary.") var quiet = false
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        let logger = log.bootstrap()
+        let spec = try loadSpec(self.spec)
+        let prometheus = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+
+        let stats = RuntimeStats()
+        let stop = StopSignal()
+        let signals = SignalHandlers.install { signal in
+            logger.notice("stopping: draining, flushing sinks and writing a final checkpoint", metadata: ["signal": "\(signal)"])
+            stop.stop()
+        }
+        defer { signals.forEach { $0.cancel() } }
+
+        let runner = PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger,
+                                    environment: ProcessInfo.processInfo.environment, stats: stats, stop: stop)
+        var background: [Task<Void, Never>] = []
+        if let admin = spec.admin {
+            let server = AdminServer(host: admin.host, port: admin.port, stats: stats, registry: prometheus, logger: logger)
+            background.append(Task {
+                do { try await server.run { port in logger.info("admin server listening", metadata: ["address": "\(admin.host):\(port)"]) } } catch {
+                    logger.error("admin server failed", metadata: ["error": "\(error)"])
+                }
+            })
+        }
+        if !quiet {
+            let reporter = StatusReporter(stats: stats, logger: logger, interval: spec.runtime.statusInterval)
+            background.append(Task { await reporter.run() })
+        }
+        logger.info("pipeline starting", metadata: ["pipeline": "\(spec.name)", "spec": "\(self.spec)"])
+        do {
+            let summary = try await runner.run()
+            for t in background { t.cancel() }
+            for t in background { await t.value }
+            logger.info("pipeline finished", metadata: [
+                "records_in": "\(summary.recordsIn)", "dead_lettered": "\(summary.deadLettered)",
+                "checkpoints": "\(summary.checkpoints)", "seconds": "\(String(format: "%.2f", summary.seconds))",
+            ])
+            if !quiet { print(Summary.text(spec: spec, summary: summary)) }
+        } catch {
+            for t in background { t.cancel() }
+            logger.critical("pipeline failed", metadata: ["error": "\(error)"])
+            throw ExitCode(ExitCodes.runtimeFailure)
+        }
+    }
+}
+
+enum Summary {
+    static func text(spec: PipelineSpec, summary: RunSummary) -> String {
+        let rate = summary.seconds > 0 ? Double(summary.recordsIn) / summary.seconds : 0
+        var lines = ["pipeline \"\(spec.name)\" finished in \(String(format: "%.2f", summary.seconds))s (\(Int(rate)) records/s)"]
+        if let from = summary.resumedFrom { lines.append("  resumed from checkpoint \(from)") }
+        lines.append("  records in:      \(summary.recordsIn)")
+        for sink in spec.sinks {
+            let id = sink.config.id
+            lines.append("  → \(id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(summary.sinkOutputs[id] ?? 0)")
+        }
+        lines.append("  dead-lettered:   \(summary.deadLettered) (\(spec.deadLetter.optionalString("path") ?? spec.deadLetter.id))")
+        lines.append("  checkpoints:     \(summary.checkpoints) (\(spec.checkpoint.directory))")
+        return lines.joined(separator: "\n")
+    }
+}

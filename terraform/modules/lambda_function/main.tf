@@ -1,0 +1,178 @@
+# The Slack formatter: `pipeline-host lambda` packaged as a custom-runtime (provided.al2023) zip whose
+# `bootstrap` starts the host in Lambda mode with the spec pipelines/lambda-slack.json. It is subscribed to
+# the alerts topic; SNS invokes it asynchronously, so failed events go (after Lambda's own retries) to an
+# SQS dead-letter queue. Reserved concurrency keeps it under Slack's posting rate limits.
+
+terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100.0, < 6.0.0"
+    }
+  }
+}
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.function_name}-dlq"
+  message_retention_seconds = 1209600 # 14 days, the SQS maximum: time to inspect and redrive.
+  sqs_managed_sse_enabled   = true
+  tags                      = merge(var.tags, { Name = "${var.function_name}-dlq" })
+}
+
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid    = "DenyInsecureTransport"
+    effect = "Deny"
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dlq.arn]
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
+}
+
+# ------------------------------------------------------------------------------------------------- IAM
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.function_name}-role"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${var.log_group_arn}:*"]
+  }
+
+  statement {
+    sid       = "ReadSlackSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [var.slack_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptSlackSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [var.slack_secret_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "SendFailedEventsToDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  # X-Ray trace segments have no resource-level permissions; these two actions only write telemetry.
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "${var.function_name}-least-privilege"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+# ------------------------------------------------------------------------------------------- function
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The function only calls Slack and AWS public endpoints; attaching it to the VPC would need NAT egress to reach Slack and adds nothing to isolation.
+  #checkov:skip=CKV_AWS_272:The zip is built and uploaded by the project's CI from a reviewed commit; AWS Signer code signing is not set up for this account.
+  #checkov:skip=CKV_AWS_173:The environment holds only the secret ARN, the spec path and the log level, no secret values; the Lambda-managed key is sufficient.
+  function_name                  = var.function_name
+  description                    = "Formats fraud alerts from SNS as Slack Block Kit messages (pipeline-host lambda)."
+  role                           = aws_iam_role.this.arn
+  runtime                        = "provided.al2023"
+  handler                        = "bootstrap"
+  architectures                  = [var.architecture]
+  filename                       = var.zip_path
+  source_code_hash               = filebase64sha256(var.zip_path)
+  memory_size                    = var.memory_size
+  timeout                        = var.timeout_seconds
+  reserved_concurrent_executions = var.reserved_concurrency
+
+  environment {
+    variables = merge(var.environment, {
+      SLACK_SECRET_ARN = var.slack_secret_arn
+      PIPELINE_SPEC    = var.spec_path
+    })
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.dlq.arn
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = var.log_group_name
+  }
+
+  tags = merge(var.tags, { Name = var.function_name })
+
+  depends_on = [aws_iam_role_policy.this]
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = var.maximum_event_age_seconds
+}
+
+resource "aws_lambda_permission" "sns" {
+  statement_id  = "AllowInvokeFromAlertsTopic"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "sns.amazonaws.com"
+  source_arn    = var.alerts_topic_arn
+}
+
+resource "aws_sns_topic_subscription" "this" {
+  topic_arn = var.alerts_topic_arn
+  protocol  = "lambda"
+  endpoint  = aws_lambda_function.this.arn
+
+  depends_on = [aws_lambda_permission.sns]
+}
