@@ -338,3 +338,31 @@ def test_main_parses_local_arguments(monkeypatch):
     )
     assert code == 0
     assert (seen["source_uri"], seen["table_name"], seen["max_reject_ratio"]) == ("s3://b/p/", TABLE, 0.2)
+
+
+SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "samples", "user_demographics.jsonl")
+
+
+@mock_aws
+def test_refresh_loads_the_repository_sample_snapshot():
+    if not os.path.exists(SAMPLE):
+        pytest.skip("samples/user_demographics.jsonl is not in this checkout")
+    with open(SAMPLE, "rb") as fh:
+        body = fh.read()
+    expected = sum(1 for line in body.splitlines() if line.strip())
+    s3 = boto3.client("s3", region_name=REGION)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    create_table(ddb)
+    s3.put_object(Bucket=BUCKET, Key="exports/user_demographics/user_demographics.jsonl.gz", Body=gzip.compress(body))
+
+    report = refresh(s3, ddb, f"s3://{BUCKET}/exports/user_demographics/", TABLE, max_reject_ratio=0.0, now=NOW)
+
+    assert (report.rows_read, report.rows_rejected, report.items_written) == (expected, 0, expected)
+    assert report.batches == -(-expected // BATCH_SIZE)
+    stored = scan_all(ddb)
+    assert len(stored) == expected
+    first = json.loads(body.splitlines()[0])
+    item = stored[first["user_id"]]
+    assert item["age"] == {"N": str(first["age"])}
+    assert item["tenure_months"] == {"N": str(first["tenure_months"])}

@@ -89,7 +89,33 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
         var st = stat()
         fstat(fd, &st)
         fileBytes = Int64(st.st_size)
+        if !gzip { try dropPartialLastLine() }
         openedAt = MonotonicClock.seconds()
+    }
+
+    /// A process killed mid-write can leave half a line at the end. That line was never acknowledged, so it
+    /// will be replayed; cut it off so the replay does not append to a broken line.
+    private func dropPartialLastLine() throws {
+        guard fileBytes > 0 else { return }
+        let rfd = open(currentPath, O_RDONLY | O_CLOEXEC)
+        guard rfd >= 0 else { throw FileIO.errno(path: currentPath, "open") }
+        defer { Foundation.close(rfd) }
+        var keep = fileBytes
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while keep > 0 {
+            let start = max(0, keep - Int64(chunk.count))
+            let n = chunk.withUnsafeMutableBytes { pread(rfd, $0.baseAddress, Int(keep - start), off_t(start)) }
+            guard n > 0 else { throw FileIO.errno(path: currentPath, "read") }
+            if let i = chunk[0..<n].lastIndex(of: 0x0A) {
+                keep = start + Int64(i) + 1
+                break
+            }
+            keep = start
+        }
+        if keep < fileBytes {
+            guard ftruncate(fd, off_t(keep)) == 0 else { throw FileIO.errno(path: currentPath, "truncate") }
+            fileBytes = keep
+        }
     }
 
     public func write(_ delivery: Delivery) async throws {

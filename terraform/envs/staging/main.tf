@@ -2,7 +2,7 @@
 # differs between them is in settings.tf (sizes, thresholds) and in each environment's tfvars.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -19,5 +19,5 @@ locals {
   scorer_error_threshold    = 50
 
   log_retention_in_days         = 365
-  scored_events_expiration_days = 90
+  scored_events_expiration_days = 180
 }

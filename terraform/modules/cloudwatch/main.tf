@@ -2,7 +2,7 @@
 # alarms the on-call needs, and one dashboard.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -2,7 +2,7 @@
 # team/stack, so this module only reads it and exposes what consumers need (ARN, shard count, KMS key).
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

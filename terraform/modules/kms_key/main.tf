@@ -5,7 +5,7 @@
 #   - no statement uses a wildcard principal.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

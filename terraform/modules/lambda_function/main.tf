@@ -4,7 +4,7 @@
 # SQS dead-letter queue. Reserved concurrency keeps it under Slack's posting rate limits.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -9,7 +9,7 @@
 # the number of open shards. The service scales out on Kinesis iterator age and in/out on CPU.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

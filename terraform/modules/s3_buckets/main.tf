@@ -8,7 +8,7 @@
 # enforce bucket-owner object ownership and deny requests that are not TLS 1.2+.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

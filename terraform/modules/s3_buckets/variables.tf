@@ -39,8 +39,13 @@ variable "scored_events_transition_to_glacier_ir_days" {
 
 variable "scored_events_expiration_days" {
   type        = number
-  description = "Age in days at which scored events are deleted."
+  description = "Age in days at which scored events are deleted (after both transitions)."
   default     = 730
+
+  validation {
+    condition     = var.scored_events_expiration_days > var.scored_events_transition_to_glacier_ir_days && var.scored_events_transition_to_glacier_ir_days > var.scored_events_transition_to_ia_days
+    error_message = "Need scored_events_transition_to_ia_days < scored_events_transition_to_glacier_ir_days < scored_events_expiration_days."
+  }
 }
 
 variable "access_logs_expiration_days" {

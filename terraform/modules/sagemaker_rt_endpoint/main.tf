@@ -4,7 +4,7 @@
 # Each variant scales on invocations per instance.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -4,7 +4,7 @@
 # so that no secret value ever lands in Terraform state or in the repository.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

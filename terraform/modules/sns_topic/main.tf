@@ -3,7 +3,7 @@
 # key policy then also lets CloudWatch use the key, which alarms on encrypted topics require).
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

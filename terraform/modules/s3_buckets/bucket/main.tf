@@ -2,7 +2,7 @@
 # object ownership, versioning, server access logging, lifecycle rules and a TLS-only policy.
 
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
@@ -70,9 +70,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_expiration_days
-    }
-    expiration {
-      expired_object_delete_marker = true
     }
   }
 

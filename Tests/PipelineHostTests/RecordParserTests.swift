@@ -1,0 +1,67 @@
+import PipelineHost
+import Testing
+
+@Suite struct RecordParserTests {
+    let parser = RecordParser()
+
+    func parse(_ s: String) throws(RecordParser.ParseError) -> [(String, JSONValue)]? {
+        try parser.parse(Array(s.utf8))
+    }
+
+    func error(_ s: String) -> String? {
+        do { _ = try parse(s); return nil } catch { return error.message }
+    }
+
+    @Test func parsesTypedFieldsInOrder() throws {
+        let f = try #require(try parse(#"{"id": "t1", "n": 42, "x": 149.99, "neg": -7, "big": 12345678901234567890, "ok": true, "none": null, "tags": ["a", 1], "o": {"k": [ {"z": 0.5e1} ]}}"#))
+        let r = Record(fields: f)
+        #expect(f.map(\.0) == ["id", "n", "x", "neg", "big", "ok", "none", "tags", "o"])
+        #expect(r["id"] == .string("t1"))
+        #expect(r["n"] == .int(42))
+        #expect(r["x"] == .double(149.99))
+        #expect(r["neg"] == .int(-7))
+        #expect(r["big"] == .double(12345678901234567890))
+        #expect(r["ok"] == .bool(true))
+        #expect(r["none"] == .null)
+        #expect(r["tags"] == .array([.string("a"), .int(1)]))
+        #expect(r["o"] == .object([("k", .array([.object([("z", .double(5))])]))]))
+    }
+
+    @Test func rejectsWhatIsNotOneObject() {
+        #expect(error(#"{"a": 1"#) == "truncated JSON: the line ends inside a value")
+        #expect(error("not json")?.hasPrefix("malformed JSON") == true)
+        #expect(error("[1, 2]") == "a record must be a JSON object, got array")
+        #expect(error("42") == "a record must be a JSON object, got integer")
+        #expect(error(#"{"a": 1} {"b": 2}"#) == "more than one JSON value on the line")
+        #expect(error(#"{"a": "\u00"}"#)?.hasPrefix("malformed JSON") == true)
+    }
+
+    @Test func recoversAfterErrorsAndSkipsBlankLines() throws {
+        #expect(error(#"{"a": "#) != nil)
+        #expect(try parse("   ") == nil)
+        let f = try #require(try parse(#"{"a": 2}"#))
+        #expect(Record(fields: f)["a"] == .int(2))
+        let g = try #require(try parse(#"{"b": "é\n"}"#))
+        #expect(Record(fields: g)["b"] == .string("é\n"))
+    }
+
+    @Test func writerRoundTrips() throws {
+        let value: JSONValue = .object([("s", .string("q\"\\\n\u{1}é")), ("d", .double(149.99)), ("i", .int(-3)), ("f", .double(2)), ("nan", .double(.nan)), ("a", .array([.null, .bool(false)]))])
+        let text = value.description
+        #expect(text == #"{"s":"q\"\\\n\u0001é","d":149.99,"i":-3,"f":2.0,"nan":null,"a":[null,false]}"#)
+        let back = try #require(try parse(text))
+        #expect(Record(fields: back)["s"] == .string("q\"\\\n\u{1}é"))
+    }
+
+    @Test func untouchedRecordsKeepTheirBytes() throws {
+        let line = #"{"b": 1,   "a": 2}"#
+        var r = Record(fields: try #require(try parse(line)), raw: Array(line.utf8))
+        var w = JSONWriter()
+        r.write(to: &w)
+        #expect(w.string == line)
+        r["c"] = .int(3)
+        w.removeAll()
+        r.write(to: &w)
+        #expect(w.string == #"{"b":1,"a":2,"c":3}"#)
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+@testable import PipelineHost
+import Synchronization
+import Testing
+
+/// In-process runs of the runtime with test plugins. Serialized: the test plugins keep static counters.
+@Suite(.serialized) struct RuntimeTests {
+    let dir = TestFiles.scratch("runtime")
+
+    func run(_ body: String, env: [String: String] = [:], interval: String = "0s", stop: StopSignal = StopSignal()) async throws -> RunSummary {
+        let text = #"{"name": "t", "checkpoint": {"dir": "\#(dir)/cp", "interval": "\#(interval)"}, "dead_letter": {"type": "file", "path": "\#(dir)/dlq.jsonl"}, \#(body)}"#
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "t.json", registry: TestRegistry.registry, environment: env)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try await PipelineRunner(spec: spec, registry: TestRegistry.registry, logger: logger, environment: env, stop: stop).run()
+    }
+
+    func checkpoint() throws -> Checkpoint {
+        try #require(try Checkpoint(json: DocumentParser.parseValue(Array(FileManager.default.contents(atPath: dir + "/cp/checkpoint.json")!))))
+    }
+
+    @Test func routesByConditionAndDeadLettersFailures() async throws {
+        RecordingSink.reset()
+        let summary = try await run("""
+            "source": {"type": "generator", "count": 1000, "batch_size": 7},
+            "transforms": [{"type": "flaky", "fail_every": 10}],
+            "sinks": [{"type": "recording", "id": "all"},
+                      {"type": "recording", "id": "even", "when": {"field": "even", "equals": true}}]
+            """)
+        let all = RecordingSink.records("all")
+        let even = RecordingSink.records("even")
+        #expect(all.count == 900)
+        #expect(even.count == 500)
+        #expect(all.allSatisfy { $0["seen"] == .bool(true) })
+        #expect(summary.recordsIn == 1000)
+        #expect(summary.deadLettered == 100)
+        #expect(summary.sinkOutputs == ["all": 900, "even": 500])
+        let dlq = TestFiles.lines(dir + "/dlq.jsonl")
+        #expect(dlq.count == 100)
+        let first = try #require(try RecordParser().parse(Array(dlq[0].utf8)))
+        let entry = Record(fields: first)
+        #expect(entry["stage"] == .string("flaky"))
+        #expect(entry["reason"] == .string("n % 10 is 9"))
+        #expect(entry["payload"] == .string(#"{"n":9,"even":false}"#))
+        #expect(entry["origin"] == .string("p0@9"))
+        let cp = try checkpoint()
+        #expect(cp.positions["p0"] == .int(1000))
+        #expect(cp.states["flaky"] == .int(1000))
+    }
+
+    @Test func aThrowingTransformDeadLettersItsBatchAndTheRunGoesOn() async throws {
+        RecordingSink.reset()
+        let summary = try await run("""
+            "source": {"type": "generator", "count": 100, "batch_size": 10},
+            "transforms": [{"type": "flaky", "fail_every": 50, "mode": "throw"}],
+            "sinks": [{"type": "recording", "id": "all"}]
+            """)
+        // Batches [40,50) and [90,100) hold an n with n % 50 == 49 and fail whole.
+        #expect(RecordingSink.records("all").count == 80)
+        #expect(summary.deadLettered == 20)
+        let reasons = Set(TestFiles.lines(dir + "/dlq.jsonl").map { line in Record(fields: try! RecordParser().parse(Array(line.utf8))!)["reason"]?.stringValue ?? "" })
+        #expect(reasons == ["transform failed: transform error: boom"])
+    }
+
+    @Test func sinkRejectionsReachTheDeadLetterOutput() async throws {
+        RecordingSink.reset()
+        let summary = try await run("""
+            "source": {"type": "generator", "count": 50, "batch_size": 10},
+            "sinks": [{"type": "recording", "id": "picky", "reject_field": "even"}]
+            """)
+        #expect(summary.deadLettered == 25)
+        let lines = TestFiles.lines(dir + "/dlq.jsonl")
+        #expect(lines.count == 25)
+        #expect(lines.allSatisfy { $0.contains(#""stage":"picky""#) && $0.contains("rejected by test sink") })
+        #expect(try checkpoint().positions["p0"] == .int(50))
+    }
+
+    @Test func outOfOrderAcknowledgementsStillCheckpointEverything() async throws {
+        RecordingSink.reset()
+        _ = try await run("""
+            "source": {"type": "generator", "count": 500, "batch_size": 5},
+            "sinks": [{"type": "recording", "id": "held", "reverse_acks": true}, {"type": "recording", "id": "fast"}]
+            """, interval: "10s")
+        #expect(RecordingSink.maxHeld.load(ordering: .relaxed) > 1)
+        #expect(RecordingSink.records("held").count == 500)
+        #expect(try checkpoint().positions["p0"] == .int(500))
+    }
+
+    @Test func ackTrackerNeverCompletesPastAnUnacknowledgedBatch() async throws {
+        let tracker = AckTracker()
+        for id in 1...3 { tracker.register(UInt64(id)) }
+        let done = Mutex(false)
+        let waiter = Task {
+            await tracker.waitUntilComplete(upTo: 3)
+            done.withLock { $0 = true }
+        }
+        tracker.complete(3)
+        tracker.complete(2)
+        try await Task.sleep(nanoseconds: 50_000_000)
+        #expect(done.withLock { $0 } == false, "batch 1 is still unacknowledged")
+        tracker.complete(1)
+        await waiter.value
+        #expect(done.withLock { $0 })
+    }
+
+    @Test func slowSinkBoundsWhatIsInFlight() async throws {
+        RecordingSink.reset()
+        GeneratorSource.emitted.store(0, ordering: .relaxed)
+        let delivered = Atomic<Int>(0)
+        let maxGap = Atomic<Int>(0)
+        // Sample the gap between batches emitted and batches delivered while the slow sink works.
+        let sampler = Task {
+            while !Task.isCancelled {
+                let gap = GeneratorSource.emitted.load(ordering: .relaxed) - RecordingSink.records("slow").count / 10
+                _ = maxGap.fetchMax(gap)
+                try? await Task.sleep(nanoseconds: 1_000_000)
+            }
+        }
+        _ = delivered
+        _ = try await run("""
+            "source": {"type": "generator", "count": 3000, "batch_size": 10},
+            "transforms": [{"type": "flaky", "fail_every": 1000000}],
+            "sinks": [{"type": "recording", "id": "slow", "delay": "2ms"}],
+            "runtime": {"channel_capacity": 2}
+            """)
+        sampler.cancel()
+        #expect(RecordingSink.records("slow").count == 3000)
+        // Three channels of two batches plus one batch in the hands of each stage.
+        #expect(maxGap.load(ordering: .relaxed) <= 10, "in flight: \(maxGap.load(ordering: .relaxed)) batches of 300")
+    }
+
+    @Test func concurrentTransformKeepsOrder() async throws {
+        RecordingSink.reset()
+        _ = try await run("""
+            "source": {"type": "generator", "count": 2000, "batch_size": 10},
+            "transforms": [{"type": "flaky", "fail_every": 1000000, "concurrency": 8}],
+            "sinks": [{"type": "recording", "id": "ordered"}]
+            """)
+        let ns = RecordingSink.records("ordered").map { $0["n"]!.intValue! }
+        #expect(ns.count == 2000)
+        #expect(ns == ns.sorted(), "records left the concurrent transform out of order")
+    }
+
+    @Test func restartResumesFromCheckpointWithState() async throws {
+        RecordingSink.reset()
+        _ = try await run(#""source": {"type": "generator", "count": 100}, "transforms": [{"type": "flaky", "fail_every": 1000}], "sinks": [{"type": "recording", "id": "out"}]"#)
+        #expect(RecordingSink.records("out").count == 100)
+        let second = try await run(#""source": {"type": "generator", "count": 150}, "transforms": [{"type": "flaky", "fail_every": 1000}], "sinks": [{"type": "recording", "id": "out"}]"#)
+        #expect(second.resumedFrom != nil)
+        #expect(RecordingSink.records("out").count == 150)
+        #expect(RecordingSink.records("out").suffix(50).first?["n"] == .int(100))
+        #expect(try checkpoint().states["flaky"] == .int(150))
+    }
+
+    @Test func stopRequestDrainsAndCheckpoints() async throws {
+        RecordingSink.reset()
+        let stop = StopSignal()
+        let task = Task {
+            try await run(#""source": {"type": "generator", "count": 100000000, "batch_size": 100}, "sinks": [{"type": "recording", "id": "out", "delay": "1ms"}]"#, stop: stop)
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        stop.stop()
+        let summary = try await task.value
+        let out = RecordingSink.records("out").count
+        #expect(out > 0 && out < 100_000_000)
+        // Everything read was delivered and the final checkpoint sits exactly after it.
+        #expect(summary.recordsIn == out)
+        #expect(try checkpoint().positions["p0"] == .int(Int64(out)))
+    }
+}

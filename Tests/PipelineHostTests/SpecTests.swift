@@ -1,0 +1,143 @@
+import BuiltinPlugins
+import Foundation
+import PipelineHost
+import Testing
+
+@Suite struct SpecTests {
+    func parse(_ text: String, env: [String: String] = [:]) throws(SpecErrors) -> PipelineSpec {
+        try PipelineSpec.parse(Array(text.utf8), file: "spec.json", registry: TestRegistry.registry, environment: env)
+    }
+
+    func errors(_ text: String, env: [String: String] = [:]) -> [SpecDiagnostic] {
+        do {
+            _ = try parse(text, env: env)
+            Issue.record("expected the spec to be rejected")
+            return []
+        } catch { return error.diagnostics }
+    }
+
+    @Test func validSpecFillsDefaults() throws {
+        let spec = try parse("""
+            {"name": "p", "source": {"type": "file", "path": "in/*.jsonl"},
+             "sinks": [{"type": "file", "path": "out.jsonl"}, {"type": "stdout", "when": {"field": "is_alert", "equals": true}}]}
+            """)
+        #expect(spec.name == "p")
+        #expect(spec.source.id == "source")
+        #expect(spec.source.bool("follow") == false)
+        #expect(spec.source.nested("batch").int("max_events") == 1000)
+        #expect(spec.sinks.map(\.config.id) == ["file", "stdout"])
+        #expect(spec.sinks[1].when == .equals("is_alert", .bool(true)))
+        #expect(spec.checkpoint.interval == 5)
+        #expect(spec.checkpoint.directory == "data/p/checkpoint")
+        #expect(spec.deadLetter.optionalString("path") == "data/p/dead-letter.jsonl")
+        #expect(spec.admin == nil)
+    }
+
+    @Test func syntaxErrorNamesLineAndColumn() {
+        let d = errors("{\n  \"name\": \"p\",\n  \"source\": {\"type\": \"file\" \"path\": \"x\"}\n}")
+        #expect(d.count == 1)
+        #expect(d.first?.location.line == 3)
+        #expect(d.first?.message.hasPrefix("invalid JSON") == true)
+    }
+
+    @Test func everyErrorIsReportedWithPathAndPosition() {
+        let text = """
+            {
+              "name": "p",
+              "sorce": {"type": "file"},
+              "transforms": [{"type": "flakey"}],
+              "sinks": [
+                {"type": "file", "path": 42, "compresion": "gzip"},
+                {"type": "recording", "delay": "soon"}
+              ],
+              "checkpoint": {"interval": "5s", "dirr": "x"}
+            }
+            """
+        let d = errors(text)
+        let byPath = Dictionary(d.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byPath["$.sorce"]?.message.contains("did you mean \"source\"") == true)
+        #expect(byPath["$.sorce"]?.location == SourceLocation(line: 3, column: 3))
+        #expect(byPath["$.source"]?.message.contains("missing required key") == true)
+        #expect(byPath["$.transforms[0].type"]?.message.contains("did you mean \"flaky\"") == true)
+        #expect(byPath["$.transforms[0].type"]?.location == SourceLocation(line: 4, column: 27))
+        #expect(byPath["$.sinks[0].path"]?.message == "expected a string, got integer 42")
+        #expect(byPath["$.sinks[0].path"]?.location == SourceLocation(line: 6, column: 30))
+        #expect(byPath["$.sinks[0].compresion"]?.message.contains("did you mean \"compression\"") == true)
+        #expect(byPath["$.sinks[1].delay"]?.message.contains("expected a duration") == true)
+        #expect(byPath["$.checkpoint.dirr"]?.message.contains("did you mean \"dir\"") == true)
+        #expect(d.count == 7)
+        // Rendered as file:line:column: path: message, in document order.
+        #expect(SpecErrors(d).description.contains("spec.json:3:3: $.sorce: unknown key \"sorce\""))
+    }
+
+    @Test func wrongKindOfPluginIsExplained() {
+        let d = errors(#"{"name": "p", "source": {"type": "stdout"}, "sinks": [{"type": "stdout"}]}"#)
+        #expect(d.first?.message.contains("\"stdout\" is a sink plugin, not a source plugin") == true)
+    }
+
+    @Test func rangesEnumsAndConditions() {
+        let d = errors("""
+            {"name": "p", "source": {"type": "generator", "count": -1},
+             "sinks": [{"type": "file", "path": "o", "compression": "zip", "when": {"field": "x", "greater": 3}}],
+             "runtime": {"channel_capacity": 0}}
+            """)
+        let messages = d.map(\.message)
+        #expect(messages.contains("must be at least 0, got -1"))
+        #expect(messages.contains { $0.contains("\"zip\" is not one of \"none\", \"gzip\"") })
+        #expect(messages.contains { $0.contains("unknown condition operator \"greater\"") })
+        #expect(messages.contains("must be at least 1, got 0"))
+    }
+
+    @Test func duplicateIdsAreRejected() {
+        let d = errors(#"{"name": "p", "source": {"type": "generator", "count": 1}, "sinks": [{"type": "stdout"}, {"type": "stdout"}]}"#)
+        #expect(d.count == 1)
+        #expect(d.first?.path == "$.sinks[1]")
+        #expect(d.first?.message.contains("id \"stdout\" is already used by $.sinks[0]") == true)
+    }
+
+    @Test func environmentInterpolation() throws {
+        let text = """
+            {"name": "${NAME}", "source": {"type": "file", "path": "${DIR:-/data}/in.jsonl", "follow": "${FOLLOW}"},
+             "sinks": [{"type": "file", "path": "$${literal}", "batch": 1}],
+             "runtime": {"channel_capacity": "${CAP}"}}
+            """
+        // `batch` is not a field of the file sink: that error must still be reported with the interpolation ones.
+        let d = errors(text, env: ["NAME": "x"])
+        #expect(d.contains { $0.path == "$.source.follow" && $0.message.contains("environment variable FOLLOW is not set") })
+        #expect(d.contains { $0.path == "$.runtime.channel_capacity" && $0.message.contains("CAP is not set") })
+        #expect(d.contains { $0.path == "$.sinks[0].batch" })
+
+        let ok = """
+            {"name": "${NAME}", "source": {"type": "file", "path": "${DIR:-/data}/in.jsonl", "follow": "${FOLLOW}"},
+             "sinks": [{"type": "file", "path": "$${literal}"}], "runtime": {"channel_capacity": "${CAP}"}}
+            """
+        let spec = try parse(ok, env: ["NAME": "x", "FOLLOW": "true", "CAP": "16"])
+        #expect(spec.name == "x")
+        #expect(spec.source.string("path") == "/data/in.jsonl")
+        #expect(spec.source.bool("follow"))
+        #expect(spec.runtime.channelCapacity == 16)
+        #expect(spec.sinks[0].config.string("path") == "${literal}")
+    }
+
+    @Test func requiredVariableMessage() {
+        #expect(Interpolation.expand("${TOKEN:?set it in the task definition}", env: [:]) == .failure("environment variable TOKEN is not set: set it in the task definition"))
+        #expect(Interpolation.expand("a${X}b", env: ["X": "1"]) == .success("a1b"))
+        #expect(Interpolation.expand("${X", env: [:]) == .failure("unterminated \"${\" in \"${X\""))
+        #expect(Interpolation.expand("${1X}", env: [:]).isFailure)
+    }
+
+    @Test func shippedSpecsValidate() throws {
+        let dir = TestFiles.path("pipelines")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".json") }
+        #expect(!files.isEmpty)
+        for f in files {
+            do {
+                _ = try PipelineSpec.load(path: dir + "/" + f, registry: BuiltinPlugins.registry, environment: ["SLACK_WEBHOOK_URL": "https://hooks.example/x"])
+            } catch { Issue.record("\(f): \(error)") }
+        }
+    }
+}
+
+extension Interpolation.Outcome {
+    var isFailure: Bool { if case .failure = self { return true } else { return false } }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// Paths and scratch directories for tests.
+enum TestFiles {
+    /// The repository root, found from this file's path.
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static func path(_ relative: String) -> String { repoRoot + "/" + relative }
+
+    /// A fresh temporary directory.
+    static func scratch(_ name: String = "t") -> String {
+        let dir = NSTemporaryDirectory() + "ph-\(name)-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func write(_ text: String, to path: String) {
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    }
+
+    static func lines(_ path: String) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// The pipeline-host binary next to the test runner (swift build puts both in the same directory).
+    static var hostBinary: String {
+        if let env = ProcessInfo.processInfo.environment["PIPELINE_HOST_BIN"] { return env }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // Either .build/<triple>/debug/xxx.xctest or a bundle below it.
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("pipeline-host").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return repoRoot + "/.build/debug/pipeline-host"
+    }
+}

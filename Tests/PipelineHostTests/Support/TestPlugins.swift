@@ -1,0 +1,151 @@
+import Foundation
+import BuiltinPlugins
+import PipelineHost
+import Synchronization
+
+/// Test plugins: a generator source, sinks that are slow or acknowledge out of order, a failing transform.
+/// They are registered only in the test registry, next to the built-in ones.
+
+final class GeneratorSource: SourcePlugin, @unchecked Sendable {
+    static let descriptor = PluginDescriptor(
+        kind: .source, name: "generator", summary: "Emits numbered records (tests only).",
+        fields: [
+            FieldSpec("count", .int(min: 0), .required, doc: "How many records."),
+            FieldSpec("batch_size", .int(min: 1), .defaultValue(10), doc: "Records per batch."),
+            FieldSpec("partitions", .int(min: 1), .defaultValue(1), doc: "Round-robin partitions."),
+        ])
+    let count: Int
+    let batchSize: Int
+    let partitions: Int
+    static let emitted = Atomic<Int>(0)
+
+    init(config: ComponentConfig, context: BuildContext) throws {
+        count = config.int("count")
+        batchSize = config.int("batch_size")
+        partitions = config.int("partitions")
+    }
+
+    func run(_ context: SourceContext) async throws {
+        var next = Int(context.resumePositions["p0"]?.intValue ?? 0)
+        var batchNo = 0
+        while next < count && !context.isStopping {
+            let end = min(count, next + batchSize)
+            let records = (next..<end).map { i in
+                Record(fields: [("n", .int(Int64(i))), ("even", .bool(i % 2 == 0))], origin: .sequence(partition: "p0", sequence: "\(i)"))
+            }
+            let partition = "p\(batchNo % partitions)"
+            _ = partition
+            try await context.emit(SourceBatch(records: records, positions: [("p0", .int(Int64(end)))], bytes: records.count * 10))
+            Self.emitted.add(1, ordering: .relaxed)
+            next = end
+            batchNo += 1
+        }
+    }
+}
+
+/// Records what it got; acknowledges after `delay` seconds, optionally in reverse order of arrival.
+final class RecordingSink: SinkPlugin, @unchecked Sendable {
+    static let descriptor = PluginDescriptor(
+        kind: .sink, name: "recording", summary: "Keeps records in memory (tests only).",
+        fields: [
+            FieldSpec("delay", .duration, .defaultValue("0s"), doc: "Time to wait before acknowledging each delivery."),
+            FieldSpec("reverse_acks", .bool, .defaultValue(false), doc: "Hold deliveries and acknowledge them newest first at flush."),
+            FieldSpec("reject_field", .string, doc: "Reject records whose field of this name is true."),
+        ])
+    static let store = Mutex<[String: [Record]]>([:])
+    static let maxHeld = Atomic<Int>(0)
+    let id: String
+    let delay: Double
+    let reverse: Bool
+    let rejectField: String?
+    private var held: [Delivery] = []
+
+    init(config: ComponentConfig, context: BuildContext) throws {
+        id = config.id
+        delay = config.seconds("delay")
+        reverse = config.bool("reverse_acks")
+        rejectField = config.optionalString("reject_field")
+    }
+
+    static func records(_ id: String) -> [Record] { store.withLock { $0[id] ?? [] } }
+    static func reset() {
+        store.withLock { $0 = [:] }
+        maxHeld.store(0, ordering: .relaxed)
+    }
+
+    func write(_ delivery: Delivery) async throws {
+        if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
+        if let rejectField {
+            let bad = delivery.records.indices.filter { delivery.records[$0][rejectField] == .bool(true) }
+            try await delivery.reject(bad, reason: "rejected by test sink")
+        }
+        Self.store.withLock { $0[id, default: []].append(contentsOf: delivery.records) }
+        if reverse {
+            held.append(delivery)
+            _ = Self.maxHeld.fetchMax(held.count)
+        } else {
+            delivery.acknowledge()
+        }
+    }
+
+    func flush() async throws {
+        for d in held.reversed() { d.acknowledge() }
+        held = []
+    }
+}
+
+extension Atomic where Value == Int {
+    func fetchMax(_ v: Int) -> Int {
+        var cur = load(ordering: .relaxed)
+        while cur < v {
+            let (exchanged, original) = compareExchange(expected: cur, desired: v, ordering: .relaxed)
+            if exchanged { return v }
+            cur = original
+        }
+        return cur
+    }
+}
+
+/// Fails on records whose `n` is divisible by `fail_every`, by dead-lettering them or by throwing.
+final class FlakyTransform: TransformPlugin, @unchecked Sendable {
+    static let descriptor = PluginDescriptor(
+        kind: .transform, name: "flaky", summary: "Fails some records (tests only).",
+        fields: [
+            FieldSpec("fail_every", .int(min: 1), .defaultValue(10), doc: "Fail records with n % fail_every == fail_every - 1."),
+            FieldSpec("mode", .oneOf(["dead_letter", "throw"]), .defaultValue("dead_letter"), doc: "How to fail."),
+            FieldSpec("concurrency", .int(min: 1), .defaultValue(1), doc: "Batches in flight."),
+        ])
+    let every: Int64
+    let throwing: Bool
+    let concurrency: Int
+    private let seen = Mutex<Int64>(0)
+
+    init(config: ComponentConfig, context: BuildContext) throws {
+        every = Int64(config.int("fail_every"))
+        throwing = config.string("mode") == "throw"
+        concurrency = config.int("concurrency")
+    }
+
+    var maxConcurrentBatches: Int { concurrency }
+
+    func process(_ batch: inout Batch) async throws {
+        if concurrency > 1 { try await Task.sleep(nanoseconds: UInt64.random(in: 0...2_000_000)) }
+        if throwing, batch.records.contains(where: { ($0["n"]?.intValue ?? 0) % every == every - 1 }) {
+            throw PipelineError(.transform, "boom")
+        }
+        seen.withLock { $0 += Int64(batch.records.count) }
+        batch.removeFailures(stage: "flaky") { r in
+            (r["n"]?.intValue ?? 0) % every == every - 1 ? "n % \(every) is \(every - 1)" : nil
+        }
+        for i in batch.records.indices { batch.records[i]["seen"] = .bool(true) }
+    }
+
+    func snapshot() throws -> JSONValue? { .int(seen.withLock { $0 }) }
+    func restore(_ state: JSONValue) throws { seen.withLock { $0 = state.intValue ?? 0 } }
+}
+
+enum TestRegistry {
+    static let registry = PluginRegistry(BuiltinPlugins.all + [
+        .source(GeneratorSource.self), .sink(RecordingSink.self), .transform(FlakyTransform.self),
+    ])
+}
