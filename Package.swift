@@ -23,6 +23,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CYajl", pkgConfig: "yajl", providers: [.apt(["libyajl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "AWSCore", dependencies: ["PipelineHost", "CCurl", "COpenSSL"]),
         .target(
             name: "PipelineHost",
             dependencies: [
@@ -31,6 +34,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(name: "ModelCore", dependencies: ["PipelineHost"]),
         .target(
             name: "AdminHTTP",
             dependencies: [
@@ -42,7 +46,16 @@ let package = Package(
         plugin("FileSource"),
         plugin("FileSink"),
         plugin("StdoutSink"),
-        .target(name: "BuiltinPlugins", dependencies: ["PipelineHost", "FileSource", "FileSink", "StdoutSink"]),
+        plugin("Passthrough"),
+        plugin("FeatureScaler", ["ModelCore"]),
+        plugin("LocalModelScorer", ["ModelCore"]),
+        plugin("ABSplit"),
+        plugin("RollingAggregates"),
+        plugin("DynamoBroadcast"),
+        .target(name: "BuiltinPlugins", dependencies: [
+            "PipelineHost", "FileSource", "FileSink", "StdoutSink", "Passthrough", "FeatureScaler", "LocalModelScorer", "ABSplit",
+            "RollingAggregates", "DynamoBroadcast",
+        ]),
         .executableTarget(
             name: "PipelineHostCLI",
             dependencies: [
@@ -57,5 +70,6 @@ let package = Package(
             name: "PipelineHostTests",
             dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink"]
         ),
+        .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost"]),
     ]
 )

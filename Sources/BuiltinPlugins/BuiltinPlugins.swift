@@ -1,5 +1,11 @@
+import ABSplit
+import DynamoBroadcast
+import FeatureScaler
 import FileSink
 import FileSource
+import LocalModelScorer
+import Passthrough
+import RollingAggregates
 import PipelineHost
 import StdoutSink
 
@@ -9,6 +15,12 @@ public enum BuiltinPlugins {
         .source(FileSource.self),
         .sink(FileSink.self),
         .sink(StdoutSink.self),
+        .transform(Passthrough.self),
+        .transform(FeatureScalerTransform.self),
+        .transform(LocalModelScorer.self),
+        .transform(ABSplit.self),
+        .transform(DynamoBroadcast.self),
+        .transform(RollingAggregates.self),
     ]
 
     public static let registry = PluginRegistry(all)

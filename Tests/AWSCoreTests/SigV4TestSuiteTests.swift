@@ -26,6 +26,11 @@ import Testing
         return found.sorted { $0.path < $1.path }
     }
 
+    /// In these two published cases the .sts/.authz were not produced from the .creq next to them: the .sts
+    /// hashes are those of a request without Content-Length (and, for -parameters, with `charset=utf8`), which
+    /// no signer can derive from the .req. They are checked up to the canonical request only.
+    static let inconsistentCases: Set<String> = ["post-x-www-form-urlencoded", "post-x-www-form-urlencoded-parameters"]
+
     @Test(
         "AWS SigV4 test suite",
         .enabled(if: suiteAvailable, "SigV4 test suite not found at ../shared/testdata/sigv4-test-suite (skipped)"))
@@ -44,6 +49,7 @@ import Testing
                 method: request.method, path: request.path, query: request.query, headers: request.headers,
                 payloadHash: Digest.sha256Hex(Array(request.body.utf8)), pathRules: .standard)
             #expect(creq.text == (try read("creq")), "canonical request of \(name)")
+            if Self.inconsistentCases.contains(name) { continue }
             let sts = signer.stringToSign(canonicalRequest: creq.text, date: date)
             #expect(sts == (try read("sts")), "string to sign of \(name)")
             let signature = signer.signature(

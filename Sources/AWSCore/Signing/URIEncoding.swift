@@ -63,9 +63,26 @@ public enum URIEncoding {
         }
     }
 
-    /// `application/x-www-form-urlencoded` body for the Query protocol. AWS accepts `%20` for spaces, and using
-    /// the SigV4 encoder keeps one definition of "encoded" in the module.
+    /// `application/x-www-form-urlencoded` body for the Query protocol, encoded as the AWS SDKs do (unreserved
+    /// bytes kept, space as `+`, everything else `%XX`). Servers that re-encode the parsed form to check the
+    /// body hash (moto does) then compute the same bytes.
     public static func formEncode(_ params: [(String, String)]) -> String {
-        params.map { "\(encode($0.0))=\(encode($0.1))" }.joined(separator: "&")
+        params.map { "\(formComponent($0.0))=\(formComponent($0.1))" }.joined(separator: "&")
+    }
+
+    static func formComponent(_ s: String) -> String {
+        var out = [UInt8]()
+        for c in s.utf8 {
+            if isUnreserved(c) {
+                out.append(c)
+            } else if c == UInt8(ascii: " ") {
+                out.append(UInt8(ascii: "+"))
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(c >> 4)])
+                out.append(hex[Int(c & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

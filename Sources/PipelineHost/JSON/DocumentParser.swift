@@ -74,31 +74,33 @@ final class NodeBuilder {
     var root: SpecNode?
     var failure: DocumentParser.SyntaxError?
     private var previousEnd = 0
-    // Incremental line table: offsets of line starts seen so far.
-    private var lineStarts: [Int] = [0]
-    private var scannedTo = 0
+    // Tokens arrive in document order, so positions are computed by walking forward from the last one:
+    // linear in the document, even for a one-line 600 KB model file.
+    private var cursorOffset = 0
+    private var cursorLine = 1
+    private var cursorColumn = 1
 
     init(text: [UInt8]) { self.text = text }
 
     func location(ofOffset offset: Int) -> SourceLocation {
-        while scannedTo < min(offset, text.count) {
-            if text[scannedTo] == 0x0A { lineStarts.append(scannedTo + 1) }
-            scannedTo += 1
+        let target = min(max(0, offset), text.count)
+        if target < cursorOffset {
+            cursorOffset = 0
+            cursorLine = 1
+            cursorColumn = 1
         }
-        // Binary search for the last line start <= offset.
-        var lo = 0, hi = lineStarts.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if lineStarts[mid] <= offset { lo = mid } else { hi = mid - 1 }
+        while cursorOffset < target {
+            let c = text[cursorOffset]
+            if c == 0x0A {
+                cursorLine += 1
+                cursorColumn = 1
+            } else if c & 0xC0 != 0x80 {
+                // Columns count characters: UTF-8 continuation bytes do not start one.
+                cursorColumn += 1
+            }
+            cursorOffset += 1
         }
-        // Columns count characters, not bytes: count UTF-8 lead bytes.
-        var column = 1
-        var i = lineStarts[lo]
-        while i < offset && i < text.count {
-            if text[i] & 0xC0 != 0x80 { column += 1 }
-            i += 1
-        }
-        return SourceLocation(line: lo + 1, column: column)
+        return SourceLocation(line: cursorLine, column: cursorColumn)
     }
 
     /// Location of the token yajl just consumed.

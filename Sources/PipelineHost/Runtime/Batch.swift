@@ -59,6 +59,16 @@ public struct Batch: Sendable {
         deadLetters.append(DeadLetter(record: record, reason: reason, stage: stage))
     }
 
+    /// A batch of some of this batch's records, for a transform that hands part of its input to another
+    /// transform (A/B splits). Its dead letters are merged back with `absorb(_:)`.
+    public func subBatch(_ records: [Record]) -> Batch {
+        Batch(id: id, records: records, deadLetters: [], token: token)
+    }
+
+    public mutating func absorb(deadLettersOf other: Batch) {
+        deadLetters.append(contentsOf: other.deadLetters)
+    }
+
     /// Keeps the records for which `body` returns nil and dead-letters the others with the reason returned.
     public mutating func removeFailures(stage: String, _ body: (inout Record) throws -> String?) rethrows {
         var kept: [Record] = []

@@ -1,0 +1,130 @@
+import PipelineHost
+
+/// `ab_split` transform: sends each record to one of several scorers, chosen deterministically by a hash of
+/// a key field with weights, and optionally also to a shadow scorer whose score is recorded but never alerts.
+public final class ABSplit: TransformPlugin, Sendable {
+    public static let descriptor = PluginDescriptor(
+        kind: .transform, name: "ab_split",
+        summary: "Splits records between scorers by a stable hash of a key (A/B), and runs an optional shadow scorer.",
+        description: """
+            The same key always goes to the same variant (FNV-1a hash of the key's text, so every host and every \
+            restart agrees). Each record gets variant = the chosen variant's name. The shadow scorer sees a copy \
+            of every record: its score lands in shadow_score and shadow_model_version, and its is_alert is dropped, \
+            so only the champion alerts.
+            """,
+        fields: [
+            FieldSpec("key_field", .string, .defaultValue("user_id"), doc: "Field whose value picks the variant."),
+            FieldSpec("variants", .array(.object([
+                FieldSpec("name", .string, .required, doc: "Variant name, recorded in the variant field."),
+                FieldSpec("weight", .double(min: 0), .required, doc: "Relative share of keys."),
+                FieldSpec("scorer", .component(.transform), .required, doc: "The scorer (a transform such as local_model or sagemaker)."),
+            ])), .required, doc: "The variants, with weights."),
+            FieldSpec("shadow", .component(.transform), doc: "A challenger scored on every record for comparison only."),
+        ],
+        examples: [#"""
+            {"type": "ab_split", "key_field": "user_id",
+             "variants": [{"name": "champion", "weight": 90, "scorer": {"type": "local_model", "bundle": "models/v1"}},
+                          {"name": "challenger", "weight": 10, "scorer": {"type": "local_model", "bundle": "models/v1", "threshold": 0.5}}],
+             "shadow": {"type": "local_model", "bundle": "models/v1", "threshold": 0.3}}
+            """#])
+
+    let keyField: String
+    let variants: [(name: String, upper: Double, scorer: any Transform)]
+    let shadow: (any Transform)?
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        keyField = config.string("key_field")
+        var cumulative = 0.0
+        var built: [(String, Double, any Transform)] = []
+        let specs = config.nestedArray("variants")
+        let total = specs.reduce(0) { $0 + $1.double("weight") }
+        guard total > 0 else { throw PipelineError(.config, "variant weights add up to 0", at: config.path) }
+        for v in specs {
+            cumulative += v.double("weight") / total
+            built.append((v.string("name"), cumulative, try Self.build(v["scorer"]!, at: v.path + ".scorer", context)))
+        }
+        variants = built
+        shadow = try config["shadow"].map { try Self.build($0, at: config.path + ".shadow", context) }
+    }
+
+    static func build(_ json: JSONValue, at path: String, _ context: BuildContext) throws -> any Transform {
+        let type = json["type"]?.stringValue ?? ""
+        guard let reg = context.registry.registration(kind: .transform, name: type) else {
+            throw PipelineError(.config, "no transform plugin \"\(type)\"", at: path)
+        }
+        let values = (json.objectValue ?? []).filter { $0.0 != "type" && $0.0 != "id" }
+        let cfg = ComponentConfig(kind: .transform, type: type, id: json["id"]?.stringValue ?? type, path: path,
+                                  values: values, fields: reg.descriptor.fields)
+        return try context.registry.makeTransform(cfg, context)
+    }
+
+    public func start(_ context: StageContext) async throws {
+        for v in variants { try await v.scorer.start(context) }
+        try await shadow?.start(context)
+    }
+
+    /// FNV-1a of the key's text, mapped to [0, 1).
+    static func bucket(_ key: String) -> Double {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return Double(h % 1_000_000) / 1_000_000
+    }
+
+    func variantIndex(_ record: Record) -> Int {
+        let key: String
+        switch record[keyField] {
+        case .string(let s)?: key = s
+        case let v?: key = v.description
+        case nil: key = ""
+        }
+        let b = Self.bucket(key)
+        return variants.firstIndex { b < $0.upper } ?? variants.count - 1
+    }
+
+    public func process(_ batch: inout Batch) async throws {
+        var shadowScores: [Int: (JSONValue?, JSONValue?)] = [:]
+        if let shadow {
+            var copy = batch.subBatch(batch.records.enumerated().map { i, r in
+                var r = r
+                r["_ab_index"] = .int(Int64(i))
+                return r
+            })
+            try await shadow.process(&copy)
+            // A record the shadow fails on still goes on with the champion; only its shadow score is absent.
+            for r in copy.records {
+                if let i = r["_ab_index"]?.intValue { shadowScores[Int(i)] = (r["fraud_score"], r["model_version"]) }
+            }
+        }
+        var groups = [[Int]](repeating: [], count: variants.count)
+        for (i, r) in batch.records.enumerated() { groups[variantIndex(r)].append(i) }
+        var results = [Record?](repeating: nil, count: batch.records.count)
+        for (v, indices) in groups.enumerated() where !indices.isEmpty {
+            var sub = batch.subBatch(indices.map { i in
+                var r = batch.records[i]
+                r["_ab_index"] = .int(Int64(i))
+                return r
+            })
+            try await variants[v].scorer.process(&sub)
+            batch.absorb(deadLettersOf: sub)
+            for var r in sub.records {
+                guard let i = r["_ab_index"]?.intValue.map(Int.init) else { continue }
+                r["_ab_index"] = nil
+                r["variant"] = .string(variants[v].name)
+                if let (score, version) = shadowScores[i] {
+                    r["shadow_score"] = score ?? .null
+                    r["shadow_model_version"] = version ?? .null
+                }
+                results[i] = r
+            }
+        }
+        batch.records = results.compactMap { $0 }
+    }
+
+    public func stop() async {
+        for v in variants { await v.scorer.stop() }
+        await shadow?.stop()
+    }
+}

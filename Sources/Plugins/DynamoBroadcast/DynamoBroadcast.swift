@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import Metrics
+import PipelineHost
+
+/// `dynamo_broadcast` transform: Flink's broadcast-state join. The whole reference table (user_demographics)
+/// is loaded before the source starts and kept current; each record gets the joined fields of its key.
+public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
+    public static let descriptor = PluginDescriptor(
+        kind: .transform, name: "dynamo_broadcast",
+        summary: "Joins each record with a reference table held in memory (DynamoDB kept current by Streams, or a JSONL file in staging).",
+        description: """
+            The table is loaded whole before the source starts consuming. In "file" mode it comes from a JSONL file \
+            (one item per line). The join adds the configured fields of the record's key; for a key the table does \
+            not hold, on_missing decides: "defaults" (the values in defaults), "missing" (null, which the model \
+            treats as missing values), "dead_letter", or "drop" (counted in the metrics).
+            """,
+        fields: [
+            FieldSpec("mode", .oneOf(["dynamodb", "file"]), .defaultValue("dynamodb"), doc: "Where the table comes from."),
+            FieldSpec("table", .string, doc: "DynamoDB table name (dynamodb mode).", example: "user_demographics"),
+            FieldSpec("path", .string, doc: "JSONL file of items (file mode).", example: "samples/user_demographics.jsonl"),
+            FieldSpec("key_field", .string, .defaultValue("user_id"), doc: "Record field holding the join key."),
+            FieldSpec("table_key", .string, .defaultValue("user_id"), doc: "Attribute of the table's items holding the key."),
+            FieldSpec("fields", .array(.string), .required, doc: "Attributes copied into the record.",
+                      example: ["age", "gender_code", "location", "subscription_type_code", "tenure_months", "income_bracket_code"]),
+            FieldSpec("on_missing", .oneOf(["defaults", "missing", "dead_letter", "drop"]), .defaultValue("missing"), doc: "What happens to a record whose key is not in the table."),
+            FieldSpec("defaults", .map(.json), .defaultValue([:]), doc: "Values used by on_missing \"defaults\"."),
+        ],
+        examples: [#"{"type": "dynamo_broadcast", "mode": "file", "path": "samples/user_demographics.jsonl", "fields": ["age", "tenure_months"]}"#])
+
+    enum MissingPolicy: String { case defaults, missing, deadLetter = "dead_letter", drop }
+
+    let mode: String
+    let path: String?
+    let keyField: String
+    let tableKey: String
+    let table: BroadcastTable
+    let policy: MissingPolicy
+    let defaults: [JSONValue]
+    let id: String
+    private let unknown: Counter
+    private let dropped: Counter
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        mode = config.string("mode")
+        path = config.optionalString("path")
+        keyField = config.string("key_field")
+        tableKey = config.string("table_key")
+        let fields = config.strings("fields")
+        table = BroadcastTable(fields: fields)
+        policy = MissingPolicy(rawValue: config.string("on_missing"))!
+        let given = config["defaults"]?.objectValue ?? []
+        defaults = fields.map { f in given.first { $0.0 == f }?.1 ?? .null }
+        id = config.id
+        if mode == "file" && path == nil {
+            throw PipelineError(.config, "mode \"file\" needs \"path\"", at: config.path)
+        }
+        if mode == "dynamodb" {
+            throw PipelineError(.config, "mode \"dynamodb\" is not available in this build yet; use mode \"file\"", at: config.path)
+        }
+        unknown = Counter(label: "broadcast_unknown_keys_total", dimensions: [("transform", id)])
+        dropped = Counter(label: "broadcast_dropped_total", dimensions: [("transform", id)])
+    }
+
+    public func start(_ context: StageContext) async throws {
+        let started = MonotonicClock.seconds()
+        if let path { table.replace(with: try Self.loadFile(path, key: tableKey, fields: table.fields)) }
+        context.logger.info("reference table loaded", metadata: [
+            "rows": "\(table.count)", "seconds": "\(String(format: "%.2f", MonotonicClock.seconds() - started))",
+        ])
+    }
+
+    static func loadFile(_ path: String, key: String, fields: [String]) throws -> BroadcastTable.Columns {
+        let reader = try ByteReader(path: path)
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
+            if n == 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        var columns = BroadcastTable.Columns(fieldCount: fields.count)
+        let parser = RecordParser()
+        var lineNo = 0
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            lineNo += 1
+            let parsed: [(String, JSONValue)]?
+            do { parsed = try parser.parse(Array(line)) } catch {
+                throw PipelineError(.config, "line \(lineNo): \(error.message)", at: path)
+            }
+            guard let item = parsed else { continue }
+            let r = Record(fields: item)
+            guard let k = RollingKey.text(r[key]) else { throw PipelineError(.config, "line \(lineNo): item has no \"\(key)\"", at: path) }
+            columns.upsert(k, fields.map { r[$0] ?? .null })
+        }
+        return columns
+    }
+
+    public func process(_ batch: inout Batch) async throws {
+        var unknownCount = 0, droppedCount = 0
+        let fields = table.fields
+        var kept: [Record] = []
+        kept.reserveCapacity(batch.records.count)
+        table.withLookup { lookup in
+            for var record in batch.records {
+                let key = RollingKey.text(record[keyField])
+                let values: [JSONValue]
+                if let key, let found = lookup(key) {
+                    values = found
+                } else {
+                    unknownCount += 1
+                    switch policy {
+                    case .defaults: values = defaults
+                    case .missing: values = Array(repeating: .null, count: fields.count)
+                    case .deadLetter:
+                        batch.deadLetter(record, reason: "unknown \(keyField) \(key.map { "\"\($0)\"" } ?? "(absent)") in the reference table", stage: id)
+                        continue
+                    case .drop:
+                        // Dropping is the configured policy: counted, not silent.
+                        droppedCount += 1
+                        continue
+                    }
+                }
+                record.set(Array(zip(fields, values)))
+                kept.append(record)
+            }
+        }
+        batch.records = kept
+        if unknownCount > 0 { unknown.increment(by: unknownCount) }
+        if droppedCount > 0 { dropped.increment(by: droppedCount) }
+    }
+
+    public func snapshot() throws -> JSONValue? {
+        // The table itself is reloaded on start; the version shows which state the checkpoint saw.
+        .object([("table_version", .int(Int64(table.version))), ("rows", .int(Int64(table.count)))])
+    }
+}
+
+/// Key text of a field value: strings as they are, numbers in their JSON form.
+enum RollingKey {
+    static func text(_ v: JSONValue?) -> String? {
+        switch v {
+        case .string(let s)?: return s
+        case .int(let i)?: return String(i)
+        case let v? where !v.isNull: return v.description
+        default: return nil
+        }
+    }
+}

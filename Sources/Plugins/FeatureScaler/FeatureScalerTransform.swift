@@ -1,0 +1,53 @@
+import ModelCore
+import PipelineHost
+
+/// `feature_scaler` transform: builds the model's input vector by name from record fields and scales it with
+/// the bundle's StandardScaler, so scoring needs no knowledge of field names.
+public final class FeatureScalerTransform: TransformPlugin, Sendable {
+    public static let descriptor = PluginDescriptor(
+        kind: .transform, name: "feature_scaler",
+        summary: "Builds the model input vector from named fields (missing → NaN) and scales it with the bundle's scaler.",
+        description: """
+            Features are taken by name in the order of the bundle's manifest. A null or absent field is a missing \
+            value (NaN), which the model routes by each split's default direction. Derived features (hour_of_day) \
+            are computed from their source field when the record does not carry them. A field that is present but \
+            not a number sends the record to the dead-letter output with the field's name.
+            """,
+        fields: [
+            FieldSpec("bundle", .string, .required, doc: "Model bundle directory (manifest.json, scaler.json, model.json).", example: "models/v1"),
+            FieldSpec("output_field", .string, .defaultValue("features"), doc: "Field that receives the scaled vector."),
+        ],
+        examples: [#"{"type": "feature_scaler", "bundle": "models/v1"}"#])
+
+    let scaler: FeatureScaler
+    let assembler: FeatureAssembler
+    let output: String
+    let version: String
+
+    let id: String
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        id = config.id
+        let bundle = try ModelBundle(directory: config.string("bundle"))
+        scaler = bundle.scaler
+        assembler = FeatureAssembler(names: bundle.features)
+        output = config.string("output_field")
+        version = bundle.version
+    }
+
+    public func process(_ batch: inout Batch) async throws {
+        let scaler = self.scaler, assembler = self.assembler, output = self.output
+        batch.removeFailures(stage: id) { record in
+            do throws(FeatureAssembler.FieldError) {
+                let raw = try assembler.raw { record[$0] }
+                var scaled: [JSONValue] = []
+                scaled.reserveCapacity(raw.count)
+                for i in raw.indices { scaled.append(.double(Double(scaler.scale(raw[i], at: i)))) }
+                record[output] = .array(scaled)
+                return nil
+            } catch {
+                return "cannot build features: \(error)"
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import ModelCore
+import PipelineHost
+
+/// `local_model` scorer: evaluates an XGBoost JSON model in process, bit-exact with XGBoost's own predictions.
+public final class LocalModelScorer: TransformPlugin, Sendable {
+    public static let descriptor = PluginDescriptor(
+        kind: .transform, name: "local_model",
+        summary: "Scores records in process with the bundle's XGBoost model (no network; bit-exact with XGBoost).",
+        description: """
+            Reads the scaled vector that feature_scaler wrote and adds fraud_score, model_version, variant and \
+            is_alert (score >= threshold). Supports gbtree models with objective binary:logistic, reg:logistic or \
+            reg:squarederror, numeric and categorical splits.
+            """,
+        fields: [
+            FieldSpec("bundle", .string, .required, doc: "Model bundle directory.", example: "models/v1"),
+            FieldSpec("input_field", .string, .defaultValue("features"), doc: "Field holding the scaled feature vector."),
+            FieldSpec("threshold", .double(min: 0, max: 1), doc: "Alert threshold; default: the manifest's alert_threshold."),
+            FieldSpec("variant", .string, .defaultValue("local"), doc: "Name recorded in the variant field."),
+            FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
+        ],
+        examples: [#"{"type": "local_model", "bundle": "models/v1"}"#])
+
+    let model: XGBoostModel
+    let version: String
+    let threshold: Double
+    let input: String
+    let variant: String
+    let keepFeatures: Bool
+
+    let id: String
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        id = config.id
+        let bundle = try ModelBundle(directory: config.string("bundle"))
+        model = bundle.model
+        version = bundle.version
+        threshold = config.optionalDouble("threshold") ?? bundle.alertThreshold
+        input = config.string("input_field")
+        variant = config.string("variant")
+        keepFeatures = config.bool("keep_features")
+    }
+
+    public func process(_ batch: inout Batch) async throws {
+        let n = model.featureCount
+        var x = [Float](repeating: .nan, count: n)
+        batch.removeFailures(stage: id) { record in
+            guard let values = record[input]?.arrayValue else {
+                return "no feature vector in field \"\(input)\" (is feature_scaler before the scorer?)"
+            }
+            guard values.count == n else { return "feature vector has \(values.count) values, the model needs \(n)" }
+            for i in 0..<n { x[i] = values[i].doubleValue.map(Float.init) ?? .nan }
+            let score = model.predict(x)
+            record.set(scoreFields(score))
+            if !keepFeatures { record[input] = nil }
+            return nil
+        }
+    }
+
+    func scoreFields(_ score: Float) -> [(String, JSONValue)] {
+        [("fraud_score", .double(Double(score))), ("model_version", .string(version)),
+         ("variant", .string(variant)), ("is_alert", .bool(Double(score) >= threshold))]
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import AWSCore
+
+@Suite struct HTTPClientTests {
+    @Test func roundTripWithHeadersAndBody() async throws {
+        let server = try FakeHTTPServer { request in
+            .respond(
+                status: 201, headers: [("X-Echo-Method", request.method), ("X-Request-Header", request.header("x-custom") ?? "")],
+                body: request.body.reversed())
+        }
+        defer { server.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let response = try await client.execute(
+            HTTPRequest(method: "PUT", url: server.url + "/thing?x=1", headers: [("X-Custom", "v 1")], body: Array("abc".utf8)))
+        #expect(response.status == 201)
+        #expect(response.header("X-Echo-Method") == "PUT")
+        #expect(response.headers.contains { $0.0 == "x-request-header" && $0.1 == "v 1" })
+        #expect(response.body == Array("cba".utf8))
+        #expect(server.requests.first?.path == "/thing?x=1")
+        #expect(server.requests.first?.header("expect") == nil)
+    }
+
+    @Test func concurrentRequestsReuseConnections() async throws {
+        let server = try FakeHTTPServer { request in .respond(status: 200, body: Array(request.path.utf8)) }
+        defer { server.stop() }
+        let client = HTTPClient(maxConnectionsPerHost: 4)
+        defer { client.shutdown() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    let r = try await client.execute(HTTPRequest(method: "GET", url: server.url + "/r\(i)"))
+                    #expect(r.bodyString == "/r\(i)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(server.requests.count == 40)
+    }
+
+    @Test func connectionRefusedIsTyped() async throws {
+        let port = try MotoServer.freePort()
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.execute(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/"))
+        }
+        #expect(error?.kind == .connectFailed)
+        #expect(error?.isTransient == true)
+    }
+
+    @Test func timeoutIsTyped() async throws {
+        let server = try FakeHTTPServer { _ in .delay(.seconds(2), then: { .respond(status: 200) }) }
+        defer { server.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let start = ContinuousClock.now
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.execute(HTTPRequest(method: "GET", url: server.url + "/", timeout: .milliseconds(200)))
+        }
+        #expect(error?.kind == .timeout)
+        #expect(ContinuousClock.now - start < .seconds(1.5))
+    }
+
+    @Test func resetIsTyped() async throws {
+        let server = try FakeHTTPServer { _ in .reset }
+        defer { server.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.execute(HTTPRequest(method: "POST", url: server.url + "/", body: [1, 2, 3]))
+        }
+        #expect(error?.kind == .connectionReset)
+    }
+
+    @Test func cancellationAbortsTheTransfer() async throws {
+        let server = try FakeHTTPServer { _ in .delay(.seconds(3), then: { .respond(status: 200) }) }
+        defer { server.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let start = ContinuousClock.now
+        let task = Task { try await client.execute(HTTPRequest(method: "GET", url: server.url + "/")) }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let result = await task.result
+        #expect(throws: HTTPClientError.self) { try result.get() }
+        #expect(ContinuousClock.now - start < .seconds(2))
+    }
+
+    @Test func shutdownFailsLaterRequests() async throws {
+        let client = HTTPClient()
+        client.shutdown()
+        client.shutdown()
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.execute(HTTPRequest(method: "GET", url: "http://127.0.0.1:1/"))
+        }
+        #expect(error?.kind == .shutdown)
+    }
+}
