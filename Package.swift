@@ -68,7 +68,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineHostTests",
-            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink"]
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates"]
         ),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost"]),
     ]

@@ -56,8 +56,9 @@ public struct ModelBundle: Sendable {
     }
 }
 
-/// Builds a model's input vector from named fields: each feature by name, derived features computed when
-/// the field is absent, null or absent meaning missing (NaN), anything not a number an error naming the field.
+/// Builds a model's input vector from named fields: each feature by name; null or absent means missing (NaN),
+/// except that a derived feature (hour_of_day) is computed when its field is absent; anything that is not a
+/// number is an error naming the field.
 public struct FeatureAssembler: Sendable {
     public let names: [String]
     let derived: [Bool]
@@ -77,8 +78,9 @@ public struct FeatureAssembler: Sendable {
     public func raw(_ field: (String) -> JSONValue?) throws(FieldError) -> [Double] {
         var out = [Double](repeating: .nan, count: names.count)
         for (i, name) in names.enumerated() {
-            if let v = field(name), !v.isNull {
-                out[i] = try number(v, name)
+            if let v = field(name) {
+                // An explicit null is a missing value, even for a feature that could be derived.
+                if !v.isNull { out[i] = try number(v, name) }
             } else if derived[i] {
                 var failure: FieldError?
                 let value = DerivedFeatures.value(of: name) { source in

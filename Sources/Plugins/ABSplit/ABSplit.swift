@@ -64,7 +64,7 @@ public final class ABSplit: TransformPlugin, Sendable {
     }
 
     /// FNV-1a of the key's text, mapped to [0, 1).
-    static func bucket(_ key: String) -> Double {
+    public static func bucket(_ key: String) -> Double {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in key.utf8 {
             h ^= UInt64(b)

@@ -1,0 +1,216 @@
+import BuiltinPlugins
+import Foundation
+import Logging
+import ModelCore
+import PipelineHost
+import ABSplit
+import Testing
+
+@Suite struct ScoringTests {
+    static let bundle = try! ModelBundle(directory: TestFiles.path("models/v1"))
+
+    /// 320 vectors from xgboost 3.2.0 itself (training/make_parity.py): ordinary rows, rows with missing
+    /// values, and rows whose scaled value sits exactly on a split threshold.
+    @Test func evaluatorMatchesXGBoostBitForBit() throws {
+        let lines = TestFiles.lines(TestFiles.path("Tests/Fixtures/xgb-parity.jsonl"))
+        try #require(lines.count >= 200)
+        let model = Self.bundle.model
+        let assembler = FeatureAssembler(names: Self.bundle.features)
+        let parser = RecordParser()
+        var marginMismatches = 0, probMismatches = 0, scaledMismatches = 0, kinds: [String: Int] = [:]
+        for line in lines {
+            let row = Record(fields: try #require(try parser.parse(Array(line.utf8))))
+            kinds[row["kind"]?.stringValue ?? "?", default: 0] += 1
+            let raw = try assembler.raw { row["raw"]?[$0] }
+            let x = Self.bundle.scaler.transform(raw)
+            let expectedScaled = try #require(row["scaled"]?.arrayValue)
+            for (i, e) in expectedScaled.enumerated() {
+                let want = e.doubleValue.map(Float.init) ?? .nan
+                if !(want.isNaN && x[i].isNaN) && want.bitPattern != x[i].bitPattern { scaledMismatches += 1 }
+            }
+            let bitsText = try #require(row["margin_bits"]?.stringValue)
+            let bits = try #require(UInt32(bitsText, radix: 16))
+            if model.margin(x).bitPattern != bits { marginMismatches += 1 }
+            let prob = try #require(row["prob"]?.doubleValue)
+            if abs(Double(model.predict(x)) - prob) > 1e-6 { probMismatches += 1 }
+        }
+        #expect(scaledMismatches == 0)
+        #expect(marginMismatches == 0, "margins must be bitwise equal to xgboost's")
+        #expect(probMismatches == 0)
+        #expect((kinds["missing"] ?? 0) >= 50 && (kinds["threshold"] ?? 0) >= 50, "fixture kinds: \(kinds)")
+    }
+
+    @Test func baseScoreAndObjectivesFollowXGBoost() throws {
+        // A one-split model written by hand: base_score 0.5 → margin 0; reg:squarederror keeps the base as is.
+        func model(objective: String, base: String, splitType: Int = 0, categories: String = "") throws -> XGBoostModel {
+            let text = """
+                {"learner": {"feature_names": ["a"], "learner_model_param": {"base_score": "\(base)", "num_class": "0", "num_feature": "1"},
+                 "objective": {"name": "\(objective)"},
+                 "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_parallel_tree": "1"}, "tree_info": [0],
+                   "trees": [{"left_children": [1, -1, -1], "right_children": [2, -1, -1], "split_indices": [0, 0, 0],
+                              "split_conditions": [1.5E0, -1E0, 2E0], "default_left": [1, 0, 0], "split_type": [\(splitType), 0, 0]\(categories),
+                              "tree_param": {"size_leaf_vector": "1"}}]}}}}
+                """
+            return try XGBoostModel(json: DocumentParser.parseValue(Array(text.utf8)))
+        }
+        let logistic = try model(objective: "binary:logistic", base: "[5E-1]")
+        #expect(logistic.baseMargin == 0)
+        #expect(logistic.margin([1.0]) == -1)
+        #expect(logistic.margin([1.5]) == 2, "equal to the threshold goes right")
+        #expect(logistic.margin([.nan]) == -1, "missing follows default_left")
+        #expect(logistic.predict([1.5]) == XGBoostModel.sigmoid(2))
+        let regression = try model(objective: "reg:squarederror", base: "3E0")
+        #expect(regression.predict([5]) == 5)
+        // Categorical split: categories {2, 5} go right, everything else left.
+        let cat = try model(objective: "reg:squarederror", base: "0E0", splitType: 1,
+                            categories: #", "categories_nodes": [0], "categories_segments": [0], "categories_sizes": [2], "categories": [5, 2]"#)
+        #expect(cat.predict([2]) == 2)
+        #expect(cat.predict([5]) == 2)
+        #expect(cat.predict([3]) == -1)
+        #expect(cat.predict([-1]) == -1)
+    }
+
+    @Test func unsupportedModelsAreRefusedClearly() throws {
+        func load(_ booster: String, objective: String = "binary:logistic") -> String {
+            let text = #"{"learner": {"learner_model_param": {"base_score": "5E-1"}, "objective": {"name": "\#(objective)"}, "gradient_booster": {"name": "\#(booster)", "model": {}}}}"#
+            do { _ = try XGBoostModel(json: try DocumentParser.parseValue(Array(text.utf8)), featureNames: ["a"]); return "" } catch { return "\(error)" }
+        }
+        #expect(load("dart").contains("only gbtree (dart and gblinear are refused)"))
+        #expect(load("gblinear").contains("only gbtree"))
+        #expect(load("gbtree", objective: "multi:softprob").contains("objective \"multi:softprob\" is not supported"))
+    }
+
+    @Test func derivedFeaturesUseFloorSemantics() {
+        #expect(DerivedFeatures.hourOfDay(epochSeconds: 1718500000) == 1)
+        #expect(DerivedFeatures.hourOfDay(epochSeconds: 3599) == 0)
+        #expect(DerivedFeatures.hourOfDay(epochSeconds: 3600) == 1)
+        #expect(DerivedFeatures.hourOfDay(epochSeconds: -1) == 23)
+    }
+
+    @Test func assemblerNamesTheBadField() throws {
+        let a = FeatureAssembler(names: ["age", "hour_of_day", "tenure_months"])
+        let raw = try a.raw { ["age": JSONValue.int(30), "event_created_at_ts": .int(7200)][$0] }
+        #expect(raw[0] == 30 && raw[1] == 2 && raw[2].isNaN)
+        #expect(throws: FeatureAssembler.FieldError.self) { try a.raw { $0 == "age" ? .string("old") : nil } }
+        do { _ = try a.raw { $0 == "age" ? .string("old") : nil } } catch {
+            #expect(error.description == #"field "age": expected a number, got string "old""#)
+        }
+    }
+}
+
+/// The streaming features against training/features.py's own output on the sample data.
+@Suite struct StreamingFeatureTests {
+    @Test func rollingAggregatesReproduceTheTrainingFeatures() async throws {
+        let dir = TestFiles.scratch("features")
+        let text = """
+            {"name": "features", "source": {"type": "file", "path": "\(TestFiles.path("samples/transactions.jsonl.gz"))"},
+             "transforms": [{"type": "rolling_aggregates"}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "features.json", registry: BuiltinPlugins.registry, environment: [:])
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        _ = try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:]).run()
+        let parser = RecordParser()
+        var produced: [String: Record] = [:]
+        for line in TestFiles.lines(dir + "/out.jsonl") {
+            let r = Record(fields: try #require(try parser.parse(Array(line.utf8))))
+            produced[r["transaction_id"]!.stringValue!] = r
+        }
+        let expected = TestFiles.lines(TestFiles.path("samples/expected-features.jsonl"))
+        try #require(expected.count >= 2000)
+        var compared = 0
+        for line in expected {
+            let e = Record(fields: try #require(try parser.parse(Array(line.utf8))))
+            let id = e["transaction_id"]!.stringValue!
+            let got = try #require(produced[id], "transaction \(id) missing from the output")
+            for f in ["txn_count_1h", "txn_sum_1h", "txn_count_24h", "txn_sum_24h", "secs_since_prev_txn"] {
+                let want = e[f]!, have = got[f] ?? .null
+                #expect(want.doubleValue == have.doubleValue, "\(id) \(f): expected \(want), got \(have)")
+            }
+            compared += 1
+        }
+        #expect(compared == expected.count)
+        // The hand-made edge events: same second, 3599/3600 s and 86399/86400 s apart.
+        let edge = produced.filter { $0.key.hasPrefix("edge-") }
+        #expect(edge.count == 7)
+    }
+
+    @Test func lateEventsAreDeadLetteredAndLatenessIsHonoured() async throws {
+        let dir = TestFiles.scratch("late")
+        TestFiles.write("""
+            {"user_id": "a", "event_created_at_ts": 1000, "transaction_value": 1}
+            {"user_id": "a", "event_created_at_ts": 2000, "transaction_value": 2}
+            {"user_id": "a", "event_created_at_ts": 1900, "transaction_value": 4}
+            {"user_id": "a", "event_created_at_ts": 500, "transaction_value": 8}
+            {"user_id": "a", "event_created_at_ts": 2100, "transaction_value": 16}
+
+            """, to: dir + "/in.jsonl")
+        let text = """
+            {"name": "late", "source": {"type": "file", "path": "\(dir)/in.jsonl"},
+             "transforms": [{"type": "rolling_aggregates", "allowed_lateness": "200s", "windows": [{"label": "1h", "length": "1h"}], "aggregates": ["count", "sum", "max"]}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "late.json", registry: BuiltinPlugins.registry, environment: [:])
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        _ = try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:]).run()
+        let out = TestFiles.lines(dir + "/out.jsonl").map { Record(fields: try! RecordParser().parse(Array($0.utf8))!) }
+        #expect(out.map { $0["txn_count_1h"]!.intValue! } == [0, 1, 1, 3])
+        // The event at 1900 arrived after 2000 but within lateness: it sees only the event at 1000.
+        #expect(out[2]["txn_sum_1h"] == .double(1))
+        #expect(out[2]["secs_since_prev_txn"] == .int(900))
+        #expect(out[3]["txn_sum_1h"] == .double(7))
+        #expect(out[3]["txn_max_1h"] == .double(4))
+        let dlq = TestFiles.lines(dir + "/dlq.jsonl")
+        #expect(dlq.count == 1)
+        #expect(dlq.first?.contains(#""reason":"late: event time 500.0 is 1500.0s behind"#) == true)
+    }
+}
+
+@Suite struct ABSplitTests {
+    @Test func splitIsDeterministicAndCloseToWeightsAndShadowNeverAlerts() async throws {
+        let dir = TestFiles.scratch("ab")
+        var lines = ""
+        for i in 0..<4000 {
+            lines += #"{"user_id": "u\#(i % 2000)", "age": 30, "tenure_months": 0, "event_created_at_ts": 1718500000, "transaction_value": \#(Double(i % 700)), "channel_code": 3}"# + "\n"
+        }
+        TestFiles.write(lines, to: dir + "/in.jsonl")
+        let bundle = TestFiles.path("models/v1")
+        let text = """
+            {"name": "ab", "source": {"type": "file", "path": "\(dir)/in.jsonl"},
+             "transforms": [{"type": "feature_scaler", "bundle": "\(bundle)"},
+               {"type": "ab_split", "key_field": "user_id",
+                "variants": [{"name": "champion", "weight": 80, "scorer": {"type": "local_model", "bundle": "\(bundle)", "keep_features": true}},
+                             {"name": "challenger", "weight": 20, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.05, "keep_features": true}}],
+                "shadow": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.0, "keep_features": true}}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}, {"type": "file", "id": "alerts", "path": "\(dir)/alerts.jsonl", "when": {"field": "is_alert", "equals": true}}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "ab.json", registry: BuiltinPlugins.registry, environment: [:])
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        _ = try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:]).run()
+        let out = TestFiles.lines(dir + "/out.jsonl").map { Record(fields: try! RecordParser().parse(Array($0.utf8))!) }
+        #expect(out.count == 4000)
+        var variantOf: [String: String] = [:]
+        var challengers = 0
+        for r in out {
+            let user = r["user_id"]!.stringValue!, variant = r["variant"]!.stringValue!
+            if let earlier = variantOf[user] { #expect(earlier == variant, "user \(user) switched variants") }
+            variantOf[user] = variant
+            if variant == "challenger" { challengers += 1 }
+            // Every record carries the shadow's score; the shadow (threshold 0) would alert on everything.
+            #expect(r["shadow_score"]?.doubleValue != nil)
+            #expect(r["fraud_score"]?.doubleValue != nil && r["model_version"] == .string("v1") && r["is_alert"] != nil)
+        }
+        let share = Double(challengers) / 4000
+        #expect(share > 0.15 && share < 0.25, "challenger share \(share)")
+        let alerts = TestFiles.lines(dir + "/alerts.jsonl").count
+        #expect(alerts < 4000, "shadow must not alert")
+        #expect(alerts == out.filter { $0["is_alert"] == .bool(true) }.count)
+        #expect(ABSplit.bucket("u1") == ABSplit.bucket("u1"))
+    }
+}
