@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "PipelineHostCLI",
             dependencies: [
-                "PipelineHost", "AdminHTTP", "BuiltinPlugins",
+                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: Python checks (feature contract, Glue job, Terraform), then the Swift suite.
-# Expects the packages that scripts/setup.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
 
 echo "==> training feature contract (pytest)"
 python3 -m pytest -q training/tests
