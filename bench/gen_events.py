@@ -10,8 +10,8 @@ with open(out, "w") as f:
     for i in range(n):
         f.write(
             '{"transaction_id": "t%012d", "user_id": "u%06d", "event_created_at_ts": %d, '
-            '"transaction_value": %.2f, "channel_code": %d, "merchant": "m%05d", "currency": "EUR", '
-            '"device_id": "d%010d", "ip": "10.%d.%d.%d", "note": "benchmark event %08d padding"}\n'
+            '"transaction_value": %.2f, "channel_code": %d, "merchant": "m%05d", '
+            '"device_id": "d%010d", "ip": "10.%d.%d.%d", "note": "bench %08d"}\n'
             % (i, rng.randrange(100000), 1722470400 + i // 10, rng.random() * 500, rng.randrange(4),
                rng.randrange(50000), rng.randrange(10**10), rng.randrange(256), rng.randrange(256),
                rng.randrange(256), i)

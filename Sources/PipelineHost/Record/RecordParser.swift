@@ -5,29 +5,34 @@ import CYajl
 /// The handle runs with `yajl_allow_multiple_values`, so consecutive lines are fed to one parser
 /// without reallocating it; a line that does not hold exactly one complete object is an error for that
 /// line only, after which the handle is replaced.
+///
+/// This is the hottest code of a file replay. The parse state is a struct behind a raw pointer (no dynamic
+/// exclusivity checks, which a class property would pay on every callback), top-level fields are appended
+/// straight to the result, and keys are interned by position: records of one stream repeat their keys in
+/// the same order, so a key longer than Swift's 15-byte small-string form is allocated once, not per record.
 public final class RecordParser {
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public var message: String
         public var description: String { message }
     }
 
-    fileprivate enum Frame {
-        case object([(String, JSONValue)], key: String?)
-        case array([JSONValue])
+    private var handle: yajl_handle?
+    private let state: UnsafeMutablePointer<ParseState>
+
+    public init() {
+        state = .allocate(capacity: 1)
+        state.initialize(to: ParseState())
     }
 
-    private var handle: yajl_handle?
-    fileprivate var stack: [Frame] = []
-    fileprivate var result: [(String, JSONValue)]?
-    fileprivate var error: String?
-
-    public init() {}
-
-    deinit { if let handle { yajl_free(handle) } }
+    deinit {
+        if let handle { yajl_free(handle) }
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
 
     private func freshHandle() -> yajl_handle {
         if let handle { yajl_free(handle) }
-        let h = yajl_alloc(recordCallbacks, nil, Unmanaged.passUnretained(self).toOpaque())!
+        let h = yajl_alloc(recordCallbacks, nil, UnsafeMutableRawPointer(state))!
         _ = cyajl_config_bool(h, yajl_allow_multiple_values, 1)
         handle = h
         return h
@@ -39,17 +44,15 @@ public final class RecordParser {
         for c in line where !(c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A) { blank = false; break }
         if blank { return nil }
         let h = handle ?? freshHandle()
-        stack.removeAll(keepingCapacity: true)
-        result = nil
-        error = nil
+        state.pointee.reset()
         let base = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var status = yajl_parse(h, base, line.count)
-        if status == yajl_status_ok && result == nil && error == nil {
+        if status == yajl_status_ok && !state.pointee.done && state.pointee.error == nil {
             // A bare number needs a delimiter before yajl will report it.
             var nl: UInt8 = 0x0A
             status = yajl_parse(h, &nl, 1)
         }
-        if let error {
+        if let error = state.pointee.error {
             _ = freshHandle()
             throw ParseError(message: error)
         }
@@ -62,11 +65,11 @@ public final class RecordParser {
             _ = freshHandle()
             throw ParseError(message: message)
         }
-        guard let result else {
+        guard state.pointee.done else {
             _ = freshHandle()
             throw ParseError(message: "truncated JSON: the line ends inside a value")
         }
-        return result
+        return state.pointee.takeFields()
     }
 
     public func parse(_ bytes: [UInt8]) throws(ParseError) -> [(String, JSONValue)]? {
@@ -75,83 +78,158 @@ public final class RecordParser {
         }
         return try outcome.get()
     }
+}
+
+/// Builder state shared with the C callbacks through yajl's context pointer.
+private struct ParseState {
+    enum Frame {
+        case object([(String, JSONValue)], key: String)
+        case array([JSONValue])
+    }
+
+    /// Fields of the top-level object.
+    var fields: [(String, JSONValue)] = []
+    var key = ""
+    /// Containers below the top-level object (depth 2 and deeper).
+    var nested: [Frame] = []
+    /// 0 before the record, 1 inside the top-level object, more inside nested containers.
+    var depth = 0
+    var done = false
+    var error: String?
+    var capacity = 16
+    /// Interned top-level keys by field position.
+    var keyBytes: [[UInt8]] = []
+    var keyStrings: [String] = []
+
+    mutating func reset() {
+        fields = []
+        fields.reserveCapacity(capacity)
+        nested.removeAll(keepingCapacity: true)
+        depth = 0
+        done = false
+        error = nil
+    }
+
+    mutating func takeFields() -> [(String, JSONValue)] {
+        capacity = max(capacity, fields.count)
+        let f = fields
+        fields = []
+        return f
+    }
+
+    mutating func internKey(_ ptr: UnsafePointer<UInt8>, _ len: Int) -> String {
+        let position = fields.count
+        if position < keyBytes.count {
+            let cached = keyBytes[position]
+            if cached.count == len && cached.withUnsafeBufferPointer({ memcmp($0.baseAddress!, ptr, len) == 0 }) {
+                return keyStrings[position]
+            }
+        }
+        let s = String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)
+        if position < keyBytes.count {
+            keyBytes[position] = Array(UnsafeBufferPointer(start: ptr, count: len))
+            keyStrings[position] = s
+        } else if position == keyBytes.count && position < 64 {
+            keyBytes.append(Array(UnsafeBufferPointer(start: ptr, count: len)))
+            keyStrings.append(s)
+        }
+        return s
+    }
 
     @inline(__always)
-    fileprivate func add(_ value: JSONValue) -> Int32 {
-        guard let top = stack.popLast() else {
-            if result != nil { error = "more than one JSON value on the line" } else {
-                error = "a record must be a JSON object, got \(value.typeName)"
-            }
+    mutating func add(_ value: JSONValue) -> Int32 {
+        if depth == 1 {
+            fields.append((key, value))
+            return 1
+        }
+        if depth == 0 {
+            error = done ? "more than one JSON value on the line" : "a record must be a JSON object, got \(value.typeName)"
             return 0
         }
-        switch top {
-        case .object(var fields, let key):
-            fields.append((key ?? "", value))
-            stack.append(.object(fields, key: nil))
+        switch nested.removeLast() {
+        case .object(var items, let k):
+            items.append((k, value))
+            nested.append(.object(items, key: k))
         case .array(var items):
             items.append(value)
-            stack.append(.array(items))
+            nested.append(.array(items))
         }
         return 1
     }
+
+    mutating func setNestedKey(_ k: String) {
+        guard case .object(let items, _) = nested.removeLast() else { return }
+        nested.append(.object(items, key: k))
+    }
 }
 
-private func parser(_ ctx: UnsafeMutableRawPointer?) -> RecordParser {
-    Unmanaged<RecordParser>.fromOpaque(ctx!).takeUnretainedValue()
+import Glibc
+
+@inline(__always)
+private func state(_ ctx: UnsafeMutableRawPointer?) -> UnsafeMutablePointer<ParseState> {
+    ctx!.assumingMemoryBound(to: ParseState.self)
 }
 
 nonisolated(unsafe) private let recordCallbacks: UnsafeMutablePointer<yajl_callbacks> = {
     let p = UnsafeMutablePointer<yajl_callbacks>.allocate(capacity: 1)
     p.initialize(to: yajl_callbacks(
-        yajl_null: { ctx in parser(ctx).add(.null) },
-        yajl_boolean: { ctx, v in parser(ctx).add(.bool(v != 0)) },
+        yajl_null: { ctx in state(ctx).pointee.add(.null) },
+        yajl_boolean: { ctx, v in state(ctx).pointee.add(.bool(v != 0)) },
         yajl_integer: nil,
         yajl_double: nil,
         yajl_number: { ctx, ptr, len in
-            parser(ctx).add(NumberParsing.parse(UnsafeRawBufferPointer(start: ptr, count: len)).json)
+            state(ctx).pointee.add(NumberParsing.parse(UnsafeRawBufferPointer(start: ptr, count: len)).json)
         },
         yajl_string: { ctx, ptr, len in
-            parser(ctx).add(.string(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)))
+            state(ctx).pointee.add(.string(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)))
         },
         yajl_start_map: { ctx in
-            let p = parser(ctx)
-            if p.stack.isEmpty && p.result != nil {
-                p.error = "more than one JSON value on the line"
-                return 0
+            let s = state(ctx)
+            if s.pointee.depth == 0 {
+                if s.pointee.done {
+                    s.pointee.error = "more than one JSON value on the line"
+                    return 0
+                }
+            } else {
+                s.pointee.nested.append(.object([], key: ""))
             }
-            var fields: [(String, JSONValue)] = []
-            fields.reserveCapacity(16)
-            p.stack.append(.object(fields, key: nil))
+            s.pointee.depth += 1
             return 1
         },
         yajl_map_key: { ctx, ptr, len in
-            let p = parser(ctx)
-            guard case .object(let fields, _) = p.stack.popLast()! else { return 0 }
-            p.stack.append(.object(fields, key: String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)))
+            let s = state(ctx)
+            if s.pointee.depth == 1 {
+                s.pointee.key = s.pointee.internKey(ptr!, len)
+            } else {
+                s.pointee.setNestedKey(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self))
+            }
             return 1
         },
         yajl_end_map: { ctx in
-            let p = parser(ctx)
-            guard case .object(let fields, _) = p.stack.popLast()! else { return 0 }
-            if p.stack.isEmpty {
-                p.result = fields
+            let s = state(ctx)
+            s.pointee.depth -= 1
+            if s.pointee.depth == 0 {
+                s.pointee.done = true
                 return 1
             }
-            return p.add(.object(fields))
+            guard case .object(let items, _) = s.pointee.nested.removeLast() else { return 0 }
+            return s.pointee.add(.object(items))
         },
         yajl_start_array: { ctx in
-            let p = parser(ctx)
-            if p.stack.isEmpty {
-                p.error = "a record must be a JSON object, got array"
+            let s = state(ctx)
+            if s.pointee.depth == 0 {
+                s.pointee.error = s.pointee.done ? "more than one JSON value on the line" : "a record must be a JSON object, got array"
                 return 0
             }
-            p.stack.append(.array([]))
+            s.pointee.nested.append(.array([]))
+            s.pointee.depth += 1
             return 1
         },
         yajl_end_array: { ctx in
-            let p = parser(ctx)
-            guard case .array(let items) = p.stack.popLast()! else { return 0 }
-            return p.add(.array(items))
+            let s = state(ctx)
+            s.pointee.depth -= 1
+            guard case .array(let items) = s.pointee.nested.removeLast() else { return 0 }
+            return s.pointee.add(.array(items))
         }
     ))
     return p

@@ -1,1 +1,136 @@
+import AWSCore
 import Foundation
+import Logging
+import PipelineHost
+
+/// `kinesis` source: polls every shard of a Kinesis data stream with GetRecords, resuming each shard after the
+/// sequence number of the last checkpoint, keeping parents before children across reshards.
+public final class KinesisSource: SourcePlugin, @unchecked Sendable {  // immutable after init
+    public static let descriptor = PluginDescriptor(
+        kind: .source, name: "kinesis",
+        summary: "Reads a Kinesis data stream (all shards, GetRecords polling), resuming each shard where the last checkpoint left off.",
+        description: """
+            One reader per shard, each at most one GetRecords call per `poll_interval` (never more than 5 calls/s, \
+            the per-shard limit), backing off with jitter while throttled. Every record's Data holds one JSON object; \
+            KPL-aggregated records are split into their user records first (their MD5 trailer is checked). A \
+            record that is not valid JSON, or an aggregate that fails its checksum, goes to the dead-letter output \
+            with its shard, sequence number and the reason. The checkpoint holds, per shard id, the sequence number \
+            of the last record emitted, or {"closed": true} once a closed shard was read to its end. After a split \
+            or merge, a child shard is read only once its parents are read to their end, so the records of one \
+            partition key stay in order. New shards are found every `shard_discovery_interval`. The \
+            `kinesis_millis_behind_latest` gauge (dimension `shard`) shows how far behind each reader is.
+            """,
+        fields: [
+            FieldSpec("stream_name", .string, .required, doc: "The stream to read.", example: "transactions"),
+            FieldSpec("region", .string, doc: "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION, then the profile's region, then us-east-1.", example: "eu-west-1"),
+            FieldSpec("endpoint_url", .string, doc: "Endpoint override (a VPC endpoint or a local emulator); default AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL, then the regional endpoint.", example: "http://127.0.0.1:5000"),
+            FieldSpec("start_position", .oneOf(["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]), .defaultValue("TRIM_HORIZON"),
+                      doc: "Where to start a shard that has no checkpointed position. Children of shards read here always start at their first record."),
+            FieldSpec("start_timestamp", .string, doc: "For AT_TIMESTAMP: ISO-8601 time or seconds since the epoch.", example: "2024-05-17T09:00:00Z"),
+            FieldSpec("max_records_per_call", .int(min: 1, max: 10000), .defaultValue(1000), doc: "GetRecords Limit; each call's records form one batch."),
+            FieldSpec("poll_interval", .duration, .defaultValue("200ms"), doc: "Least time between two GetRecords calls on a shard (raised to 200 ms: 5 calls/s is the per-shard limit)."),
+            FieldSpec("shard_discovery_interval", .duration, .defaultValue("30s"), doc: "How often ListShards looks for new shards (after a reshard)."),
+            FieldSpec("deaggregate", .bool, .defaultValue(true), doc: "Split KPL-aggregated records into their user records."),
+            FieldSpec("stop_at_end", .bool, .defaultValue(false),
+                      doc: "Return once every shard is caught up (an empty GetRecords with MillisBehindLatest 0) or read to its end: for bounded replays, backfills and tests."),
+            .retry(),
+        ],
+        examples: [
+            #"{"type": "kinesis", "stream_name": "transactions"}"#,
+            #"{"type": "kinesis", "stream_name": "transactions", "region": "eu-west-1", "start_position": "AT_TIMESTAMP", "start_timestamp": "2024-05-17T09:00:00Z"}"#,
+        ])
+
+    /// The validated settings, shared with the coordinator and readers.
+    struct Settings: Sendable {
+        var stream: String
+        var start: IteratorStart
+        var maxRecordsPerCall: Int
+        var pollInterval: Double
+        var discoveryInterval: Double
+        var deaggregate: Bool
+        var stopAtEnd: Bool
+        var retry: RetryPolicy
+    }
+
+    let settings: Settings
+    let region: String
+    let endpointURL: String?
+    let environment: [String: String]
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        let start: IteratorStart
+        switch config.string("start_position") {
+        case "LATEST": start = .latest
+        case "AT_TIMESTAMP":
+            guard let text = config.optionalString("start_timestamp") else {
+                throw PipelineError(.config, "start_position AT_TIMESTAMP needs start_timestamp", at: SpecPath.child(config.path, "start_timestamp"))
+            }
+            guard let t = Double(text) ?? ISO8601.parse(text)?.timeIntervalSince1970 else {
+                throw PipelineError(.config, "start_timestamp \"\(text)\" is neither ISO-8601 nor seconds since the epoch",
+                                    at: SpecPath.child(config.path, "start_timestamp"))
+            }
+            start = .atTimestamp(t)
+        default: start = .trimHorizon
+        }
+        let retry = config.nested("retry")
+        settings = Settings(
+            stream: config.string("stream_name"), start: start,
+            maxRecordsPerCall: config.int("max_records_per_call"), pollInterval: config.seconds("poll_interval"),
+            discoveryInterval: max(0.05, config.seconds("shard_discovery_interval")), deaggregate: config.bool("deaggregate"),
+            stopAtEnd: config.bool("stop_at_end"),
+            retry: RetryPolicy(maxAttempts: retry.int("max_attempts"), baseBackoff: .seconds(retry.seconds("initial_backoff")),
+                               maxBackoff: .seconds(retry.seconds("max_backoff"))))
+        region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+        endpointURL = config.optionalString("endpoint_url")
+        environment = context.environment
+    }
+
+    public func run(_ context: SourceContext) async throws {
+        var checkpointed: [String: ShardPosition] = [:]
+        for (shard, value) in context.resumePositions {
+            guard let position = ShardPosition(value) else {
+                throw PipelineError(.source, "checkpointed position \(value) of shard \(shard) is not a Kinesis position", at: settings.stream)
+            }
+            checkpointed[shard] = position
+        }
+
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let credentials = CredentialProviders.default(httpClient: http, environment: environment)
+        let control = AWSClient(region: region, credentialProvider: credentials, httpClient: http, retryPolicy: settings.retry, environment: environment)
+        let data = AWSClient(region: region, credentialProvider: credentials, httpClient: http, retryPolicy: .none, environment: environment)
+        let api = KinesisStreamClient(
+            control: try .kinesis(control, endpointURL: endpointURL), data: try .kinesis(data, endpointURL: endpointURL), stream: settings.stream)
+
+        // A few batches per shard: enough to keep readers busy while the pipeline takes one, little memory.
+        let funnel = BatchFunnel(perShard: 3)
+        let coordinator = ShardCoordinator(api: api, settings: settings, checkpointed: checkpointed, funnel: funnel, context: context)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { funnel.finish() }
+            group.addTask {
+                defer { funnel.finish() }
+                do { try await coordinator.run() } catch {
+                    if Task.isCancelled { return }  // stopping: a cancelled call is not a failure
+                    throw error
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(200))
+                    funnel.tick()
+                }
+            }
+            // The one task that emits: readers run concurrently, SourceContext.emit may not.
+            while let item = await funnel.next() {
+                if context.isStopping { break }
+                switch item {
+                case .batch(let batch): try await context.emit(batch)
+                case .tick: try await context.sleep(seconds: 0)
+                }
+            }
+            group.cancelAll()
+            funnel.finish()
+            try await group.waitForAll()
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Hummingbird
+import ModelCore
+import PipelineHost
+
+/// `POST /invocations` and `POST /endpoints/{name}/invocations`: reads the body (at most 6 MiB, the SageMaker
+/// limit), scores every record with the loaded bundle and answers in the format `Accept` asks for.
+///
+/// | request | `application/json` reply | `text/csv` reply |
+/// |---|---|---|
+/// | JSON object | `{"fraud_score":p,"model_version":"v"}` | `p` |
+/// | JSON array of objects | `[{...},{...}]` | one score per line |
+/// | CSV rows of scaled features | `[{...},{...}]` | one score per line |
+///
+/// A refused request gets `{"error","kind","field"?,"index"?}` with 400, 406, 413, 415 or 503.
+struct InvocationHandler: Sendable {
+    /// SageMaker's request limit: 6 MiB.
+    static let defaultMaxBodyBytes = 6 * 1024 * 1024
+
+    let state: ModelState
+    let metrics: ServerMetrics
+    let maxBodyBytes: Int
+
+    init(state: ModelState, metrics: ServerMetrics, maxBodyBytes: Int = Self.defaultMaxBodyBytes) {
+        self.state = state
+        self.metrics = metrics
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    func handle(_ request: Request) async throws -> Response {
+        let start = ContinuousClock.now
+        let response: Response
+        do {
+            response = try await respond(request)
+            metrics.invocationsOK.increment()
+        } catch let error as InvocationError {
+            metrics.error(error.kind)
+            metrics.request(route: "invocations", status: Int(error.status.code))
+            response = Self.errorResponse(error)
+        }
+        metrics.invocationDuration.record(ContinuousClock.now - start)
+        return response
+    }
+
+    private func respond(_ request: Request) async throws -> Response {
+        guard let model = state.current else {
+            throw InvocationError(.notReady, "the model bundle is not loaded yet")
+        }
+        let contentType = request.headers[.contentType]
+        guard let input = MediaFormat.ofContentType(contentType) else {
+            throw InvocationError(
+                .unsupportedMediaType,
+                "content type \"\(contentType ?? "")\" is not supported: send application/json or text/csv",
+                field: "Content-Type")
+        }
+        let accept = request.headers[.accept]
+        guard let output = MediaFormat.forAccept(accept, request: input) else {
+            throw InvocationError(
+                .notAcceptable, "cannot answer in \"\(accept ?? "")\": accept application/json or text/csv", field: "Accept")
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            throw tooLarge
+        }
+        let body = try await collect(request.body)
+        var w = JSONWriter(capacity: 96)
+        let count = try body.withUnsafeReadableBytes { raw throws(InvocationError) in
+            try Self.score(raw, input: input, output: output, model: model, into: &w)
+        }
+        metrics.recordsScored.increment(by: Int64(count))
+        return Response(
+            status: .ok, headers: [.contentType: output.contentType], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    private var tooLarge: InvocationError {
+        InvocationError(.bodyTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
+    }
+
+    /// The body, refused with 413 as soon as it grows past the limit.
+    private func collect(_ body: RequestBody) async throws -> ByteBuffer {
+        var iterator = body.makeAsyncIterator()
+        guard var buffer = try await iterator.next() else { return ByteBuffer() }
+        guard buffer.readableBytes <= maxBodyBytes else { throw tooLarge }
+        while var next = try await iterator.next() {
+            guard buffer.readableBytes + next.readableBytes <= maxBodyBytes else { throw tooLarge }
+            buffer.writeBuffer(&next)
+        }
+        return buffer
+    }
+
+    static func score(
+        _ body: UnsafeRawBufferPointer, input: MediaFormat, output: MediaFormat, model: ScoringModel, into w: inout JSONWriter
+    ) throws(InvocationError) -> Int {
+        let scores: [Float]
+        switch input {
+        case .json:
+            let parser = InvocationParser()
+            switch try parser.parseJSON(body) {
+            case .object(let fields):
+                let p = try model.score(fields)
+                model.writeScores(CollectionOfOne(p), as: output, batch: false, into: &w)
+                return 1
+            case .array(let items):
+                var batch: [Float] = []
+                batch.reserveCapacity(items.count)
+                for (n, item) in items.enumerated() {
+                    guard case .object(let fields) = item else { continue }
+                    do throws(InvocationError) { batch.append(try model.score(fields)) } catch { throw error.at(index: n) }
+                }
+                scores = batch
+            }
+        case .csv:
+            let values = try InvocationParser.parseCSV(body, featureNames: model.bundle.features)
+            let width = model.featureCount
+            scores = values.withUnsafeBufferPointer { all in
+                stride(from: 0, to: all.count, by: width).map { start in
+                    model.score(scaled: UnsafeBufferPointer(rebasing: all[start..<start + width]))
+                }
+            }
+        }
+        model.writeScores(scores, as: output, batch: true, into: &w)
+        return scores.count
+    }
+
+    static func errorResponse(_ error: InvocationError) -> Response {
+        var w = JSONWriter(capacity: 160)
+        w.write(error.json)
+        return Response(
+            status: error.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+}

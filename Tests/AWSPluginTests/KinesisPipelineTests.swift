@@ -1,0 +1,174 @@
+import AWSCore
+import Foundation
+import PipelineHost
+import Testing
+
+/// kinesis → s3 + sns end to end against moto_server, in-process with PipelineRunner.
+@Suite(.serialized, .motoServer())
+struct KinesisPipelineTests {
+    /// 2024-05-17T09:00:00Z; records spread over three hours.
+    static let base: Int64 = 1_715_936_400
+
+    static func transactions(_ range: Range<Int>) -> [(key: String, json: String)] {
+        range.map { i in
+            (key: "card-\(i % 97)",
+             json: #"{"transaction_id":"t\#(i)","card_id":"card-\#(i % 97)","amount":\#(Double(i % 500) + 0.5),"event_created_at_ts":\#(base + Int64(i)),"alert":\#(i % 10 == 0)}"#)
+        }
+    }
+
+    static func kinesisSource(_ moto: MotoServer, stream: String) -> String {
+        #"{"type": "kinesis", "stream_name": "\#(stream)", "endpoint_url": "\#(moto.endpoint)", "stop_at_end": true, "max_records_per_call": 500}"#
+    }
+
+    @Test func tenThousandRecordsFromFourShardsLandInS3OnceAndAlertsInSNS() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let shards = try await aws.createStream("tx", shards: 4)
+        #expect(shards.count == 4)
+        try await aws.put("tx", Self.transactions(0..<10_000))
+        try await aws.s3.createBucket("archive")
+        let topic = try #require(try await aws.sns.call("CreateTopic", [("Name", "alerts")]).string("TopicArn"))
+        let queueURL = try #require(try await aws.sqs.call("CreateQueue", ["QueueName": "alerts-q"])["QueueUrl"]?.stringValue)
+        let queueARN = try #require(try await aws.sqs.call(
+            "GetQueueAttributes", ["QueueUrl": .string(queueURL), "AttributeNames": ["QueueArn"]])["Attributes"]?["QueueArn"]?.stringValue)
+        _ = try await aws.sns.call("Subscribe", [
+            ("TopicArn", topic), ("Protocol", "sqs"), ("Endpoint", queueARN),
+            ("Attributes.entry.1.key", "RawMessageDelivery"), ("Attributes.entry.1.value", "true"),
+        ])
+
+        let harness = PipelineHarness("fanout")
+        let started = ContinuousClock.now
+        let summary = try await harness.run("""
+            "source": \(Self.kinesisSource(moto, stream: "tx")),
+            "sinks": [
+              {"type": "s3", "id": "archive", "bucket": "archive", "prefix": "tx", "endpoint_url": "\(moto.endpoint)", "batch": {"max_events": 1000}},
+              {"type": "sns", "id": "alerts", "topic_arn": "\(topic)", "endpoint_url": "\(moto.endpoint)",
+               "message_attributes": {"card": "card_id", "amount": "amount"}, "when": {"field": "alert", "equals": true}}
+            ]
+            """)
+        let elapsed = ContinuousClock.now - started
+        #expect(summary.recordsIn == 10_000)
+        #expect(summary.sinkOutputs["archive"] == 10_000)
+        #expect(summary.sinkOutputs["alerts"] == 1_000)
+        #expect(summary.deadLettered == 0)
+
+        // S3: every transaction exactly once, each under the hour of its event time.
+        let objects = try await aws.objects(bucket: "archive", prefix: "tx/")
+        var seen: [String: Int] = [:]
+        for (key, lines) in objects {
+            #expect(key.hasPrefix("tx/dt=2024-05-17/hour=") && key.hasSuffix(".json.gz"), "\(key)")
+            for line in lines {
+                let id = try #require(field(line, "transaction_id")?.stringValue)
+                seen[id, default: 0] += 1
+                let ts = try #require(field(line, "event_created_at_ts")?.intValue)
+                #expect(key.contains("hour=\(String(format: "%02d", 9 + (ts - Self.base) / 3600))/"))
+            }
+        }
+        #expect(seen.count == 10_000)
+        #expect(seen.values.allSatisfy { $0 == 1 })
+
+        // The checkpoint holds one sequence number per shard.
+        let cp = try harness.checkpoint()
+        #expect(Set(cp.positions.keys) == Set(shards))
+        #expect(cp.positions.values.allSatisfy { $0.stringValue != nil })
+
+        // SNS → SQS (raw delivery): the 1000 alerts, bodies are the records' JSON.
+        var alerts = Set<String>()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while alerts.count < 1000 && ContinuousClock.now < deadline {
+            let reply = try await aws.sqs.call("ReceiveMessage", ["QueueUrl": .string(queueURL), "MaxNumberOfMessages": 10, "VisibilityTimeout": 300])
+            let messages = reply["Messages"]?.arrayValue ?? []
+            if messages.isEmpty { break }
+            for m in messages {
+                let body = try #require(m["Body"]?.stringValue)
+                #expect(field(body, "alert") == .bool(true))
+                if let id = field(body, "transaction_id")?.stringValue { alerts.insert(id) }
+            }
+        }
+        #expect(alerts.count == 1000)
+        print("kinesis→s3+sns: 10000 records in \(elapsed)")
+    }
+
+    @Test func replayFromAnOlderCheckpointOverwritesTheSameObjects() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("tx", shards: 2)
+        try await aws.s3.createBucket("archive")
+        let harness = PipelineHarness("replay")
+        let body = """
+            "source": \(Self.kinesisSource(moto, stream: "tx")),
+            "sinks": [{"type": "s3", "id": "archive", "bucket": "archive", "endpoint_url": "\(moto.endpoint)", "batch": {"max_events": 200}}]
+            """
+
+        try await aws.put("tx", Self.transactions(0..<1500))
+        try await harness.run(body)
+        let first = try harness.checkpoint()
+        let saved = try #require(FileManager.default.contents(atPath: harness.checkpointPath))
+
+        try await aws.put("tx", Self.transactions(1500..<3000))
+        let second = try await harness.run(body)
+        #expect(second.recordsIn == 1500, "resumed after the first run's positions")
+        #expect(second.resumedFrom == first.id)
+        let afterSecond = try await aws.objects(bucket: "archive", prefix: "")
+
+        // The second run "crashed" after uploading but before its checkpoint: put the first checkpoint back.
+        _ = FileManager.default.createFile(atPath: harness.checkpointPath, contents: saved)
+        let replay = try await harness.run(body)
+        #expect(replay.recordsIn == 1500)
+        let afterReplay = try await aws.objects(bucket: "archive", prefix: "")
+        #expect(Set(afterReplay.keys) == Set(afterSecond.keys), "the replay wrote the same keys, nothing new")
+        var seen: [String: Int] = [:]
+        for lines in afterReplay.values {
+            for line in lines { seen[field(line, "transaction_id")?.stringValue ?? "?", default: 0] += 1 }
+        }
+        #expect(seen.count == 3000)
+        #expect(seen.values.allSatisfy { $0 == 1 }, "no duplicates after the replay")
+    }
+
+    @Test func malformedRecordsGoToTheDeadLetterOutputWithShardAndSequence() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let shards = try await aws.createStream("tx", shards: 1)
+        try await aws.put("tx", [("k", #"{"transaction_id":"ok-1","event_created_at_ts":1715936400}"#), ("k", #"{"transaction_id": "#), ("k", "[1,2]"),
+                                 ("k", #"{"transaction_id":"ok-2"}"# + "\n")])
+        try await aws.s3.createBucket("archive")
+        let harness = PipelineHarness("dlq")
+        let summary = try await harness.run("""
+            "source": \(Self.kinesisSource(moto, stream: "tx")),
+            "sinks": [{"type": "s3", "id": "archive", "bucket": "archive", "endpoint_url": "\(moto.endpoint)"}]
+            """)
+        #expect(summary.recordsIn == 4)
+        #expect(summary.deadLettered == 2)
+        let letters = harness.deadLetters()
+        #expect(letters.count == 2)
+        for letter in letters {
+            let origin = try #require(letter["origin"]?.stringValue)
+            #expect(origin.hasPrefix(shards[0] + "@"))
+            #expect(letter["stage"] == "source")
+            #expect(letter["reason"]?.stringValue?.contains(shards[0]) == true)
+        }
+        let objects = try await aws.objects(bucket: "archive", prefix: "")
+        let lines = objects.values.flatMap { $0 }
+        #expect(Set(lines) == [#"{"transaction_id":"ok-1","event_created_at_ts":1715936400}"#, #"{"transaction_id":"ok-2"}"#])
+        #expect(objects.keys.contains { $0.hasPrefix("dt=unknown/hour=unknown/") })
+        #expect(objects.keys.contains { $0.hasPrefix("dt=2024-05-17/hour=09/") })
+    }
+
+    @Test func snsRejectsOversizedMessagesAndPublishesTheRest() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("tx", shards: 1)
+        let big = String(repeating: "x", count: 300_000)
+        try await aws.put("tx", [("k", #"{"n":1}"#), ("k", #"{"n":2,"pad":"\#(big)"}"#), ("k", #"{"n":3}"#)])
+        let topic = try #require(try await aws.sns.call("CreateTopic", [("Name", "t")]).string("TopicArn"))
+        let harness = PipelineHarness("snsbig")
+        let summary = try await harness.run("""
+            "source": \(Self.kinesisSource(moto, stream: "tx")),
+            "sinks": [{"type": "sns", "id": "alerts", "topic_arn": "\(topic)", "endpoint_url": "\(moto.endpoint)"}]
+            """)
+        #expect(summary.deadLettered == 1)
+        let letter = try #require(harness.deadLetters().first)
+        #expect(letter["stage"] == "alerts")
+        #expect(letter["reason"]?.stringValue?.contains("256 KiB") == true)
+    }
+}
