@@ -51,10 +51,11 @@ let package = Package(
         plugin("LocalModelScorer", ["ModelCore"]),
         plugin("ABSplit"),
         plugin("RollingAggregates"),
-        plugin("DynamoBroadcast"),
+        plugin("DynamoBroadcast", ["AWSCore"]),
+        plugin("SageMakerScorer", ["AWSCore"]),
         .target(name: "BuiltinPlugins", dependencies: [
             "PipelineHost", "FileSource", "FileSink", "StdoutSink", "Passthrough", "FeatureScaler", "LocalModelScorer", "ABSplit",
-            "RollingAggregates", "DynamoBroadcast",
+            "RollingAggregates", "DynamoBroadcast", "SageMakerScorer",
         ]),
         .executableTarget(
             name: "PipelineHostCLI",
@@ -68,8 +69,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineHostTests",
-            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates"]
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "SageMakerScorer", "AWSCore", "TestSupport"]
         ),
-        .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost"]),
+        .target(name: "TestSupport", dependencies: ["AWSCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost", "TestSupport"]),
     ]
 )

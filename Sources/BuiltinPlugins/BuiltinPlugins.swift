@@ -6,6 +6,7 @@ import FileSource
 import LocalModelScorer
 import Passthrough
 import RollingAggregates
+import SageMakerScorer
 import PipelineHost
 import StdoutSink
 
@@ -18,6 +19,7 @@ public enum BuiltinPlugins {
         .transform(Passthrough.self),
         .transform(FeatureScalerTransform.self),
         .transform(LocalModelScorer.self),
+        .transform(SageMakerScorer.self),
         .transform(ABSplit.self),
         .transform(DynamoBroadcast.self),
         .transform(RollingAggregates.self),

@@ -53,26 +53,35 @@ public struct LambdaLoop: Sendable {
         let work = Task { await LambdaInvocation.$current.withValue(invocation) { await handler(invocation) } }
         guard let deadlineMs = invocation.deadlineMs else { return await work.value }
         let remaining = Double(deadlineMs) / 1000 - MonotonicClock.wallSeconds() - margin
-        let once = Mutex<CheckedContinuation<LambdaOutcome?, Never>?>(nil)
+        let once = ResumeOnce()
         let result: LambdaOutcome? = await withCheckedContinuation { continuation in
-            once.withLock { $0 = continuation }
-            @Sendable func finish(_ value: LambdaOutcome?) {
-                once.withLock { c -> CheckedContinuation<LambdaOutcome?, Never>? in
-                    defer { c = nil }
-                    return c
-                }?.resume(returning: value)
-            }
+            once.set(continuation)
             let timer = Task {
                 try? await Task.sleep(nanoseconds: UInt64(max(0, remaining) * 1e9))
-                if !Task.isCancelled { finish(nil) }
+                if !Task.isCancelled { once.resume(nil) }
             }
             Task {
                 let value = await work.value
                 timer.cancel()
-                finish(value)
+                once.resume(value)
             }
         }
         if result == nil { work.cancel() }
         return result
+    }
+}
+
+/// A continuation resumed by whichever of two tasks finishes first.
+final class ResumeOnce: Sendable {
+    private let continuation = Mutex<CheckedContinuation<LambdaOutcome?, Never>?>(nil)
+
+    func set(_ c: CheckedContinuation<LambdaOutcome?, Never>) { continuation.withLock { $0 = c } }
+
+    func resume(_ value: LambdaOutcome?) {
+        let c = continuation.withLock { c -> CheckedContinuation<LambdaOutcome?, Never>? in
+            defer { c = nil }
+            return c
+        }
+        c?.resume(returning: value)
     }
 }

@@ -51,10 +51,10 @@ final class ServerMetrics: Sendable {
         requestCounters.withLock { $0["invocations 200"] = invocationsOK }
     }
 
-    static let requestsDescriptor = MetricNameDescriptor(
-        namespace: "model_server", metricName: "requests", unitName: "total", helpText: "HTTP requests by route and status.")
-    static let errorsDescriptor = MetricNameDescriptor(
-        namespace: "model_server", metricName: "errors", unitName: "total", helpText: "Refused invocations by kind.")
+    static var requestsDescriptor: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "model_server", metricName: "requests", unitName: "total", helpText: "HTTP requests by route and status.") }
+    static var errorsDescriptor: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "model_server", metricName: "errors", unitName: "total", helpText: "Refused invocations by kind.") }
 
     func requestCounter(route: String, status: Int) -> Counter {
         let key = "\(route) \(status)"

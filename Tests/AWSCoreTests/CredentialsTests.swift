@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import AWSCore
+import TestSupport
 
 @Suite struct CredentialsTests {
     static let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import AWSCore
+import TestSupport
 
 @Suite struct HTTPClientTests {
     @Test func roundTripWithHeadersAndBody() async throws {

@@ -3,6 +3,7 @@ import PipelineHost
 import Testing
 
 @testable import AWSCore
+import TestSupport
 
 /// The protocol helpers against moto_server, an independent implementation of the AWS wire protocols.
 @Suite(.serialized, .motoServer())

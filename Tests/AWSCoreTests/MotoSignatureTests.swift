@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import AWSCore
+import TestSupport
 
 /// moto started with INITIAL_NO_AUTH_ACTION_COUNT verifies SigV4 after that many requests: the IAM setup
 /// runs unauthenticated, then a wrong secret must be refused and the right one accepted.

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import AWSCore
+import TestSupport
 
 /// Retries against a fault-injecting server on 127.0.0.1.
 @Suite struct RetryTests {

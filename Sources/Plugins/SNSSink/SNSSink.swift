@@ -152,7 +152,10 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
             case .failure(let r): rejected.append((i, r.text))
             }
         }
-        open[id] = (count, rejected)
+        // Rejected now, not when the delivery completes: the last deliveries complete in the final flush, and
+        // the dead-letter output must get them while the pipeline still takes them.
+        try await Self.reject(rejected, of: delivery)
+        open[id] = (count, [])
         if count == 0 { try await finish(delivery) }
         try await send(all: MonotonicClock.seconds() - pendingSince >= maxAge)
     }
@@ -213,18 +216,23 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
         for d in done { try await finish(d) }
     }
 
-    /// Sends the delivery's rejections to the dead-letter output (grouped by reason), then acknowledges it.
+    /// Sends the delivery's remaining rejections (refused by SNS) to the dead-letter output, then acknowledges it.
     private func finish(_ delivery: Delivery) async throws {
         let id = ObjectIdentifier(delivery)
         guard let state = open.removeValue(forKey: id) else { return }
+        try await Self.reject(state.rejected, of: delivery)
+        delivery.acknowledge()
+    }
+
+    /// One dead-letter write per distinct reason.
+    private static func reject(_ rejected: [(Int, String)], of delivery: Delivery) async throws {
         var byReason: [String: [Int]] = [:]
         var order: [String] = []
-        for (i, reason) in state.rejected {
+        for (i, reason) in rejected {
             if byReason[reason] == nil { order.append(reason) }
             byReason[reason, default: []].append(i)
         }
         for reason in order { try await delivery.reject(byReason[reason]!, reason: reason) }
-        delivery.acknowledge()
     }
 
     public func close() async throws {

@@ -1,0 +1,266 @@
+import AWSCore
+import Foundation
+import Logging
+import Metrics
+import PipelineHost
+
+/// `sagemaker` scorer: scores records on a SageMaker real-time endpoint (InvokeEndpoint), several rows per
+/// request, a bounded number of requests in flight, with a fallback scorer or the dead-letter output when the
+/// endpoint fails.
+public final class SageMakerScorer: TransformPlugin, Sendable {
+    public static let descriptor = PluginDescriptor(
+        kind: .transform, name: "sagemaker",
+        summary: "Scores records on a SageMaker endpoint (CSV for the built-in XGBoost container, JSON for the project's model server).",
+        description: """
+            Records are sent in requests of rows_per_request rows, up to max_in_flight requests at a time, each with \
+            its own timeout; throttling, 5xx and network errors are retried with backoff (retry). In "csv" format a \
+            row is the scaled vector from input_field (feature_scaler must run first) and the reply is one score per \
+            row; in "json" format a row is an object of the json_fields and the reply is an array of scores or of \
+            {"fraud_score", "model_version"} objects. A request that still fails goes to the fallback scorer when one \
+            is configured, else its records go to the dead-letter output with the error.
+            """,
+        fields: [
+            FieldSpec("endpoint_name", .string, .required, doc: "SageMaker endpoint name.", example: "fraud-scoring"),
+            FieldSpec("region", .string, doc: "AWS region; default AWS_REGION, AWS_DEFAULT_REGION, the profile, else us-east-1."),
+            FieldSpec("endpoint_url", .string, doc: "Endpoint override (for the local model server or tests).", example: "http://127.0.0.1:8080"),
+            FieldSpec("format", .oneOf(["csv", "json"]), .defaultValue("csv"), doc: "Request format."),
+            FieldSpec("input_field", .string, .defaultValue("features"), doc: "Scaled feature vector field (csv format)."),
+            FieldSpec("json_fields", .array(.string), .defaultValue([
+                "age", "gender_code", "location", "subscription_type_code", "tenure_months", "income_bracket_code",
+                "event_created_at_ts", "transaction_value", "channel_code", "txn_count_1h", "txn_sum_1h",
+                "txn_count_24h", "txn_sum_24h", "secs_since_prev_txn",
+            ]), doc: "Fields sent per row in json format."),
+            FieldSpec("rows_per_request", .int(min: 1, max: 1000), .defaultValue(50), doc: "Rows in one InvokeEndpoint call."),
+            .maxInFlight(4),
+            .timeout("2s"),
+            .retry(maxAttempts: 3, initialBackoff: "50ms", maxBackoff: "1s"),
+            FieldSpec("target_variant", .string, doc: "Production variant to invoke (X-Amzn-SageMaker-Target-Variant)."),
+            FieldSpec("threshold", .double(min: 0, max: 1), .defaultValue(0.5), doc: "Alert threshold on fraud_score."),
+            FieldSpec("model_version", .string, doc: "model_version recorded when the reply does not name one; default sagemaker:<endpoint>."),
+            FieldSpec("variant", .string, doc: "variant recorded; default the invoked production variant."),
+            FieldSpec("fallback", .component(.transform), doc: "Scorer used for records whose request failed (e.g. local_model)."),
+            FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
+        ],
+        examples: [#"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "fallback": {"type": "local_model", "bundle": "models/v1"}}"#])
+
+    let id: String
+    let endpointName: String
+    let runtime: SageMakerRuntimeClient
+    let aws: AWSClient
+    let csv: Bool
+    let inputField: String
+    let jsonFields: [String]
+    let rowsPerRequest: Int
+    let maxInFlight: Int
+    let targetVariant: String?
+    let threshold: Double
+    let modelVersion: String
+    let variantName: String?
+    let fallback: (any Transform)?
+    let keepFeatures: Bool
+    private let failures: Counter
+    private let latency: Metrics.Timer
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        id = config.id
+        endpointName = config.string("endpoint_name")
+        let retry = config.nested("retry")
+        let policy = RetryPolicy(
+            maxAttempts: retry.int("max_attempts"),
+            baseBackoff: .milliseconds(Int64(retry.seconds("initial_backoff") * 1000)),
+            maxBackoff: .milliseconds(Int64(retry.seconds("max_backoff") * 1000)))
+        let region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+        aws = AWSClient(region: region, retryPolicy: policy, environment: context.environment)
+        var rt = try SageMakerRuntimeClient(client: aws, endpointURL: config.optionalString("endpoint_url"))
+        rt.timeout = .milliseconds(Int64(config.seconds("timeout") * 1000))
+        runtime = rt
+        csv = config.string("format") == "csv"
+        inputField = config.string("input_field")
+        jsonFields = config.strings("json_fields")
+        rowsPerRequest = config.int("rows_per_request")
+        maxInFlight = config.int("max_in_flight")
+        targetVariant = config.optionalString("target_variant")
+        threshold = config.double("threshold")
+        modelVersion = config.optionalString("model_version") ?? "sagemaker:\(endpointName)"
+        variantName = config.optionalString("variant")
+        keepFeatures = config.bool("keep_features")
+        if let fb = config["fallback"] {
+            let type = fb["type"]?.stringValue ?? ""
+            guard let reg = context.registry.registration(kind: .transform, name: type) else {
+                throw PipelineError(.config, "no transform plugin \"\(type)\"", at: config.path + ".fallback")
+            }
+            let values = (fb.objectValue ?? []).filter { $0.0 != "type" && $0.0 != "id" }
+            fallback = try context.registry.makeTransform(
+                ComponentConfig(kind: .transform, type: type, id: "\(config.id).fallback", path: config.path + ".fallback",
+                                values: values, fields: reg.descriptor.fields), context)
+        } else {
+            fallback = nil
+        }
+        failures = Counter(label: "scorer_errors_total", dimensions: [("scorer", config.id)])
+        latency = Metrics.Timer(label: "scorer_request_seconds", dimensions: [("scorer", config.id)])
+    }
+
+    public var maxConcurrentBatches: Int { 2 }
+
+    public func start(_ context: StageContext) async throws {
+        try await fallback?.start(context)
+    }
+
+    public func stop() async {
+        await fallback?.stop()
+        aws.shutdown()
+    }
+
+    struct Reply {
+        var scores: [Double]
+        var versions: [String?]
+        var variant: String?
+    }
+
+    public func process(_ batch: inout Batch) async throws {
+        // Records that cannot be encoded are dead-lettered before any request.
+        var rows: [[UInt8]] = []
+        var encodable: [Record] = []
+        for r in batch.records {
+            switch encode(r) {
+            case .success(let row): rows.append(row); encodable.append(r)
+            case .failure(let e): batch.deadLetter(r, reason: e.message, stage: id)
+            }
+        }
+        let chunks = stride(from: 0, to: encodable.count, by: rowsPerRequest).map { $0..<min($0 + rowsPerRequest, encodable.count) }
+        var outcomes = [Result<Reply, any Error>?](repeating: nil, count: chunks.count)
+        // Bounded async I/O: at most max_in_flight requests of this batch at once.
+        await withTaskGroup(of: (Int, Result<Reply, any Error>).self) { group in
+            var next = 0
+            func launch() {
+                let i = next
+                next += 1
+                let body = Self.join(Array(rows[chunks[i]]), csv: csv)
+                let count = chunks[i].count
+                group.addTask {
+                    let started = DispatchTime.now()
+                    do {
+                        let reply = try await self.invoke(body, rows: count)
+                        self.latency.recordInterval(since: started)
+                        return (i, .success(reply))
+                    } catch {
+                        return (i, .failure(error))
+                    }
+                }
+            }
+            while next < min(maxInFlight, chunks.count) { launch() }
+            while let (i, outcome) = await group.next() {
+                outcomes[i] = outcome
+                if next < chunks.count { launch() }
+            }
+        }
+        var scored: [Record] = []
+        scored.reserveCapacity(encodable.count)
+        for (c, range) in chunks.enumerated() {
+            switch outcomes[c]! {
+            case .success(let reply):
+                for (k, i) in range.enumerated() {
+                    var r = encodable[i]
+                    let score = reply.scores[k]
+                    r.set([("fraud_score", .double(score)), ("model_version", .string(reply.versions[k] ?? modelVersion)),
+                           ("variant", .string(variantName ?? reply.variant ?? targetVariant ?? endpointName)),
+                           ("is_alert", .bool(score >= threshold))])
+                    if !keepFeatures { r[inputField] = nil }
+                    scored.append(r)
+                }
+            case .failure(let error):
+                failures.increment(by: range.count)
+                let reason = "sagemaker endpoint \(endpointName) failed: \(error)"
+                if let fallback {
+                    var sub = batch.subBatch(Array(encodable[range]))
+                    try await fallback.process(&sub)
+                    batch.absorb(deadLettersOf: sub)
+                    scored.append(contentsOf: sub.records.map { r in
+                        var r = r
+                        r["scorer_fallback_reason"] = .string(reason)
+                        return r
+                    })
+                } else {
+                    for i in range { batch.deadLetter(encodable[i], reason: reason, stage: id) }
+                }
+            }
+        }
+        batch.records = scored
+    }
+
+    func encode(_ r: Record) -> Result<[UInt8], EncodeError> {
+        var w = JSONWriter(capacity: 256)
+        if csv {
+            guard let values = r[inputField]?.arrayValue else {
+                return .failure(EncodeError(message: "no feature vector in field \"\(inputField)\" (is feature_scaler before the scorer?)"))
+            }
+            for (i, v) in values.enumerated() {
+                if i > 0 { w.append(",") }
+                // The built-in XGBoost container reads an empty CSV cell as a missing value.
+                if let d = v.doubleValue, d.isFinite { w.writeDouble(Double(Float(d))) }
+            }
+        } else {
+            var fields: [(String, JSONValue)] = []
+            for f in jsonFields { fields.append((f, r[f] ?? .null)) }
+            w.writeObject(fields)
+        }
+        return .success(w.bytes)
+    }
+
+    struct EncodeError: Error { var message: String }
+
+    static func join(_ rows: [[UInt8]], csv: Bool) -> [UInt8] {
+        var out: [UInt8] = csv ? [] : [UInt8(ascii: "[")]
+        for (i, row) in rows.enumerated() {
+            if i > 0 { out.append(csv ? 0x0A : UInt8(ascii: ",")) }
+            out.append(contentsOf: row)
+        }
+        if !csv { out.append(UInt8(ascii: "]")) }
+        return out
+    }
+
+    func invoke(_ body: [UInt8], rows: Int) async throws -> Reply {
+        let result = try await runtime.invokeEndpoint(endpointName, .init(
+            body: body, contentType: csv ? "text/csv" : "application/json",
+            accept: csv ? "text/csv" : "application/json", targetVariant: targetVariant))
+        var reply = try Self.parseReply(result.body, rows: rows)
+        reply.variant = result.invokedProductionVariant
+        return reply
+    }
+
+    struct ReplyError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// Accepts scores one per line or comma-separated (the XGBoost container), a JSON array of numbers or of
+    /// {"fraud_score", "model_version"} objects (the model server), or {"predictions": [...]}.
+    static func parseReply(_ body: [UInt8], rows: Int) throws -> Reply {
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var scores: [Double] = []
+        var versions: [String?] = []
+        if text.hasPrefix("[") || text.hasPrefix("{") {
+            var value = try DocumentParser.parseValue(Array(text.utf8))
+            if let p = value["predictions"] { value = p }
+            guard let items = value.arrayValue else { throw ReplyError(message: "reply is not an array of scores: \(text.prefix(200))") }
+            for item in items {
+                if let d = item.doubleValue { scores.append(d); versions.append(nil) }
+                else if let d = item["fraud_score"]?.doubleValue ?? item["score"]?.doubleValue {
+                    scores.append(d)
+                    versions.append(item["model_version"]?.stringValue)
+                } else { throw ReplyError(message: "reply item is not a score: \(item)") }
+            }
+        } else {
+            for part in text.split(whereSeparator: { $0 == "\n" || $0 == "," }) {
+                guard let d = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                    throw ReplyError(message: "reply holds a non-number \"\(part.prefix(40))\"")
+                }
+                scores.append(d)
+                versions.append(nil)
+            }
+        }
+        guard scores.count == rows else { throw ReplyError(message: "reply has \(scores.count) scores for \(rows) rows") }
+        guard scores.allSatisfy({ $0.isFinite }) else { throw ReplyError(message: "reply holds a non-finite score") }
+        return Reply(scores: scores, versions: versions, variant: nil)
+    }
+}

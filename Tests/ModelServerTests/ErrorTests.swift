@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import ModelServer
+
+/// Every refusal is a JSON error naming the field (and the record in a batch), never a crash.
+@Suite struct ErrorTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var contentType: String? = "application/json"
+        var accept: String? = nil
+        var body: String
+        var status: Int
+        var kind: String
+        var field: String? = nil
+        var index: Int? = nil
+        var testDescription: String { name }
+    }
+
+    static func record(_ extra: String = "", replacing: [String: String] = [:]) -> String {
+        InvocationTests.record(extra, replacing: replacing)
+    }
+
+    static let cases: [Case] = [
+        Case(name: "string where a number belongs", body: record("", replacing: ["age": "\"35\""]), status: 400, kind: "wrong_type", field: "age"),
+        Case(name: "boolean", body: record("", replacing: ["channel_code": "true"]), status: 400, kind: "wrong_type", field: "channel_code"),
+        Case(name: "object", body: record("", replacing: ["location": "{\"x\": 1}"]), status: 400, kind: "wrong_type", field: "location"),
+        Case(name: "optional of the wrong type", body: record("", replacing: ["txn_sum_1h": "\"many\""]), status: 400, kind: "wrong_type", field: "txn_sum_1h"),
+        Case(name: "missing required field", body: record("", replacing: ["tenure_months": "<absent>"]), status: 400, kind: "missing_field", field: "tenure_months"),
+        Case(name: "null required field", body: record("", replacing: ["transaction_value": "null"]), status: 400, kind: "null_field", field: "transaction_value"),
+        Case(name: "infinite number", body: record("", replacing: ["transaction_value": "1e999"]), status: 400, kind: "non_finite", field: "transaction_value"),
+        Case(name: "huge negative", body: record("", replacing: ["txn_sum_24h": "-1e400"]), status: 400, kind: "non_finite", field: "txn_sum_24h"),
+        Case(name: "NaN literal", body: record("", replacing: ["age": "NaN"]), status: 400, kind: "malformed_json"),
+        Case(name: "duplicate key", body: record(", \"age\": 40"), status: 400, kind: "duplicate_field", field: "age"),
+        Case(name: "truncated JSON", body: "{\"age\": 35, \"gender_code\"", status: 400, kind: "malformed_json"),
+        Case(name: "trailing garbage", body: record() + " x", status: 400, kind: "malformed_json"),
+        Case(name: "two objects", body: record() + record(), status: 400, kind: "malformed_json"),
+        Case(name: "not JSON at all", body: "age=35", status: 400, kind: "malformed_json"),
+        Case(name: "a bare number", body: "42", status: 400, kind: "not_an_object"),
+        Case(name: "empty body", body: "", status: 400, kind: "empty_body"),
+        Case(name: "blank body", body: " \n ", status: 400, kind: "empty_body"),
+        Case(name: "batch: element not an object", body: "[" + record() + ", 7]", status: 400, kind: "not_an_object", index: 1),
+        Case(name: "batch: bad field in record 2", body: "[" + record() + "," + record() + "," + record("", replacing: ["age": "[1]"]) + "]",
+             status: 400, kind: "wrong_type", field: "age", index: 2),
+        Case(name: "batch: missing field in record 1", body: "[" + record() + "," + record("", replacing: ["channel_code": "<absent>"]) + "]",
+             status: 400, kind: "missing_field", field: "channel_code", index: 1),
+        Case(name: "batch: malformed", body: "[" + record() + ",", status: 400, kind: "malformed_json"),
+        Case(name: "batch: duplicate key", body: "[" + record(", \"age\": 40") + "]", status: 400, kind: "malformed_json"),
+        Case(name: "csv: too few columns", contentType: "text/csv", body: "1,2,3\n", status: 400, kind: "malformed_csv", index: 0),
+        Case(name: "csv: too many columns", contentType: "text/csv", body: Array(repeating: "0", count: 15).joined(separator: ",") + "\n"
+             + Array(repeating: "0", count: 16).joined(separator: ","), status: 400, kind: "malformed_csv", index: 1),
+        Case(name: "csv: not a number", contentType: "text/csv", body: "0,0,0,0,0,0,0,abc,0,0,0,0,0,0,0", status: 400,
+             kind: "malformed_csv", field: "transaction_value", index: 0),
+        Case(name: "csv: infinity", contentType: "text/csv", body: "0,0,0,0,0,0,0,0,0,inf,0,0,0,0,0", status: 400,
+             kind: "non_finite", field: "hour_of_day", index: 0),
+        Case(name: "csv: nan", contentType: "text/csv", body: "0,0,0,0,0,0,0,0,0,0,0,0,0,0,nan", status: 400,
+             kind: "non_finite", field: "secs_since_prev_txn", index: 0),
+        Case(name: "csv: out of float range", contentType: "text/csv", body: "1e300,0,0,0,0,0,0,0,0,0,0,0,0,0,0", status: 400,
+             kind: "non_finite", field: "age", index: 0),
+        Case(name: "csv: empty", contentType: "text/csv", body: "\n\n", status: 400, kind: "empty_body"),
+        Case(name: "form content type", contentType: "application/x-www-form-urlencoded", body: record(), status: 415,
+             kind: "unsupported_media_type", field: "Content-Type"),
+        Case(name: "text/plain", contentType: "text/plain", body: record(), status: 415, kind: "unsupported_media_type", field: "Content-Type"),
+        Case(name: "libsvm", contentType: "text/libsvm", body: "1:0.5", status: 415, kind: "unsupported_media_type", field: "Content-Type"),
+        Case(name: "accept html", accept: "text/html", body: record(), status: 406, kind: "not_acceptable", field: "Accept"),
+    ]
+
+    @Test(arguments: cases)
+    func refusedWithAJSONErrorNamingTheField(_ c: Case) async throws {
+        try await withServer { port, _ in
+            let reply = try await RawHTTP.post(port: port, contentType: c.contentType, accept: c.accept, c.body)
+            #expect(reply.status == c.status, "\(reply.text)")
+            #expect(reply.header("content-type") == "application/json")
+            let json = try #require(reply.json, "not a JSON object: \(reply.text)")
+            #expect(json["kind"] as? String == c.kind, "\(reply.text)")
+            #expect((json["error"] as? String)?.isEmpty == false)
+            #expect(json["field"] as? String == c.field, "\(reply.text)")
+            #expect(json["index"] as? Int == c.index, "\(reply.text)")
+            // The server is still there and still right.
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200)
+        }
+    }
+
+    static let limit = InvocationHandler.defaultMaxBodyBytes
+
+    @Test func bodyOverSixMiBWithContentLengthIs413() async throws {
+        try await withServer { port, _ in
+            // A valid JSON array just over the limit: refused for its size, not its content.
+            var body = "[" + Array(repeating: originalBody, count: Self.limit / originalBody.utf8.count + 1).joined(separator: ",") + "]"
+            #expect(body.utf8.count > Self.limit)
+            let reply = try await RawHTTP.post(port: port, body)
+            #expect(reply.status == 413)
+            #expect(reply.json?["kind"] as? String == "body_too_large")
+            // Just under the limit is served.
+            body = "[" + Array(repeating: originalBody, count: Self.limit / (originalBody.utf8.count + 1) - 1).joined(separator: ",") + "]"
+            #expect(body.utf8.count <= Self.limit)
+            let big = try await RawHTTP.post(port: port, body)
+            #expect(big.status == 200)
+            #expect(big.jsonArray?.count == Self.limit / (originalBody.utf8.count + 1) - 1)
+        }
+    }
+
+    /// Without Content-Length the limit is enforced while the body is read.
+    @Test func chunkedBodyOverTheLimitIs413() async throws {
+        try await withServer(maxBodyBytes: 4096) { port, _ in
+            var chunked: [UInt8] = []
+            let piece = Array(String(repeating: " ", count: 1000).utf8)
+            for _ in 0..<5 {
+                chunked += Array(String(piece.count, radix: 16).utf8) + [13, 10] + piece + [13, 10]
+            }
+            chunked += Array("0\r\n\r\n".utf8)
+            let reply = try await RawHTTP.request(
+                port: port, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")], body: chunked)
+            #expect(reply.status == 413)
+            #expect(reply.json?["kind"] as? String == "body_too_large")
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200)
+        }
+    }
+
+    @Test func garbageRequestLineDoesNotKillTheServer() async throws {
+        try await withServer { port, _ in
+            let reply = try await RawHTTP.raw(port: port, Array("NOT HTTP AT ALL\r\n\r\n".utf8))
+            #expect(reply.status == 400)
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200)
+        }
+    }
+}

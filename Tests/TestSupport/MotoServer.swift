@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+import AWSCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A `python3 -m moto.server` subprocess on a free loopback port, one per test suite (see `.motoServer()`).
+public final class MotoServer: @unchecked Sendable {  // immutable after start; Process is not Sendable
+    @TaskLocal public static var current: MotoServer?
+
+    public static let installHint = "moto is required for the AWS integration tests: pip install 'moto[server]==5.2.1'"
+
+    public let port: Int
+    public let http: HTTPClient
+    private let process: Process
+    private let logPath: String
+
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    private init(port: Int, process: Process, logPath: String, http: HTTPClient) {
+        self.port = port
+        self.process = process
+        self.logPath = logPath
+        self.http = http
+    }
+
+    /// A port that was free a moment ago (bind to port 0, read it back, release it).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok else { throw FakeHTTPServer.SetupError(description: "cannot find a free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    public static func start(environment extra: [String: String] = [:]) async throws -> MotoServer {
+        let port = try freePort()
+        let logPath = NSTemporaryDirectory() + "moto-\(port)-\(UUID().uuidString).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in extra { environment[k] = v }
+        process.environment = environment
+        // A file, not a pipe: moto logs every request, and an undrained pipe would block it.
+        let log = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let server = MotoServer(port: port, process: process, logPath: logPath, http: HTTPClient())
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if !process.isRunning {
+                let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                server.http.shutdown()
+                if output.contains("No module named") {
+                    throw FakeHTTPServer.SetupError(description: installHint + "\n" + output)
+                }
+                throw FakeHTTPServer.SetupError(description: "moto_server exited early:\n\(output)\n\(installHint)")
+            }
+            if let r = try? await server.http.execute(
+                HTTPRequest(method: "GET", url: server.endpoint + "/moto-api/", timeout: .seconds(1))), r.status == 200
+            {
+                return server
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        server.stop()
+        throw FakeHTTPServer.SetupError(description: "moto_server did not answer on port \(port) within 30 s")
+    }
+
+    /// Clears every service's state (~0.2 s).
+    public func reset() async throws {
+        let r = try await http.execute(HTTPRequest(method: "POST", url: endpoint + "/moto-api/reset"))
+        #expect(r.status == 200)
+    }
+
+    public func post(_ path: String, json: String) async throws -> HTTPResponse {
+        try await http.execute(
+            HTTPRequest(method: "POST", url: endpoint + path, headers: [("Content-Type", "application/json")], body: Array(json.utf8)))
+    }
+
+    public func stop() {
+        if process.isRunning {
+            // moto's SIGTERM handler calls sys.exit in the main thread, which its threaded server can ignore:
+            // SIGKILL is reliable and loses nothing a test needs.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        http.shutdown()
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    /// An AWS client pointed at this server with fixed test credentials and fast retries.
+    public func makeClient(
+        credentials: Credentials = Credentials(accessKeyID: "AKIDTESTING", secretAccessKey: "testing-secret"),
+        region: String = "us-east-1"
+    ) -> AWSClient {
+        AWSClient(
+            region: region, credentialProvider: StaticCredentialProvider(credentials), httpClient: http,
+            retryPolicy: RetryPolicy(maxAttempts: 2, baseBackoff: .milliseconds(5)), environment: [:])
+    }
+}
+
+/// Starts one moto server around a whole suite and stops it afterwards, also when tests fail.
+public struct MotoServerTrait: SuiteTrait, TestScoping {
+    public var environment: [String: String]
+    public var isRecursive: Bool { false }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let server = try await MotoServer.start(environment: environment)
+        defer { server.stop() }
+        try await MotoServer.$current.withValue(server) { try await function() }
+    }
+}
+
+extension Trait where Self == MotoServerTrait {
+    public static func motoServer(environment: [String: String] = [:]) -> Self { MotoServerTrait(environment: environment) }
+}
+
+/// The moto server of the enclosing suite, reset to an empty state.
+public func freshMoto() async throws -> MotoServer {
+    let server = try #require(MotoServer.current, "no moto server: the suite needs the .motoServer() trait")
+    try await server.reset()
+    return server
+}
