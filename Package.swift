@@ -35,6 +35,7 @@ let package = Package(
             ]
         ),
         .target(name: "ModelCore", dependencies: ["PipelineHost"]),
+        .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
         .target(
             name: "AdminHTTP",
             dependencies: [
@@ -53,14 +54,16 @@ let package = Package(
         plugin("RollingAggregates"),
         plugin("DynamoBroadcast", ["AWSCore"]),
         plugin("SageMakerScorer", ["AWSCore"]),
+        plugin("SlackSink", ["AWSCore"]),
+        plugin("LambdaSNSSource", ["LambdaRuntime"]),
         .target(name: "BuiltinPlugins", dependencies: [
             "PipelineHost", "FileSource", "FileSink", "StdoutSink", "Passthrough", "FeatureScaler", "LocalModelScorer", "ABSplit",
-            "RollingAggregates", "DynamoBroadcast", "SageMakerScorer",
+            "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "SlackSink", "LambdaSNSSource",
         ]),
         .executableTarget(
             name: "PipelineHostCLI",
             dependencies: [
-                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore",
+                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,6 +75,9 @@ let package = Package(
             dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "SageMakerScorer", "AWSCore", "TestSupport"]
         ),
         .target(name: "TestSupport", dependencies: ["AWSCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "AlertingTests", dependencies: [
+            "SlackSink", "LambdaSNSSource", "LambdaRuntime", "AWSCore", "PipelineHost", "FileSource", "FileSink", "StdoutSink", "TestSupport",
+        ]),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost", "TestSupport"]),
     ]
 )

@@ -3,10 +3,12 @@ import DynamoBroadcast
 import FeatureScaler
 import FileSink
 import FileSource
+import LambdaSNSSource
 import LocalModelScorer
 import Passthrough
 import RollingAggregates
 import SageMakerScorer
+import SlackSink
 import PipelineHost
 import StdoutSink
 
@@ -14,8 +16,10 @@ import StdoutSink
 public enum BuiltinPlugins {
     public static let all: [PluginRegistration] = [
         .source(FileSource.self),
+        .source(LambdaSNSSource.self),
         .sink(FileSink.self),
         .sink(StdoutSink.self),
+        .sink(SlackSink.self),
         .transform(Passthrough.self),
         .transform(FeatureScalerTransform.self),
         .transform(LocalModelScorer.self),

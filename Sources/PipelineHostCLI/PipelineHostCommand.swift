@@ -19,7 +19,7 @@ struct PipelineHostCommand: AsyncParsableCommand {
         commandName: "pipeline-host",
         abstract: "Runs stream-processing pipelines (sources → transforms → sinks) described by a JSON spec.",
         version: HostVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, PluginsCommand.self, SchemaCommand.self, ScoreCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, PluginsCommand.self, SchemaCommand.self, ScoreCommand.self, LambdaCommand.self])
 }
 
 enum HostVersion {

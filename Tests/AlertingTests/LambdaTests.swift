@@ -7,6 +7,7 @@ import SlackSink
 import StdoutSink
 import Synchronization
 import Testing
+import TestSupport
 
 /// A fake Lambda Runtime API on 127.0.0.1: serves queued events from GET /runtime/invocation/next and records what
 /// the runtime posts back.
@@ -150,7 +151,7 @@ struct LambdaTests {
         let runtime = try FakeLambdaRuntime(events: [])
         defer { runtime.stop() }
         let dir = Alerting.scratch("spec")
-        FileManager.default.createFile(atPath: dir + "/bad.json", contents: Data(#"{"name": "x", "source": {"type": "lambda_sns"}, "sinks": [{"type": "slack"}]}"#.utf8))
+        FileManager.default.createFile(atPath: dir + "/bad.json", contents: Data(#"{"name": "x", "source": {"type": "lambda_sns"}, "sinks": [{"type": "slak"}]}"#.utf8))
         let code = await LambdaHost.run(specPath: dir + "/bad.json", registry: Self.registry, environment: environment(runtime, slack),
                                         logger: Logger(label: "lambda-test"), maxInvocations: 1)
         #expect(code == 78)

@@ -2,6 +2,7 @@ import AWSCore
 import Foundation
 import PipelineHost
 import Testing
+import TestSupport
 
 /// The slack sink's secret from Secrets Manager (moto_server): JSON and raw secret strings, caching, and the
 /// re-read on invalid_auth.

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineHost
 import Testing
+import TestSupport
 
 @testable import SlackSink
 

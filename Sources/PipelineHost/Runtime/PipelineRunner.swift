@@ -128,9 +128,13 @@ public final class PipelineRunner: Sendable {
                 try await Self.route(input: chain[transforms.count], sinks: sinks.map(\.0), channels: sinkChannels,
                                      deadLetters: deadLetterChannel, rejections: rejections)
             }
+            // The dead-letter channel stays open until the last sink has finished: a sink may reject records
+            // (delivery.reject) after the router has passed on the end of the input.
+            let sinksRunning = Countdown(sinks.count)
             for (i, (config, sink)) in sinks.enumerated() {
                 add(config.config.id) {
                     try await Self.runSink(sink, id: config.config.id, input: sinkChannels[i], countsAsOutput: true, stats: self.stats)
+                    if sinksRunning.decrement() { deadLetterChannel.close() }
                 }
             }
             add(spec.deadLetter.id) {
@@ -252,7 +256,6 @@ public final class PipelineRunner: Sendable {
             }
         }
         for c in channels { c.close() }
-        deadLetters.close()
     }
 
     static func runSink(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats) async throws {
@@ -322,4 +325,11 @@ final class DeadLetterRejections: RejectionSink, Sendable {
     func reject(_ letters: [DeadLetter], token: AckToken, batchID: UInt64) async throws {
         try await send(letters, token: token, batchID: batchID, immediate: true)
     }
+}
+
+/// Counts running stages down; `decrement()` is true for the last one.
+final class Countdown: Sendable {
+    private let remaining: Mutex<Int>
+    init(_ count: Int) { remaining = Mutex(count) }
+    func decrement() -> Bool { remaining.withLock { $0 -= 1; return $0 == 0 } }
 }

@@ -1,7 +1,9 @@
+import AWSCore
 import Foundation
 import Logging
 import Metrics
 import PipelineHost
+import Synchronization
 
 /// `dynamo_broadcast` transform: Flink's broadcast-state join. The whole reference table (user_demographics)
 /// is loaded before the source starts and kept current; each record gets the joined fields of its key.
@@ -23,6 +25,10 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             FieldSpec("table_key", .string, .defaultValue("user_id"), doc: "Attribute of the table's items holding the key."),
             FieldSpec("fields", .array(.string), .required, doc: "Attributes copied into the record.",
                       example: ["age", "gender_code", "location", "subscription_type_code", "tenure_months", "income_bracket_code"]),
+            FieldSpec("region", .string, doc: "AWS region (dynamodb mode); default AWS_REGION, AWS_DEFAULT_REGION, the profile, else us-east-1."),
+            FieldSpec("endpoint_url", .string, doc: "Endpoint override for DynamoDB and DynamoDB Streams (tests, local stacks)."),
+            FieldSpec("scan_segments", .int(min: 1, max: 64), .defaultValue(4), doc: "Parallel Scan segments for the initial load."),
+            FieldSpec("poll_interval", .duration, .defaultValue("1s"), doc: "Time between DynamoDB Streams polls."),
             FieldSpec("on_missing", .oneOf(["defaults", "missing", "dead_letter", "drop"]), .defaultValue("missing"), doc: "What happens to a record whose key is not in the table."),
             FieldSpec("defaults", .map(.json), .defaultValue([:]), doc: "Values used by on_missing \"defaults\"."),
         ],
@@ -40,6 +46,9 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
     let id: String
     private let unknown: Counter
     private let dropped: Counter
+    private let aws: AWSClient?
+    private let follower: DynamoTableFollower?
+    private let followTask = Mutex<Task<Void, Never>?>(nil)
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         mode = config.string("mode")
@@ -56,7 +65,20 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             throw PipelineError(.config, "mode \"file\" needs \"path\"", at: config.path)
         }
         if mode == "dynamodb" {
-            throw PipelineError(.config, "mode \"dynamodb\" is not available in this build yet; use mode \"file\"", at: config.path)
+            guard let tableName = config.optionalString("table") else {
+                throw PipelineError(.config, "mode \"dynamodb\" needs \"table\"", at: config.path)
+            }
+            let region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+            let aws = AWSClient(region: region, environment: context.environment)
+            self.aws = aws
+            follower = DynamoTableFollower(
+                dynamo: try .dynamoDB(aws, endpointURL: config.optionalString("endpoint_url")),
+                streams: try .dynamoDBStreams(aws, endpointURL: config.optionalString("endpoint_url")),
+                tableName: tableName, keyAttribute: tableKey, table: table, segments: config.int("scan_segments"),
+                pollInterval: config.seconds("poll_interval"), logger: context.logger)
+        } else {
+            aws = nil
+            follower = nil
         }
         unknown = Counter(label: "broadcast_unknown_keys_total", dimensions: [("transform", id)])
         dropped = Counter(label: "broadcast_dropped_total", dimensions: [("transform", id)])
@@ -64,7 +86,13 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
 
     public func start(_ context: StageContext) async throws {
         let started = MonotonicClock.seconds()
-        if let path { table.replace(with: try Self.loadFile(path, key: tableKey, fields: table.fields)) }
+        if let follower {
+            try await follower.load()
+            let task = Task { await follower.follow() }
+            followTask.withLock { $0 = task }
+        } else if let path {
+            table.replace(with: try Self.loadFile(path, key: tableKey, fields: table.fields))
+        }
         context.logger.info("reference table loaded", metadata: [
             "rows": "\(table.count)", "seconds": "\(String(format: "%.2f", MonotonicClock.seconds() - started))",
         ])
@@ -128,6 +156,17 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         batch.records = kept
         if unknownCount > 0 { unknown.increment(by: unknownCount) }
         if droppedCount > 0 { dropped.increment(by: droppedCount) }
+    }
+
+    public func stop() async {
+        let task = followTask.withLock { t in
+            let task = t
+            t = nil
+            return task
+        }
+        task?.cancel()
+        await task?.value
+        aws?.shutdown()
     }
 
     public func snapshot() throws -> JSONValue? {

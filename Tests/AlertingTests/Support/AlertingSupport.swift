@@ -6,6 +6,7 @@ import Logging
 import PipelineHost
 import SlackSink
 import Synchronization
+import TestSupport
 
 /// A fake Slack (incoming webhook and Web API) on 127.0.0.1 that records every request with its arrival time and
 /// answers from a script: the next scripted answer, else the default for the request.

@@ -1,0 +1,105 @@
+import AWSCore
+import BuiltinPlugins
+import Foundation
+import Logging
+import PipelineHost
+import Testing
+import TestSupport
+
+@Suite(.motoServer()) struct DynamoBroadcastTests {
+    let dir = TestFiles.scratch("broadcast")
+
+    func spec(_ broadcast: String, follow: Bool) throws -> PipelineSpec {
+        let text = """
+            {"name": "bc", "source": {"type": "file", "path": "\(dir)/in.jsonl", "follow": \(follow), "poll_interval": "50ms", "batch": {"max_age": "10ms"}},
+             "transforms": [\(broadcast)],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp", "interval": "50ms"}}
+            """
+        return try PipelineSpec.parse(Array(text.utf8), file: "bc.json", registry: BuiltinPlugins.registry, environment: env)
+    }
+
+    let env = ["AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1"]
+
+    func runner(_ spec: PipelineSpec, stop: StopSignal = StopSignal()) -> PipelineRunner {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: env, stop: stop)
+    }
+
+    func output(_ name: String) -> [Record] {
+        TestFiles.lines(dir + "/" + name).map { Record(fields: try! RecordParser().parse(Array($0.utf8))!) }
+    }
+
+    func append(_ line: String) throws {
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/in.jsonl"))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data((line + "\n").utf8))
+        try h.close()
+    }
+
+    func waitFor(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while !condition() {
+            try #require(Date() < deadline, "timed out waiting for \(what)")
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    @Test func tableChangesReachLaterEventsThroughTheStream() async throws {
+        let moto = try await freshMoto()
+        let aws = moto.makeClient()
+        let dynamo = try JSONProtocolClient.dynamoDB(aws, endpointURL: moto.endpoint)
+        _ = try await dynamo.call("CreateTable", .object([
+            ("TableName", "user_demographics"), ("BillingMode", "PAY_PER_REQUEST"),
+            ("AttributeDefinitions", [["AttributeName": "user_id", "AttributeType": "S"]]),
+            ("KeySchema", [["AttributeName": "user_id", "KeyType": "HASH"]]),
+            ("StreamSpecification", ["StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"]),
+        ]))
+        func put(_ user: String, age: Int) async throws {
+            _ = try await dynamo.call("PutItem", .object([("TableName", "user_demographics"), ("Item", .object([
+                ("user_id", ["S": .string(user)]), ("age", ["N": .string(String(age))]), ("tenure_months", ["N": "12"]),
+            ]))]))
+        }
+        for i in 0..<30 { try await put("u\(i)", age: 20 + i) }
+        TestFiles.write(#"{"user_id": "u1", "n": 1}"# + "\n" + #"{"user_id": "ghost", "n": 2}"# + "\n", to: dir + "/in.jsonl")
+
+        let stop = StopSignal()
+        let broadcast = #"{"type": "dynamo_broadcast", "table": "user_demographics", "endpoint_url": "\#(moto.endpoint)", "fields": ["age", "tenure_months"], "on_missing": "dead_letter", "poll_interval": "100ms", "scan_segments": 3}"#
+        let run = Task { try await runner(try spec(broadcast, follow: true), stop: stop).run() }
+        try await waitFor("the first event") { output("out.jsonl").count == 1 && TestFiles.lines(dir + "/dlq.jsonl").count == 1 }
+        #expect(output("out.jsonl")[0]["age"] == .int(21))
+        #expect(TestFiles.lines(dir + "/dlq.jsonl")[0].contains(#"unknown user_id \"ghost\" in the reference table"#))
+
+        try await put("u1", age: 99)
+        try await put("ghost", age: 50)
+        _ = try await dynamo.call("DeleteItem", .object([("TableName", "user_demographics"), ("Key", ["user_id": ["S": "u2"]])]))
+        try await Task.sleep(nanoseconds: 800_000_000)  // several stream polls
+        try append(#"{"user_id": "u1", "n": 3}"#)
+        try append(#"{"user_id": "ghost", "n": 4}"#)
+        try append(#"{"user_id": "u2", "n": 5}"#)
+        try await waitFor("the later events") { output("out.jsonl").count == 3 && TestFiles.lines(dir + "/dlq.jsonl").count == 2 }
+        stop.stop()
+        _ = try await run.value
+        let out = output("out.jsonl")
+        #expect(out[1]["n"] == .int(3) && out[1]["age"] == .int(99), "the update reached the enrichment")
+        #expect(out[2]["n"] == .int(4) && out[2]["age"] == .int(50), "the new user is known")
+        #expect(TestFiles.lines(dir + "/dlq.jsonl")[1].contains(#"unknown user_id \"u2\""#), "the removed user is gone")
+    }
+
+    @Test func missingKeyPoliciesInFileMode() async throws {
+        TestFiles.write(#"{"user_id": "a", "age": 33}"# + "\n", to: dir + "/users.jsonl")
+        for (policy, expectOut, expectDLQ) in [("missing", 2, 0), ("defaults", 2, 0), ("drop", 1, 0), ("dead_letter", 1, 1)] {
+            for f in ["out.jsonl", "dlq.jsonl", "cp"] { try? FileManager.default.removeItem(atPath: dir + "/" + f) }
+            TestFiles.write(#"{"user_id": "a"}"# + "\n" + #"{"user_id": "b"}"# + "\n", to: dir + "/in.jsonl")
+            let broadcast = #"{"type": "dynamo_broadcast", "mode": "file", "path": "\#(dir)/users.jsonl", "fields": ["age"], "on_missing": "\#(policy)", "defaults": {"age": 40}}"#
+            let summary = try await runner(try spec(broadcast, follow: false)).run()
+            let out = output("out.jsonl")
+            #expect(out.count == expectOut, "\(policy)")
+            #expect(summary.deadLettered == expectDLQ, "\(policy)")
+            #expect(out.first?["age"] == .int(33))
+            if policy == "missing" { #expect(out[1]["age"] == .null) }
+            if policy == "defaults" { #expect(out[1]["age"] == .int(40)) }
+        }
+    }
+}
