@@ -55,10 +55,14 @@ let package = Package(
         plugin("DynamoBroadcast", ["AWSCore"]),
         plugin("SageMakerScorer", ["AWSCore"]),
         plugin("SlackSink", ["AWSCore"]),
+        plugin("KinesisSource", ["AWSCore"]),
+        plugin("SNSSink", ["AWSCore"]),
+        plugin("S3Sink", ["AWSCore"]),
         plugin("LambdaSNSSource", ["LambdaRuntime"]),
         .target(name: "BuiltinPlugins", dependencies: [
             "PipelineHost", "FileSource", "FileSink", "StdoutSink", "Passthrough", "FeatureScaler", "LocalModelScorer", "ABSplit",
             "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "SlackSink", "LambdaSNSSource",
+            "KinesisSource", "SNSSink", "S3Sink",
         ]),
         .executableTarget(
             name: "PipelineHostCLI",
@@ -75,6 +79,9 @@ let package = Package(
             dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "SageMakerScorer", "AWSCore", "TestSupport"]
         ),
         .target(name: "TestSupport", dependencies: ["AWSCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "AWSPluginTests", dependencies: [
+            "PipelineHost", "AWSCore", "KinesisSource", "SNSSink", "S3Sink", "FileSink", "FileSource", "TestSupport",
+        ]),
         .testTarget(name: "AlertingTests", dependencies: [
             "SlackSink", "LambdaSNSSource", "LambdaRuntime", "AWSCore", "PipelineHost", "FileSource", "FileSink", "StdoutSink", "TestSupport",
         ]),

@@ -3,11 +3,14 @@ import DynamoBroadcast
 import FeatureScaler
 import FileSink
 import FileSource
+import KinesisSource
 import LambdaSNSSource
 import LocalModelScorer
 import Passthrough
 import RollingAggregates
+import S3Sink
 import SageMakerScorer
+import SNSSink
 import SlackSink
 import PipelineHost
 import StdoutSink
@@ -16,10 +19,13 @@ import StdoutSink
 public enum BuiltinPlugins {
     public static let all: [PluginRegistration] = [
         .source(FileSource.self),
+        .source(KinesisSource.self),
         .source(LambdaSNSSource.self),
         .sink(FileSink.self),
         .sink(StdoutSink.self),
         .sink(SlackSink.self),
+        .sink(S3Sink.self),
+        .sink(SNSSink.self),
         .transform(Passthrough.self),
         .transform(FeatureScalerTransform.self),
         .transform(LocalModelScorer.self),

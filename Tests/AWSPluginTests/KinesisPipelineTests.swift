@@ -2,6 +2,7 @@ import AWSCore
 import Foundation
 import PipelineHost
 import Testing
+import TestSupport
 
 @testable import KinesisSource
 
@@ -221,5 +222,36 @@ struct KinesisPipelineTests {
         let lines = try await aws.objects(bucket: "archive", prefix: "").values.flatMap { $0 }
         #expect(Set(lines) == [#"{"u":1}"#, #"{"u":2}"#, #"{"u":3}"#])
         #expect(harness.deadLetters().first?["reason"]?.stringValue?.contains("MD5") == true)
+    }
+
+    @Test func largeObjectsAreUploadedInPartsAndFileOriginsNameThem() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        try await aws.s3.createBucket("archive")
+        let harness = PipelineHarness("multipart")
+        // ~13 MiB of hex noise, ~6.5 MiB gzipped: one 5 MiB part and a last one.
+        var text = ""
+        text.reserveCapacity(14_000_000)
+        for i in 0..<30_000 {
+            let noise = (0..<24).map { _ in String(UInt64.random(in: 1 << 60...UInt64.max), radix: 16) }.joined()
+            text += #"{"transaction_id":"t\#(i)","event_created_at_ts":\#(Self.base),"noise":"\#(noise)"}"# + "\n"
+        }
+        let input = harness.dir + "/in.jsonl"
+        _ = FileManager.default.createFile(atPath: input, contents: Data(text.utf8))
+        let summary = try await harness.run("""
+            "source": {"type": "file", "path": "\(input)"},
+            "sinks": [{"type": "s3", "id": "archive", "bucket": "archive", "prefix": "big/", "endpoint_url": "\(moto.endpoint)",
+                       "multipart_threshold": "5MiB"}]
+            """)
+        #expect(summary.sinkOutputs["archive"] == 30_000)
+        let objects = try await aws.objects(bucket: "archive", prefix: "big/")
+        #expect(objects.count == 1)
+        let (key, lines) = try #require(objects.first)
+        #expect(key.hasPrefix("big/dt=2024-05-17/hour=09/~2F"))
+        #expect(key.hasSuffix("-1.json.gz"), "named after line 1 of the input: \(key)")
+        #expect(lines.count == 30_000)
+        #expect(lines.first.flatMap { field($0, "transaction_id") } == "t0")
+        let head = try await aws.s3.getObject(bucket: "archive", key: key)
+        #expect(head.eTag?.contains("-") == true, "a multipart ETag (<md5>-<parts>): \(head.eTag ?? "")")
     }
 }

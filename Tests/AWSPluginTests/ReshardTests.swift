@@ -33,7 +33,8 @@ import Testing
     }
 
     @Test func childrenAreReadOnlyAfterTheirParentEndedAndKeysStayInOrder() async throws {
-        let fake = try FakeKinesis(shards: Self.splitStream())
+        // Two GetRecords calls fail with ExpiredIteratorException: the reader continues after its last record.
+        let fake = try FakeKinesis(shards: Self.splitStream(), expireCalls: [3, 6])
         defer { fake.stop() }
         let harness = PipelineHarness("reshard")
         let out = harness.dir + "/out.jsonl"
@@ -55,6 +56,8 @@ import Testing
         #expect(next.values.reduce(0, +) == 550)
 
         let events = fake.events
+        #expect(events.filter { $0 == "expired" }.count == 2)
+        #expect(events.filter { $0.contains(" AFTER_SEQUENCE_NUMBER") }.count == 2, "a fresh iterator after each expiry")
         let parentEnd = try #require(events.firstIndex(of: "end shardId-0"))
         for child in ["shardId-1", "shardId-2"] {
             let start = try #require(events.firstIndex(of: "iterator \(child) TRIM_HORIZON"), "\(child) started at its first record")

@@ -132,7 +132,7 @@ import Testing
         #expect(!files.isEmpty)
         for f in files {
             do {
-                _ = try PipelineSpec.load(path: dir + "/" + f, registry: BuiltinPlugins.registry, environment: ["SLACK_WEBHOOK_URL": "https://hooks.example/x"])
+                _ = try PipelineSpec.load(path: dir + "/" + f, registry: BuiltinPlugins.registry, environment: ["SCORED_BUCKET": "bucket", "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts"])
             } catch { Issue.record("\(f): \(error)") }
         }
     }

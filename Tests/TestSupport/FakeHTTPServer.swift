@@ -20,6 +20,8 @@ public final class FakeHTTPServer: Sendable {
         case respond(status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
         /// RST the connection (SO_LINGER 0) without answering.
         case reset
+        /// Write these bytes as they are (a whole response relayed from elsewhere), then close the connection.
+        case raw([UInt8])
         /// Wait, then act.
         case delay(Duration, then: @Sendable () -> Action)
     }
@@ -98,6 +100,9 @@ public final class FakeHTTPServer: Sendable {
             case .reset:
                 var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
                 setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                return
+            case .raw(let bytes):
+                _ = writeAll(fd, bytes)
                 return
             case .delay:
                 return

@@ -5,7 +5,7 @@ import PipelineHost
 
 /// `kinesis` source: polls every shard of a Kinesis data stream with GetRecords, resuming each shard after the
 /// sequence number of the last checkpoint, keeping parents before children across reshards.
-public final class KinesisSource: SourcePlugin, @unchecked Sendable {  // immutable after init
+public final class KinesisSource: SourcePlugin, Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .source, name: "kinesis",
         summary: "Reads a Kinesis data stream (all shards, GetRecords polling), resuming each shard where the last checkpoint left off.",

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import PipelineHost
 import Synchronization
 
@@ -15,6 +16,9 @@ final class FakeKinesis: @unchecked Sendable {  // `server` is set once, in init
     }
 
     let shards: [Shard]
+    /// GetRecords calls (1-based, over all shards) answered with ExpiredIteratorException instead.
+    let expireCalls: Set<Int>
+    private let getRecordsCalls = Mutex(0)
     /// What happened, in order: "list", "iterator <shard> <type>", "records <shard> <count>", "end <shard>".
     private let log = Mutex<[String]>([])
     private(set) var server: FakeHTTPServer!
@@ -22,8 +26,9 @@ final class FakeKinesis: @unchecked Sendable {  // `server` is set once, in init
     var events: [String] { log.withLock { $0 } }
     var url: String { server.url }
 
-    init(shards: [Shard]) throws {
+    init(shards: [Shard], expireCalls: Set<Int> = []) throws {
         self.shards = shards
+        self.expireCalls = expireCalls
         server = try FakeHTTPServer { [unowned self] request in self.handle(request) }
     }
 
@@ -70,6 +75,11 @@ final class FakeKinesis: @unchecked Sendable {  // `server` is set once, in init
             record("iterator \(id) \(type)")
             return .json(200, #"{"ShardIterator":"\#(id)|\#(position)"}"#)
         case "GetRecords":
+            let call = getRecordsCalls.withLock { n in n += 1; return n }
+            if expireCalls.contains(call) {
+                record("expired")
+                return .json(400, #"{"__type":"ExpiredIteratorException","message":"Iterator expired"}"#)
+            }
             let parts = (input["ShardIterator"]?.stringValue ?? "").split(separator: "|")
             guard parts.count == 2, let shard = shards.first(where: { $0.id == parts[0] }), let position = Int(parts[1]) else {
                 return .json(400, #"{"__type":"InvalidArgumentException"}"#)

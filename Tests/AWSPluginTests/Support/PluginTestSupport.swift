@@ -8,6 +8,7 @@ import PipelineHost
 import S3Sink
 import SNSSink
 import Testing
+import TestSupport
 
 /// The plugins these tests run, registered as the host would.
 enum TestRegistry {
