@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "pipeline-host", targets: ["PipelineHostCLI"]),
         .library(name: "PipelineHost", targets: ["PipelineHost"]),
+        .executable(name: "model-server", targets: ["ModelServer"]),
+        .executable(name: "scorer-bench", targets: ["ScorerBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,6 +37,7 @@ let package = Package(
             ]
         ),
         .target(name: "ModelCore", dependencies: ["PipelineHost"]),
+        .executableTarget(name: "ScorerBench", dependencies: ["ModelCore", "PipelineHost"], path: "bench/ScorerBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
         .target(
             name: "AdminHTTP",
@@ -76,9 +79,22 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineHostTests",
-            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "SageMakerScorer", "AWSCore", "TestSupport"]
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .target(name: "TestSupport", dependencies: ["AWSCore"], path: "Tests/TestSupport"),
+        .executableTarget(
+            name: "ModelServer",
+            dependencies: [
+                "PipelineHost", "ModelCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .testTarget(name: "ModelServerTests", dependencies: ["ModelServer", "ModelCore", "PipelineHost"]),
         .testTarget(name: "AWSPluginTests", dependencies: [
             "PipelineHost", "AWSCore", "KinesisSource", "SNSSink", "S3Sink", "FileSink", "FileSource", "TestSupport",
         ]),

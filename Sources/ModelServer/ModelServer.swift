@@ -19,6 +19,8 @@ struct ModelServer: Sendable {
     var handleSignals: Bool = true
     var maxBodyBytes: Int = InvocationHandler.defaultMaxBodyBytes
     var logger: Logger
+    /// Reads the bundle from `modelDirectory`; tests substitute one that waits or hands over a loaded bundle.
+    var bundleLoader: @Sendable (String) async throws -> ModelBundle = { try ModelBundle(directory: $0) }
 
     let state = ModelState()
     let metrics = ServerMetrics()
@@ -76,7 +78,7 @@ struct ModelServer: Sendable {
                 // Bind first: SageMaker wants the socket within 250 ms; the bundle may take longer.
                 var ports = bound.makeAsyncIterator()
                 guard await ports.next() != nil else { return .loader }
-                try self.loadBundle()
+                try await self.loadBundle()
                 return .loader
             }
             while let finished = try await group.next() {
@@ -89,10 +91,10 @@ struct ModelServer: Sendable {
     }
 
     /// Loads the bundle and makes the server ready.
-    func loadBundle() throws {
+    func loadBundle() async throws {
         let start = ContinuousClock.now
         let bundle: ModelBundle
-        do { bundle = try ModelBundle(directory: modelDirectory) } catch {
+        do { bundle = try await bundleLoader(modelDirectory) } catch {
             logger.critical("cannot load the model bundle", metadata: ["dir": "\(modelDirectory)", "error": "\(error)"])
             throw error
         }

@@ -1,19 +1,19 @@
 import Foundation
+import ModelCore
 import Testing
 @testable import ModelServer
 
 /// Readiness, configuration from SageMaker's environment, and SIGTERM draining of the real binary.
 @Suite struct LifecycleTests {
     /// The socket answers before the bundle has loaded: /ping is 503 and invocations are refused until then.
-    /// The manifest is a FIFO, so loading blocks until the test writes it.
+    /// The loader here waits for the test's go-ahead, then reads models/v1 from disk.
     @Test func pingIs503UntilTheBundleHasLoaded() async throws {
-        let dir = TestPaths.scratch()
-        for f in ["model.json", "scaler.json"] {
-            try FileManager.default.copyItem(atPath: TestPaths.bundle + "/" + f, toPath: dir + "/" + f)
+        let (go, goAhead) = AsyncStream.makeStream(of: Void.self)
+        let loader: @Sendable (String) async throws -> ModelBundle = { dir in
+            for await _ in go { break }
+            return try ModelBundle(directory: dir)
         }
-        #expect(mkfifo(dir + "/manifest.json", 0o600) == 0)
-        let manifest = try Data(contentsOf: URL(fileURLWithPath: TestPaths.bundle + "/manifest.json"))
-        try await withServer(modelDirectory: dir, waitUntilReady: false) { port, server in
+        try await withServer(loader: loader, waitUntilReady: false) { port, server in
             let ping = try await RawHTTP.get(port: port, "/ping")
             #expect(ping.status == 503)
             #expect(ping.json?["status"] as? String == "loading")
@@ -23,11 +23,7 @@ import Testing
             let metrics = try await RawHTTP.get(port: port, "/metrics")
             #expect(metrics.text.contains("model_server_model_loaded 0"))
 
-            try await RawHTTP.onThread {
-                let h = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/manifest.json"))
-                h.write(manifest)
-                try h.close()
-            }
+            goAhead.yield()
             let deadline = ContinuousClock.now + .seconds(30)
             var status = 0
             while ContinuousClock.now < deadline {
@@ -36,7 +32,8 @@ import Testing
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(status == 200)
-            #expect(try await RawHTTP.post(port: port, originalBody).status == 200)
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200)
         }
     }
 

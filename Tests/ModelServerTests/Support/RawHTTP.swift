@@ -165,12 +165,20 @@ enum RawHTTP {
         try await request(port: port, method: "GET", path: path)
     }
 
-    /// Sends raw bytes and reads one reply.
+    /// Sends raw bytes and reads one reply. Sending happens on a thread of its own while the reply is read,
+    /// as a browser or curl does: a server may answer (413) before it has read a large body, and stop reading.
     static func raw(port: Int, _ bytes: [UInt8]) async throws -> HTTPReply {
         try await onThread {
             let c = try RawConnection(port: port)
-            try c.send(bytes)
-            return try c.readReply()
+            if bytes.count < 1 << 16 {
+                try c.send(bytes)
+                return try c.readReply()
+            }
+            let sender = Thread { try? c.send(bytes) }
+            sender.start()
+            let reply = try c.readReply()
+            shutdown(c.fd, Int32(SHUT_RDWR))
+            return reply
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ModelCore
 @testable import ModelServer
 
 /// Paths the tests need, and an in-process server on 127.0.0.1 with an OS-chosen port.
@@ -42,6 +43,13 @@ enum TestPaths {
     }
 }
 
+/// The `fraud_score` numbers of a reply, as written (JSON or CSV), read with Swift's correctly rounded parser.
+func scores(_ reply: HTTPReply) -> [Double] {
+    let text = reply.text
+    if reply.header("content-type") == "text/csv" { return text.split(separator: "\n").compactMap { Double($0) } }
+    return text.matches(of: /"fraud_score":([^,}]+)/).compactMap { Double($0.output.1) }
+}
+
 /// The original FastAPI request body, from the README's curl example.
 let originalBody = """
     {
@@ -57,15 +65,27 @@ let originalBody = """
           }
     """
 
-/// Runs `body` against a server started in this process, then stops it.
+/// models/v1, loaded once for all the tests.
+let sharedBundle = try! ModelBundle(directory: TestPaths.bundle)
+
+/// Runs `body` against a server started in this process, then stops it. By default the server is handed the
+/// shared bundle (loading it in every test would be slow in a debug build); `readFromDisk` loads it as the
+/// real server does, and `loader` replaces the loading altogether.
 func withServer<T: Sendable>(
-    modelDirectory: String = TestPaths.bundle, waitUntilReady: Bool = true, maxBodyBytes: Int? = nil,
+    modelDirectory: String = TestPaths.bundle, readFromDisk: Bool = false,
+    loader: (@Sendable (String) async throws -> ModelBundle)? = nil,
+    waitUntilReady: Bool = true, maxBodyBytes: Int? = nil,
     _ body: @Sendable (Int, ModelServer) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "model-server-test")
-    logger.logLevel = .warning
+    logger.logLevel = .critical
     var server = ModelServer(host: "127.0.0.1", port: 0, modelDirectory: modelDirectory, logger: logger)
     server.handleSignals = false
+    if let loader {
+        server.bundleLoader = loader
+    } else if !readFromDisk {
+        server.bundleLoader = { _ in sharedBundle }
+    }
     if let maxBodyBytes { server.maxBodyBytes = maxBodyBytes }
     let (ports, cont) = AsyncStream.makeStream(of: Int.self)
     let running = server

@@ -1,0 +1,49 @@
+// Benchmark of the in-process scorer (issue 4): single-row latency and batch rows/s of scaling + the
+// 100-tree model, on rows built from the parity fixture. Run through bench/scorer.sh on a release build.
+import Foundation
+import ModelCore
+import PipelineHost
+
+let args = CommandLine.arguments
+let root = args.count > 1 ? args[1] : FileManager.default.currentDirectoryPath
+let bundle = try ModelBundle(directory: root + "/models/v1")
+let assembler = FeatureAssembler(names: bundle.features)
+let parser = RecordParser()
+let text = try String(contentsOfFile: root + "/Tests/Fixtures/xgb-parity.jsonl", encoding: .utf8)
+var raws: [[Double]] = []
+for line in text.split(separator: "\n") {
+    let row = Record(fields: try parser.parse(Array(line.utf8))!)
+    raws.append(try assembler.raw { row["raw"]?[$0] })
+}
+let scaled = raws.map { bundle.scaler.transform($0) }
+
+func now() -> Double { MonotonicClock.seconds() }
+var sink: Float = 0
+
+// Single row: scale + predict one row at a time, as the scorer does per record.
+var singleRuns: [Double] = []
+for _ in 0..<7 {
+    let n = 300_000
+    let start = now()
+    for i in 0..<n {
+        let raw = raws[i % raws.count]
+        var x = [Float](repeating: 0, count: raw.count)
+        for j in 0..<raw.count { x[j] = bundle.scaler.scale(raw[j], at: j) }
+        sink += bundle.model.predict(x)
+    }
+    singleRuns.append((now() - start) / Double(n) * 1e6)
+}
+// Model only, on pre-scaled rows: the evaluator's own cost.
+var modelRuns: [Double] = []
+for _ in 0..<7 {
+    let n = 300_000
+    let start = now()
+    for i in 0..<n { sink += bundle.model.predict(scaled[i % scaled.count]) }
+    modelRuns.append((now() - start) / Double(n) * 1e6)
+}
+func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
+print(String(format: "trees: %d, features: %d, rows: %d", bundle.model.treeCount, bundle.features.count, raws.count))
+print(String(format: "scale + predict, one row at a time: median %.3f µs/row (%.0f rows/s), runs %@", median(singleRuns),
+             1e6 / median(singleRuns), singleRuns.map { String(format: "%.3f", $0) }.joined(separator: " ")))
+print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%.0f rows/s)", median(modelRuns), 1e6 / median(modelRuns)))
+if sink == 42 { print("") }  // keeps the results alive
