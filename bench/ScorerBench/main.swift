@@ -15,6 +15,19 @@ for line in text.split(separator: "\n") {
     let row = Record(fields: try parser.parse(Array(line.utf8))!)
     raws.append(try assembler.raw { row["raw"]?[$0] })
 }
+// The 320 fixture rows alone would let the branch predictor learn their paths; mix their columns into
+// 65,536 distinct rows (a fixed LCG) so every prediction takes paths a stream would.
+let fixtureRows = raws.count
+do {
+    var seed: UInt64 = 42
+    let fixture = raws
+    raws = (0..<65_536).map { _ in
+        (0..<bundle.features.count).map { j in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return fixture[Int(seed >> 33) % fixture.count][j]
+        }
+    }
+}
 let scaled = raws.map { bundle.scaler.transform($0) }
 
 func now() -> Double { MonotonicClock.seconds() }
@@ -42,7 +55,7 @@ for _ in 0..<7 {
     modelRuns.append((now() - start) / Double(n) * 1e6)
 }
 func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
-print(String(format: "trees: %d, features: %d, rows: %d", bundle.model.treeCount, bundle.features.count, raws.count))
+print(String(format: "trees: %d, features: %d, rows: %d (mixed from %d fixture rows)", bundle.model.treeCount, bundle.features.count, raws.count, fixtureRows))
 print(String(format: "scale + predict, one row at a time: median %.3f µs/row (%.0f rows/s), runs %@", median(singleRuns),
              1e6 / median(singleRuns), singleRuns.map { String(format: "%.3f", $0) }.joined(separator: " ")))
 print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%.0f rows/s)", median(modelRuns), 1e6 / median(modelRuns)))
