@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import PipelineHost
 import Prometheus
+import Synchronization
 
 /// Exit codes: 0 success, 1 runtime failure, 78 (EX_CONFIG) a spec that does not validate.
 enum ExitCodes {
@@ -110,8 +111,15 @@ struct RunCommand: AsyncParsableCommand {
 
         let stats = RuntimeStats()
         let stop = StopSignal()
+        let signalCount = Mutex(0)
         let signals = SignalHandlers.install { signal in
-            logger.notice("stopping: draining, flushing sinks and writing a final checkpoint", metadata: ["signal": "\(signal)"])
+            // A second signal, or one that arrives while plugins are still starting, does not wait for a drain.
+            let count = signalCount.withLock { $0 += 1; return $0 }
+            if count > 1 || !stats.isReady && stats.recordsIn == 0 {
+                logger.warning("exiting without draining; the input since the last checkpoint will be replayed", metadata: ["signal": "\(signal)"])
+                Foundation.exit(ExitCodes.runtimeFailure)
+            }
+            logger.notice("stopping: draining, flushing sinks and writing a final checkpoint (send again to exit at once)", metadata: ["signal": "\(signal)"])
             stop.stop()
         }
         defer { signals.forEach { $0.cancel() } }
