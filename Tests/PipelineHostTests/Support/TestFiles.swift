@@ -27,6 +27,11 @@ enum TestFiles {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
+    static func size(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
     /// The pipeline-host binary next to the test runner (swift build puts both in the same directory).
     static var hostBinary: String {
         if let env = ProcessInfo.processInfo.environment["PIPELINE_HOST_BIN"] { return env }
