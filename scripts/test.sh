@@ -11,8 +11,22 @@ echo "==> terraform and glue checks"
 bash scripts/check-terraform.sh
 
 echo "==> swift build"
-swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
+swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
 test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 
-echo "==> swift test"
-swift test
+# The kill -9 tests replay a million records through child processes: run them on their own, so their load
+# does not stretch the timing-sensitive tests (timeouts, cancellation, rate limits) that run in parallel.
+echo "==> swift test: crash recovery (child processes)"
+timeout --signal=KILL 900 swift test --skip-build --filter CrashRecoveryTests
+
+# An intermittent hang has been seen once in three runs in KinesisPipelineTests (under investigation): a run that
+# makes no progress for 10 minutes is stopped and run once more, loudly, instead of eating CI's whole budget.
+echo "==> swift test: everything else"
+status=0
+timeout --signal=KILL 600 swift test --skip-build --skip CrashRecoveryTests || status=$?
+if [ "$status" = 137 ] || [ "$status" = 124 ]; then
+  echo "!! swift test made no progress for 600 s and was stopped; running it once more" >&2
+  timeout --signal=KILL 600 swift test --skip-build --skip CrashRecoveryTests
+elif [ "$status" != 0 ]; then
+  exit "$status"
+fi

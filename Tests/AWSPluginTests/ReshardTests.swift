@@ -57,7 +57,9 @@ import Testing
 
         let events = fake.events
         #expect(events.filter { $0 == "expired" }.count == 2)
-        #expect(events.filter { $0.contains(" AFTER_SEQUENCE_NUMBER") }.count == 2, "a fresh iterator after each expiry")
+        // Which reader hits an expiry depends on timing: one with records read resumes AFTER_SEQUENCE_NUMBER, one
+        // that has read nothing yet starts over from its start position. Either way: one fresh iterator per expiry.
+        #expect(events.filter { $0.hasPrefix("iterator ") }.count == 4 + 2, "a fresh iterator after each expiry")
         let parentEnd = try #require(events.firstIndex(of: "end shardId-0"))
         for child in ["shardId-1", "shardId-2"] {
             let start = try #require(events.firstIndex(of: "iterator \(child) TRIM_HORIZON"), "\(child) started at its first record")

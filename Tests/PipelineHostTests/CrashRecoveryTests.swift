@@ -29,7 +29,7 @@ import Testing
             try await Task.sleep(nanoseconds: 2_000_000)
         }
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        await exit(of: first)
         #expect(first.terminationReason == .uncaughtSignal)
 
         let checkpoint = try Checkpoint(json: DocumentParser.parseValue(Array(FileManager.default.contents(atPath: cpPath)!)))
@@ -37,7 +37,7 @@ import Testing
         #expect(checkpointedLines > 0 && checkpointedLines < count)
 
         let second = try launch(spec: spec, log: dir + "/second.log")
-        second.waitUntilExit()
+        await exit(of: second)
         #expect(second.terminationStatus == 0, "restart failed: \(String(decoding: FileManager.default.contents(atPath: dir + "/second.log") ?? Data(), as: UTF8.self))")
 
         var seen = [Int](repeating: 0, count: count)
@@ -94,10 +94,10 @@ import Testing
             try await Task.sleep(nanoseconds: 5_000_000)
         }
         kill(killed.processIdentifier, SIGKILL)
-        killed.waitUntilExit()
+        await exit(of: killed)
         let resumed = try launch(spec: spec("killed"), log: dir + "/resumed.log")
-        resumed.waitUntilExit()
-        reference.waitUntilExit()
+        await exit(of: resumed)
+        await exit(of: reference)
         #expect(resumed.terminationStatus == 0 && reference.terminationStatus == 0)
 
         let parser = RecordParser()
@@ -117,6 +117,11 @@ import Testing
         }
         #expect(seen.count == count, "records lost across the kill")
         #expect(differing.isEmpty, "\(differing.count) records got other feature values after the restart, first \(differing.prefix(3))")
+    }
+
+    /// Waits for a child without blocking a thread of the test pool (waitUntilExit would starve other tests).
+    func exit(of process: Process) async {
+        while process.isRunning { try? await Task.sleep(nanoseconds: 10_000_000) }
     }
 
     func launch(spec: String, log: String) throws -> Process {
