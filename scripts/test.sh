@@ -19,8 +19,8 @@ test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 echo "==> swift test: crash recovery (child processes)"
 timeout --signal=KILL 900 swift test --skip-build --filter CrashRecoveryTests
 
-# An intermittent hang has been seen once in three runs in KinesisPipelineTests (under investigation): a run that
-# makes no progress for 10 minutes is stopped and run once more, loudly, instead of eating CI's whole budget.
+# A run that makes no progress for 10 minutes is stopped and run once more, loudly, instead of eating CI's
+# whole budget (a lost wake-up in StopSignal.sleep once hung the Kinesis tests this way; fixed).
 echo "==> swift test: everything else"
 status=0
 timeout --signal=KILL 600 swift test --skip-build --skip CrashRecoveryTests || status=$?

@@ -5,20 +5,104 @@ import Synchronization
 /// (one dictionary of row numbers plus one array per field, instead of a dictionary per user).
 /// Readers take the lock once per batch; a full reload builds a new table and swaps it in whole.
 final class BroadcastTable: Sendable {
+    /// One field's values. Whole numbers (the demographic codes) take 8 bytes a row instead of 16; a column
+    /// turns general the first time it meets anything else.
+    enum Column: Sendable {
+        case ints([Int64])
+        case values([JSONValue])
+
+        /// Marks a null in an integer column.
+        static let nullInt = Int64.min
+
+        var count: Int {
+            switch self {
+            case .ints(let a): return a.count
+            case .values(let a): return a.count
+            }
+        }
+
+        subscript(row: Int) -> JSONValue {
+            switch self {
+            case .ints(let a): return a[row] == Self.nullInt ? .null : .int(a[row])
+            case .values(let a): return a[row]
+            }
+        }
+
+        private static func compact(_ v: JSONValue) -> Int64? {
+            switch v {
+            case .int(let i) where i != nullInt: return i
+            case .null: return nullInt
+            default: return nil
+            }
+        }
+
+        private mutating func generalize() {
+            if case .ints(let a) = self { self = .values(a.map { $0 == Self.nullInt ? .null : .int($0) }) }
+        }
+
+        mutating func set(_ row: Int, _ v: JSONValue) {
+            if case .ints(var a) = self, let c = Self.compact(v) {
+                self = .values([])  // drop our reference so `a` is uniquely owned while we write
+                a[row] = c
+                self = .ints(a)
+                return
+            }
+            generalize()
+            if case .values(var a) = self {
+                self = .values([])
+                a[row] = v
+                self = .values(a)
+            }
+        }
+
+        mutating func append(_ v: JSONValue) {
+            if case .ints(var a) = self, let c = Self.compact(v) {
+                self = .values([])
+                a.append(c)
+                self = .ints(a)
+                return
+            }
+            generalize()
+            if case .values(var a) = self {
+                self = .values([])
+                a.append(v)
+                self = .values(a)
+            }
+        }
+
+        mutating func reserve(_ n: Int) {
+            switch self {
+            case .ints(var a):
+                self = .values([])
+                a.reserveCapacity(n)
+                self = .ints(a)
+            case .values(var a):
+                self = .values([])
+                a.reserveCapacity(n)
+                self = .values(a)
+            }
+        }
+    }
+
     struct Columns: Sendable {
         var rows: [String: Int32] = [:]
-        var columns: [[JSONValue]]
+        var columns: [Column]
         var free: [Int32] = []
         var version: UInt64 = 0
 
-        init(fieldCount: Int) { columns = Array(repeating: [], count: fieldCount) }
+        init(fieldCount: Int) { columns = Array(repeating: .ints([]), count: fieldCount) }
+
+        mutating func reserve(_ rowCount: Int) {
+            rows.reserveCapacity(rowCount)
+            for c in columns.indices { columns[c].reserve(rowCount) }
+        }
 
         mutating func upsert(_ key: String, _ values: [JSONValue]) {
             if let row = rows[key] {
-                for (c, v) in values.enumerated() { columns[c][Int(row)] = v }
+                for (c, v) in values.enumerated() { columns[c].set(Int(row), v) }
             } else if let row = free.popLast() {
                 rows[key] = row
-                for (c, v) in values.enumerated() { columns[c][Int(row)] = v }
+                for (c, v) in values.enumerated() { columns[c].set(Int(row), v) }
             } else {
                 rows[key] = Int32(columns.first?.count ?? 0)
                 for (c, v) in values.enumerated() { columns[c].append(v) }
@@ -27,7 +111,7 @@ final class BroadcastTable: Sendable {
 
         mutating func remove(_ key: String) {
             guard let row = rows.removeValue(forKey: key) else { return }
-            for c in columns.indices { columns[c][Int(row)] = .null }
+            for c in columns.indices { columns[c].set(Int(row), .null) }
             free.append(row)
         }
     }

@@ -98,29 +98,53 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         ])
     }
 
+    /// Streams the JSONL file line by line (never the whole file in memory: a million users must fit in
+    /// 200 MB together with the table).
     static func loadFile(_ path: String, key: String, fields: [String]) throws -> BroadcastTable.Columns {
-        let reader = try ByteReader(path: path)
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try buf.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
-            if n == 0 { break }
-            data.append(contentsOf: buf[0..<n])
+        // Count the lines first and size the table once: growing by doubling would briefly hold two copies of
+        // the row index and of each column, which is what decides the peak for a million rows.
+        var lines = 0
+        do {
+            let counter = try ByteReader(path: path)
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = try buf.withUnsafeMutableBytes { try counter.read(into: $0.baseAddress!, count: $0.count) }
+                if n == 0 { break }
+                for i in 0..<n where buf[i] == 0x0A { lines += 1 }
+            }
         }
+        let reader = try ByteReader(path: path)
         var columns = BroadcastTable.Columns(fieldCount: fields.count)
+        columns.reserve(lines + 1)
         let parser = RecordParser()
         var lineNo = 0
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        func handle(_ line: UnsafeRawBufferPointer) throws {
             lineNo += 1
             let parsed: [(String, JSONValue)]?
-            do { parsed = try parser.parse(Array(line)) } catch {
+            do { parsed = try parser.parse(line) } catch {
                 throw PipelineError(.config, "line \(lineNo): \(error.message)", at: path)
             }
-            guard let item = parsed else { continue }
+            guard let item = parsed else { return }
             let r = Record(fields: item)
             guard let k = RollingKey.text(r[key]) else { throw PipelineError(.config, "line \(lineNo): item has no \"\(key)\"", at: path) }
             columns.upsert(k, fields.map { r[$0] ?? .null })
         }
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
+            if n == 0 { break }
+            pending.append(contentsOf: chunk[0..<n])
+            var start = 0
+            try pending.withUnsafeBytes { buf in
+                while let nl = buf[start...].firstIndex(of: 0x0A) {
+                    try handle(UnsafeRawBufferPointer(rebasing: buf[start..<nl]))
+                    start = nl + 1
+                }
+            }
+            pending.removeFirst(start)
+        }
+        if !pending.isEmpty { try pending.withUnsafeBytes { try handle($0) } }
         return columns
     }
 
