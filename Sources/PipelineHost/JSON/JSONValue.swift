@@ -58,6 +58,17 @@ public enum JSONValue: Sendable, Equatable {
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o } else { return nil } }
 
+    /// The text a value has as a join or state key: strings as they are, other values in their JSON form;
+    /// nil for null.
+    public var keyText: String? {
+        switch self {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .null: return nil
+        default: return description
+        }
+    }
+
     /// The JSON type name used in error messages.
     public var typeName: String {
         switch self {

@@ -67,6 +67,19 @@ public struct PluginRegistry: Sendable {
         return try wrap(config) { try make(config, context) }
     }
 
+    /// Builds a transform nested in another component's config (A/B variants, fallback scorers): the value was
+    /// validated as a `.component(.transform)` field, so it holds "type", an optional "id" and the fields.
+    public func makeNestedTransform(_ json: JSONValue, at path: String, defaultID: String? = nil, _ context: BuildContext) throws -> any Transform {
+        let type = json["type"]?.stringValue ?? ""
+        guard let reg = registration(kind: .transform, name: type) else {
+            throw PipelineError(.config, "no transform plugin \"\(type)\"", at: path)
+        }
+        let values = (json.objectValue ?? []).filter { $0.0 != "type" && $0.0 != "id" }
+        let config = ComponentConfig(kind: .transform, type: type, id: json["id"]?.stringValue ?? defaultID ?? type, path: path,
+                                     values: values, fields: reg.descriptor.fields)
+        return try makeTransform(config, context)
+    }
+
     private func wrap<T>(_ config: ComponentConfig, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as PipelineError { throw e } catch {
             throw PipelineError(.config, "cannot build \(config.kind.rawValue) \"\(config.id)\": \(error)", at: config.path, underlying: error)

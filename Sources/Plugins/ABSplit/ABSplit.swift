@@ -41,21 +41,10 @@ public final class ABSplit: TransformPlugin, Sendable {
         guard total > 0 else { throw PipelineError(.config, "variant weights add up to 0", at: config.path) }
         for v in specs {
             cumulative += v.double("weight") / total
-            built.append((v.string("name"), cumulative, try Self.build(v["scorer"]!, at: v.path + ".scorer", context)))
+            built.append((v.string("name"), cumulative, try context.registry.makeNestedTransform(v["scorer"]!, at: v.path + ".scorer", context)))
         }
         variants = built
-        shadow = try config["shadow"].map { try Self.build($0, at: config.path + ".shadow", context) }
-    }
-
-    static func build(_ json: JSONValue, at path: String, _ context: BuildContext) throws -> any Transform {
-        let type = json["type"]?.stringValue ?? ""
-        guard let reg = context.registry.registration(kind: .transform, name: type) else {
-            throw PipelineError(.config, "no transform plugin \"\(type)\"", at: path)
-        }
-        let values = (json.objectValue ?? []).filter { $0.0 != "type" && $0.0 != "id" }
-        let cfg = ComponentConfig(kind: .transform, type: type, id: json["id"]?.stringValue ?? type, path: path,
-                                  values: values, fields: reg.descriptor.fields)
-        return try context.registry.makeTransform(cfg, context)
+        shadow = try config["shadow"].map { try context.registry.makeNestedTransform($0, at: config.path + ".shadow", context) }
     }
 
     public func start(_ context: StageContext) async throws {

@@ -128,7 +128,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             }
             guard let item = parsed else { return }
             let r = Record(fields: item)
-            guard let k = RollingKey.text(r[key]) else { throw PipelineError(.config, "line \(lineNo): item has no \"\(key)\"", at: path) }
+            guard let k = r[key]?.keyText else { throw PipelineError(.config, "line \(lineNo): item has no \"\(key)\"", at: path) }
             columns.upsert(k, fields.map { r[$0] ?? .null })
         }
         while true {
@@ -155,7 +155,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         kept.reserveCapacity(batch.records.count)
         table.withLookup { lookup in
             for var record in batch.records {
-                let key = RollingKey.text(record[keyField])
+                let key = record[keyField]?.keyText
                 let values: [JSONValue]
                 if let key, let found = lookup(key) {
                     values = found
@@ -196,17 +196,5 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
     public func snapshot() throws -> JSONValue? {
         // The table itself is reloaded on start; the version shows which state the checkpoint saw.
         .object([("table_version", .int(Int64(table.version))), ("rows", .int(Int64(table.count)))])
-    }
-}
-
-/// Key text of a field value: strings as they are, numbers in their JSON form.
-enum RollingKey {
-    static func text(_ v: JSONValue?) -> String? {
-        switch v {
-        case .string(let s)?: return s
-        case .int(let i)?: return String(i)
-        case let v? where !v.isNull: return v.description
-        default: return nil
-        }
     }
 }

@@ -82,7 +82,7 @@ final class DynamoTableFollower: @unchecked Sendable {
         var columns = BroadcastTable.Columns(fieldCount: fields.count)
         for item in pages {
             let r = Record(fields: item)
-            guard let key = RollingKey.text(r[keyAttribute]) else { continue }
+            guard let key = r[keyAttribute]?.keyText else { continue }
             columns.upsert(key, fields.map { r[$0] ?? .null })
         }
         return columns
@@ -166,7 +166,7 @@ final class DynamoTableFollower: @unchecked Sendable {
                 let event = record["eventName"]?.stringValue
                 let image = event == "REMOVE" ? ddb?["Keys"] : ddb?["NewImage"]
                 let r = Record(fields: DynamoAttributeValue.item(image ?? .null))
-                guard let key = RollingKey.text(r[keyAttribute]) else { continue }
+                guard let key = r[keyAttribute]?.keyText else { continue }
                 changes.append((key, event == "REMOVE" ? nil : table.fields.map { r[$0] ?? .null }))
             }
             if !changes.isEmpty { table.apply(changes) }

@@ -90,7 +90,7 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
     public func process(_ batch: inout Batch) async throws {
         var late = 0
         batch.removeFailures(stage: id) { record in
-            guard let key = Self.keyText(record[keyField]) else { return "missing key field \"\(keyField)\"" }
+            guard let key = record[keyField]?.keyText else { return "missing key field \"\(keyField)\"" }
             guard let t = record[timeField]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(timeField)\"" }
             var value = 0.0
             if let v = record[valueField], !v.isNull {
@@ -107,15 +107,6 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
         if late > 0 { lateCounter.increment(by: late) }
         eventsSincePrune += batch.records.count
         if eventsSincePrune > 50_000 { prune() }
-    }
-
-    static func keyText(_ v: JSONValue?) -> String? {
-        switch v {
-        case .string(let s)?: return s
-        case .int(let i)?: return String(i)
-        case let v? where !v.isNull: return v.description
-        default: return nil
-        }
     }
 
     /// Inserts the event into its key's state and returns the features over the events before it.

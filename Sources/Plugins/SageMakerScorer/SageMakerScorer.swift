@@ -84,17 +84,8 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         modelVersion = config.optionalString("model_version") ?? "sagemaker:\(endpointName)"
         variantName = config.optionalString("variant")
         keepFeatures = config.bool("keep_features")
-        if let fb = config["fallback"] {
-            let type = fb["type"]?.stringValue ?? ""
-            guard let reg = context.registry.registration(kind: .transform, name: type) else {
-                throw PipelineError(.config, "no transform plugin \"\(type)\"", at: config.path + ".fallback")
-            }
-            let values = (fb.objectValue ?? []).filter { $0.0 != "type" && $0.0 != "id" }
-            fallback = try context.registry.makeTransform(
-                ComponentConfig(kind: .transform, type: type, id: "\(config.id).fallback", path: config.path + ".fallback",
-                                values: values, fields: reg.descriptor.fields), context)
-        } else {
-            fallback = nil
+        fallback = try config["fallback"].map {
+            try context.registry.makeNestedTransform($0, at: config.path + ".fallback", defaultID: "\(config.id).fallback", context)
         }
         failures = Counter(label: "scorer_errors_total", dimensions: [("scorer", config.id)])
         latency = Metrics.Timer(label: "scorer_request_seconds", dimensions: [("scorer", config.id)])
