@@ -345,9 +345,10 @@ for d in module_dirs:
         if dupes:
             problems.append(f"module {rel}: README.md lists {kind} more than once: {', '.join(dupes)}")
 
-# The environments share one composition: main.tf, variables.tf and outputs.tf must be identical.
+# The environments share one composition (envs/shared, linked from each environment): main.tf, variables.tf and
+# outputs.tf must be identical.
 env_root = os.path.join(ROOT, "envs")
-envs = sorted(e for e in os.listdir(env_root) if os.path.isdir(os.path.join(env_root, e))) if os.path.isdir(env_root) else []
+envs = sorted(e for e in os.listdir(env_root) if os.path.isdir(os.path.join(env_root, e)) and e != "shared") if os.path.isdir(env_root) else []
 for f in ("main.tf", "variables.tf", "outputs.tf"):
     contents = {}
     for e in envs:
@@ -384,7 +385,8 @@ fi
 
 envs=()
 for d in terraform/envs/*/; do
-  [ -d "$d" ] && envs+=("$(basename "$d")")
+  # envs/shared holds the composition the environments link to; it is not a root of its own.
+  [ -d "$d" ] && [ "$(basename "$d")" != shared ] && envs+=("$(basename "$d")")
 done
 for env in "${envs[@]}"; do
   if ! have_terraform; then

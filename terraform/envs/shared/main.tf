@@ -1,0 +1,203 @@
+# Composition of the fraud-scoring deployment. envs/staging and envs/prod have the same main.tf; what
+# differs between them is in settings.tf (sizes, thresholds) and in each environment's tfvars.
+
+terraform {
+  required_version = ">= 1.9.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100.0, < 6.0.0"
+    }
+  }
+
+  # Partial configuration: bucket, key, region and use_lockfile/dynamodb_table come from
+  # `terraform init -backend-config=backend.hcl` (see README.md).
+  backend "s3" {}
+}
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = local.tags
+  }
+}
+
+locals {
+  name_prefix = "fraud-${local.environment}"
+  tags = {
+    Project     = "fraud-pipeline"
+    Environment = local.environment
+    ManagedBy   = "terraform"
+  }
+
+  pipeline_service_name = "${local.name_prefix}-pipeline"
+  slack_function_name   = "${local.name_prefix}-slack-formatter"
+  log_groups = {
+    pipeline        = "/ecs/${local.pipeline_service_name}"
+    slack_formatter = "/aws/lambda/${local.slack_function_name}"
+  }
+}
+
+# ------------------------------------------------------------------------------------------ data stores
+
+module "transactions" {
+  source      = "../../modules/kinesis_stream_ref"
+  stream_name = var.transactions_stream_name
+}
+
+module "buckets" {
+  source                        = "../../modules/s3_buckets"
+  name_prefix                   = local.name_prefix
+  scored_events_expiration_days = local.scored_events_expiration_days
+}
+
+module "user_demographics" {
+  source           = "../../modules/dynamodb_table"
+  name             = "user_demographics"
+  hash_key         = "user_id"
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+}
+
+module "lease_table" {
+  source   = "../../modules/dynamodb_table"
+  name     = "${local.pipeline_service_name}-leases"
+  hash_key = "leaseKey"
+}
+
+module "secrets" {
+  source      = "../../modules/secrets_manager"
+  name_prefix = local.name_prefix
+  secrets = {
+    slack = "Slack credentials as JSON: {\"webhook_url\": \"https://hooks.slack.com/services/...\", \"bot_token\": \"xoxb-...\", \"channel\": \"#fraud-alerts\"}"
+  }
+}
+
+# ---------------------------------------------------------------------------------------------- topics
+
+module "alerts_topic" {
+  source = "../../modules/sns_topic"
+  name   = "${local.name_prefix}-alerts"
+}
+
+module "ops_alarms_topic" {
+  source                  = "../../modules/sns_topic"
+  name                    = "${local.name_prefix}-ops-alarms"
+  display_name            = "Fraud pipeline ${local.environment} alarms"
+  allow_cloudwatch_alarms = true
+  email_subscriptions     = var.alarm_emails
+}
+
+# ----------------------------------------------------------------------------------------- observability
+
+module "cloudwatch" {
+  source                    = "../../modules/cloudwatch"
+  name_prefix               = local.name_prefix
+  log_groups                = local.log_groups
+  log_retention_in_days     = local.log_retention_in_days
+  alarm_topic_arn           = module.ops_alarms_topic.topic_arn
+  pipeline_name             = var.pipeline_name
+  kinesis_stream_name       = module.transactions.stream_name
+  iterator_age_threshold_ms = local.iterator_age_alarm_ms
+  scorer_error_threshold    = local.scorer_error_threshold
+  lambda_function_name      = local.slack_function_name
+  lambda_dlq_name           = module.slack_formatter.dlq_name
+  ecs_service = {
+    cluster_name = module.pipeline.cluster_name
+    service_name = module.pipeline.service_name
+  }
+  sagemaker_endpoint_name = module.scoring.endpoint_name
+}
+
+# -------------------------------------------------------------------------------------------- compute
+
+module "scoring" {
+  source                          = "../../modules/sagemaker_rt_endpoint"
+  name                            = "${local.name_prefix}-scoring"
+  artifacts_kms_key_arn           = module.buckets.kms_key_arn
+  ecr_repository_arns             = var.ecr_repository_arns
+  invocations_per_instance_target = local.invocations_per_instance_target
+  variants = [
+    for name, v in var.model_variants : {
+      name                   = name
+      image_uri              = var.model_server_image_uri
+      model_data_url         = "s3://${module.buckets.bucket_names["artifacts"]}/models/${v.version}/model.tar.gz"
+      instance_type          = local.sagemaker_instance_type
+      initial_instance_count = local.sagemaker_min_instances
+      weight                 = v.weight
+      min_capacity           = local.sagemaker_min_instances
+      max_capacity           = local.sagemaker_max_instances
+    }
+  ]
+}
+
+module "pipeline" {
+  source                      = "../../modules/pipeline_service"
+  name                        = local.pipeline_service_name
+  image_uri                   = var.pipeline_image_uri
+  spec_s3_uri                 = "s3://${module.buckets.bucket_names["artifacts"]}/${var.pipeline_spec_key}"
+  cpu                         = local.pipeline_cpu
+  memory                      = local.pipeline_memory
+  min_capacity                = local.pipeline_min_tasks
+  max_capacity                = max(local.pipeline_min_tasks, min(local.pipeline_max_tasks, module.transactions.open_shard_count))
+  iterator_age_target_ms      = local.iterator_age_scale_out_ms
+  vpc_id                      = var.vpc_id
+  subnet_ids                  = var.private_subnet_ids
+  admin_ingress_cidr_blocks   = var.admin_ingress_cidr_blocks
+  ecr_repository_arns         = var.ecr_repository_arns
+  log_group_name              = module.cloudwatch.log_group_names["pipeline"]
+  log_group_arn               = module.cloudwatch.log_group_arns["pipeline"]
+  kinesis_stream_name         = module.transactions.stream_name
+  kinesis_stream_arn          = module.transactions.stream_arn
+  kinesis_kms_key_arn         = module.transactions.kms_key_arn
+  lease_table_arn             = module.lease_table.table_arn
+  lease_table_kms_key_arn     = module.lease_table.kms_key_arn
+  reference_table_arn         = module.user_demographics.table_arn
+  reference_table_kms_key_arn = module.user_demographics.kms_key_arn
+  sagemaker_endpoint_arn      = module.scoring.endpoint_arn
+  alerts_topic_arn            = module.alerts_topic.topic_arn
+  alerts_topic_kms_key_arn    = module.alerts_topic.kms_key_arn
+  artifacts_bucket_arn        = module.buckets.bucket_arns["artifacts"]
+  checkpoints_bucket_arn      = module.buckets.bucket_arns["checkpoints"]
+  scored_events_bucket_arn    = module.buckets.bucket_arns["scored_events"]
+  s3_kms_key_arn              = module.buckets.kms_key_arn
+  environment = {
+    PIPELINE_ENVIRONMENT = local.environment
+    PIPELINE_NAME        = var.pipeline_name
+  }
+}
+
+module "slack_formatter" {
+  source                   = "../../modules/lambda_function"
+  function_name            = local.slack_function_name
+  zip_path                 = var.slack_formatter_zip_path
+  reserved_concurrency     = local.slack_reserved_concurrency
+  alerts_topic_arn         = module.alerts_topic.topic_arn
+  slack_secret_arn         = module.secrets.secret_arns["slack"]
+  slack_secret_kms_key_arn = module.secrets.kms_key_arn
+  log_group_name           = module.cloudwatch.log_group_names["slack_formatter"]
+  log_group_arn            = module.cloudwatch.log_group_arns["slack_formatter"]
+}
+
+# --------------------------------------------------------------------------------- reference data ETL
+
+module "user_demographics_refresh" {
+  source                = "../../modules/glue_job"
+  job_name              = "${local.name_prefix}-user-demographics-refresh"
+  script_path           = "${path.module}/../../../glue/user_demographics_refresh.py"
+  artifacts_bucket_name = module.buckets.bucket_names["artifacts"]
+  artifacts_kms_key_arn = module.buckets.kms_key_arn
+  source_s3_uri         = "s3://${module.buckets.bucket_names["artifacts"]}/exports/user_demographics/"
+  table_name            = module.user_demographics.table_name
+  table_arn             = module.user_demographics.table_arn
+  table_kms_key_arn     = module.user_demographics.kms_key_arn
+  logs_kms_key_arn      = module.cloudwatch.logs_kms_key_arn
+}
+
+module "user_demographics_schedule" {
+  source              = "../../modules/eventbridge"
+  name                = "${local.name_prefix}-user-demographics"
+  glue_job_name       = module.user_demographics_refresh.job_name
+  glue_job_arn        = module.user_demographics_refresh.job_arn
+  schedule_expression = "cron(5 * * * ? *)"
+}

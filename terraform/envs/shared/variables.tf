@@ -1,0 +1,73 @@
+variable "aws_region" {
+  type        = string
+  description = "AWS region of the deployment (the transactions stream must be in it)."
+}
+
+variable "transactions_stream_name" {
+  type        = string
+  description = "Name of the existing Kinesis stream of raw transactions."
+  default     = "transactions"
+}
+
+variable "pipeline_name" {
+  type        = string
+  description = "Pipeline name used as the Pipeline dimension of the host's FraudPipeline metrics (must match the spec)."
+  default     = "fraud-scoring"
+}
+
+variable "pipeline_spec_key" {
+  type        = string
+  description = "Key of the pipeline spec in the artifacts bucket, uploaded by the release job."
+  default     = "pipelines/fraud-scoring.json"
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC for the pipeline tasks."
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets (with NAT or VPC endpoints) for the pipeline tasks."
+}
+
+variable "admin_ingress_cidr_blocks" {
+  type        = list(string)
+  description = "Networks allowed to scrape the host's admin port."
+  default     = []
+}
+
+variable "pipeline_image_uri" {
+  type        = string
+  description = "Image with the pipeline-host binary (ECR, pinned by digest or immutable tag)."
+}
+
+variable "model_server_image_uri" {
+  type        = string
+  description = "Image of the model-server (SageMaker container contract)."
+}
+
+variable "ecr_repository_arns" {
+  type        = list(string)
+  description = "ECR repositories of the pipeline-host and model-server images."
+  default     = []
+}
+
+variable "model_variants" {
+  type = map(object({
+    version = string
+    weight  = number
+  }))
+  description = "Production variants of the scoring endpoint: variant name => model bundle version (models/<version>/model.tar.gz) and traffic weight."
+}
+
+variable "slack_formatter_zip_path" {
+  type        = string
+  description = "Path of the Lambda zip built by the project (bootstrap + pipeline-host + pipelines/lambda-slack.json)."
+}
+
+variable "alarm_emails" {
+  type        = list(string)
+  description = "Email addresses subscribed to the ops alarms topic."
+  default     = []
+}
