@@ -96,7 +96,7 @@ let package = Package(
         ),
         .testTarget(name: "ModelServerTests", dependencies: ["ModelServer", "ModelCore", "PipelineHost"]),
         .testTarget(name: "AWSPluginTests", dependencies: [
-            "PipelineHost", "AWSCore", "KinesisSource", "SNSSink", "S3Sink", "FileSink", "FileSource", "TestSupport",
+            "PipelineHost", "AWSCore", "KinesisSource", "SNSSink", "S3Sink", "FileSink", "FileSource", "RollingAggregates", "TestSupport",
         ]),
         .testTarget(name: "AlertingTests", dependencies: [
             "SlackSink", "LambdaSNSSource", "LambdaRuntime", "AWSCore", "PipelineHost", "FileSource", "FileSink", "StdoutSink", "TestSupport",

@@ -14,19 +14,21 @@ echo "==> swift build"
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
 test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 
-# The kill -9 tests replay a million records through child processes: run them on their own, so their load
-# does not stretch the timing-sensitive tests (timeouts, cancellation, rate limits) that run in parallel.
+# The kill -9 tests run the real binary as child processes (a million-record file replay, Kinesis hosts on
+# moto): run them on their own, so their load does not stretch the timing-sensitive tests (timeouts,
+# cancellation, rate limits, lease renewals) that run in parallel.
+CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests'
 echo "==> swift test: crash recovery (child processes)"
-timeout --signal=KILL 900 swift test --skip-build --filter CrashRecoveryTests
+timeout --signal=KILL 900 swift test --skip-build --filter "$CHILD_PROCESS_TESTS"
 
 # A run that makes no progress for 10 minutes is stopped and run once more, loudly, instead of eating CI's
 # whole budget (a lost wake-up in StopSignal.sleep once hung the Kinesis tests this way; fixed).
 echo "==> swift test: everything else"
 status=0
-timeout --signal=KILL 600 swift test --skip-build --skip CrashRecoveryTests || status=$?
+timeout --signal=KILL 600 swift test --skip-build --skip "$CHILD_PROCESS_TESTS" || status=$?
 if [ "$status" = 137 ] || [ "$status" = 124 ]; then
   echo "!! swift test made no progress for 600 s and was stopped; running it once more" >&2
-  timeout --signal=KILL 600 swift test --skip-build --skip CrashRecoveryTests
+  timeout --signal=KILL 600 swift test --skip-build --skip "$CHILD_PROCESS_TESTS"
 elif [ "$status" != 0 ]; then
   exit "$status"
 fi

@@ -30,14 +30,7 @@ struct KinesisPipelineTests {
         #expect(shards.count == 4)
         try await aws.put("tx", Self.transactions(0..<10_000))
         try await aws.s3.createBucket("archive")
-        let topic = try #require(try await aws.sns.call("CreateTopic", [("Name", "alerts")]).string("TopicArn"))
-        let queueURL = try #require(try await aws.sqs.call("CreateQueue", ["QueueName": "alerts-q"])["QueueUrl"]?.stringValue)
-        let queueARN = try #require(try await aws.sqs.call(
-            "GetQueueAttributes", ["QueueUrl": .string(queueURL), "AttributeNames": ["QueueArn"]])["Attributes"]?["QueueArn"]?.stringValue)
-        _ = try await aws.sns.call("Subscribe", [
-            ("TopicArn", topic), ("Protocol", "sqs"), ("Endpoint", queueARN),
-            ("Attributes.entry.1.key", "RawMessageDelivery"), ("Attributes.entry.1.value", "true"),
-        ])
+        let (topic, queueURL) = try await aws.topicWithQueue("alerts")
 
         let harness = PipelineHarness("fanout")
         let started = ContinuousClock.now

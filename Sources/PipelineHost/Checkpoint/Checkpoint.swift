@@ -49,5 +49,12 @@ public protocol CheckpointStore: Sendable {
     func load() async throws -> Checkpoint?
     /// Stores atomically: a reader sees the previous checkpoint or this one, never a mix.
     func save(_ checkpoint: Checkpoint) async throws
+    /// Called once when the run ends, after the final checkpoint (or after a failure): a store that holds
+    /// leases releases them here.
+    func close() async
     var description: String { get }
+}
+
+extension CheckpointStore {
+    public func close() async {}
 }

@@ -45,6 +45,31 @@ public final class PipelineRunner: Sendable {
         let sinks = try spec.sinks.map { ($0, try registry.makeSink($0.config, ctx)) }
         let deadLetterSink = try registry.makeSink(spec.deadLetter, ctx)
 
+        // A source that shares its partitions with other hosts keeps each partition's checkpoint with it.
+        var partitioned: [String: any PartitionedState] = [:]
+        for (id, t) in transforms { if let p = t as? any PartitionedState { partitioned[id] = p } }
+        let store: any CheckpointStore
+        if let owning = source as? any PartitionCheckpointingSource, let shared = try owning.makeCheckpointStore(partitioned: partitioned) {
+            store = shared
+            for (id, t) in transforms where partitioned[id] == nil && (try? t.snapshot()) != nil {
+                logger.warning("transform state is not partitioned: it stays on this host and is not part of the partition checkpoints",
+                               metadata: ["transform": "\(id)"])
+            }
+        } else {
+            store = self.store
+        }
+        let partitionsByID = partitioned
+        let restorer: @Sendable (String, [String: JSONValue]) throws -> Void = { partition, states in
+            for (id, part) in states {
+                // A transform removed from the spec since: its old state has nowhere to go.
+                guard let t = partitionsByID[id] else { continue }
+                do { try t.merge(part) } catch {
+                    throw PipelineError(.checkpoint, "cannot restore the state of transform \"\(id)\" for partition \(partition): \(error)",
+                                        at: store.description, underlying: error)
+                }
+            }
+        }
+
         let checkpoint = try await store.load()
         if let checkpoint {
             guard checkpoint.pipeline == spec.name else {
@@ -106,7 +131,8 @@ public final class PipelineRunner: Sendable {
             closeAll()
         }
 
-        let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop)
+        let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop,
+                                          partitionRestorer: restorer)
         stats.setReady(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var stages = 0
@@ -141,7 +167,7 @@ public final class PipelineRunner: Sendable {
                 try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats)
             }
             add("checkpoint") {
-                try await self.coordinateCheckpoints(barriers: barrierChannel, tracker: tracker, deadLetters: deadLetterChannel)
+                try await self.coordinateCheckpoints(barriers: barrierChannel, tracker: tracker, deadLetters: deadLetterChannel, store: store)
             }
             // The shutdown deadline: once a stop is requested, draining gets `shutdown_timeout` seconds.
             let deadline = spec.runtime.shutdownTimeout
@@ -170,6 +196,7 @@ public final class PipelineRunner: Sendable {
             }
         }
         stats.setReady(false)
+        await store.close()
         await withTaskGroup(of: Void.self) { group in
             for (_, t) in transforms { group.addTask { await t.stop() } }
         }
@@ -279,7 +306,8 @@ public final class PipelineRunner: Sendable {
     }
 
     /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink.
-    func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>) async throws {
+    func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>,
+                               store: any CheckpointStore) async throws {
         let written = Counter(label: "pipeline_checkpoints_total", dimensions: [("pipeline", spec.name)])
         let lag = Gauge(label: "pipeline_checkpoint_duration_seconds", dimensions: [("pipeline", spec.name)])
         while let barrier = await barriers.receive() {

@@ -71,6 +71,16 @@ public struct SourceContext: Sendable {
     public let resumePositions: [String: JSONValue]
     let emitter: BatchEmitter
     let stop: StopSignal
+    let partitionRestorer: @Sendable (String, [String: JSONValue]) throws -> Void
+
+    init(logger: Logger, resumePositions: [String: JSONValue], emitter: BatchEmitter, stop: StopSignal,
+         partitionRestorer: @escaping @Sendable (String, [String: JSONValue]) throws -> Void = { _, _ in }) {
+        self.logger = logger
+        self.resumePositions = resumePositions
+        self.emitter = emitter
+        self.stop = stop
+        self.partitionRestorer = partitionRestorer
+    }
 
     public var isStopping: Bool { stop.isStopping }
 
@@ -84,6 +94,12 @@ public struct SourceContext: Sendable {
     public func sleep(seconds: Double) async throws {
         try await emitter.barrierIfDue()
         await stop.sleep(seconds: seconds)
+    }
+
+    /// Hands the keyed state a partition's previous owner checkpointed (transform id → part, as
+    /// `PartitionedState.split` made it) to the transforms. Call it before emitting the partition's first record.
+    public func restorePartition(_ partition: String, states: [String: JSONValue]) throws {
+        try partitionRestorer(partition, states)
     }
 
     /// Reports how far a bounded input is, for the progress line.

@@ -2,10 +2,11 @@ import AWSCore
 import Foundation
 import Logging
 import PipelineHost
+import Synchronization
 
 /// `kinesis` source: polls every shard of a Kinesis data stream with GetRecords, resuming each shard after the
 /// sequence number of the last checkpoint, keeping parents before children across reshards.
-public final class KinesisSource: SourcePlugin, Sendable {
+public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .source, name: "kinesis",
         summary: "Reads a Kinesis data stream (all shards, GetRecords polling), resuming each shard where the last checkpoint left off.",
@@ -18,8 +19,13 @@ public final class KinesisSource: SourcePlugin, Sendable {
             of the last record emitted, or {"closed": true} once a closed shard was read to its end. After a split \
             or merge, a child shard is read only once its parents are read to their end, so the records of one \
             partition key stay in order. New shards are found every `shard_discovery_interval`. The \
-            `kinesis_millis_behind_latest` gauge (dimension `shard`) shows how far behind each reader is.
+            `kinesis_millis_behind_latest` gauge (dimension `shard`) shows how far behind each reader is. With \
+            `leases`, several hosts share the stream through a DynamoDB lease table as KCL applications do: each \
+            host reads the shards it holds a lease for, a host that stops renewing loses its leases to the others \
+            after `failover_time`, and each shard's checkpoint and the keyed state of its keys are stored in its \
+            lease, so both move with the shard (the spec's checkpoint directory is then not used).
             """,
+
         fields: [
             FieldSpec("stream_name", .string, .required, doc: "The stream to read.", example: "transactions"),
             FieldSpec("region", .string, doc: "AWS region; default AWS_REGION, then AWS_DEFAULT_REGION, then the profile's region, then us-east-1.", example: "eu-west-1"),
@@ -33,12 +39,33 @@ public final class KinesisSource: SourcePlugin, Sendable {
             FieldSpec("deaggregate", .bool, .defaultValue(true), doc: "Split KPL-aggregated records into their user records."),
             FieldSpec("stop_at_end", .bool, .defaultValue(false),
                       doc: "Return once every shard is caught up (an empty GetRecords with MillisBehindLatest 0) or read to its end: for bounded replays, backfills and tests."),
+            FieldSpec("leases", .object([
+                FieldSpec("table", .string, .required, doc: "The DynamoDB lease table (created on demand, on-demand capacity); one per application and stream.", example: "fraud-scoring-transactions-leases"),
+                FieldSpec("worker_id", .string, doc: "This host's name in the table; default the HOSTNAME environment variable and the process id. Must differ between hosts.", example: "${HOSTNAME:-scorer-1}"),
+                FieldSpec("failover_time", .duration, .defaultValue("10s"), doc: "A lease not renewed for this long is taken by another host; leases are renewed every third of it."),
+                FieldSpec("endpoint_url", .string, doc: "DynamoDB endpoint override; default AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, then the regional endpoint.", example: "http://127.0.0.1:5000"),
+                FieldSpec("state_bucket", .string, doc: "S3 bucket for a shard's keyed state when it is larger than a lease row holds (100 KB); without it such a checkpoint fails with a clear error. S3 endpoint: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL.", example: "fraud-scoring-state"),
+                FieldSpec("state_prefix", .string, .defaultValue("lease-state/"), doc: "Key prefix of those state objects."),
+            ]), doc: "Share the stream with other hosts through a KCL-style lease table (see the description). Not combinable with stop_at_end."),
             .retry(),
         ],
         examples: [
+
             #"{"type": "kinesis", "stream_name": "transactions"}"#,
             #"{"type": "kinesis", "stream_name": "transactions", "region": "eu-west-1", "start_position": "AT_TIMESTAMP", "start_timestamp": "2024-05-17T09:00:00Z"}"#,
+            #"{"type": "kinesis", "stream_name": "transactions", "leases": {"table": "fraud-scoring-leases", "worker_id": "${HOSTNAME:-scorer-1}", "failover_time": "10s"}}"#,
         ])
+
+    /// The `leases` settings.
+    struct LeaseSettings: Sendable {
+        var table: String
+        var workerID: String
+        var failoverTime: Double
+        var endpointURL: String?
+        var stateBucket: String?
+        var statePrefix: String
+    }
+
 
     /// The validated settings, shared with the coordinator and readers.
     struct Settings: Sendable {
@@ -56,8 +83,12 @@ public final class KinesisSource: SourcePlugin, Sendable {
     let region: String
     let endpointURL: String?
     let environment: [String: String]
+    let leases: LeaseSettings?
+    private let keeper = Mutex<LeaseKeeper?>(nil)
+    private let logger: Logger
 
-    public init(config: ComponentConfig, context: BuildContext) throws {
+    public init
+(config: ComponentConfig, context: BuildContext) throws {
         let start: IteratorStart
         switch config.string("start_position") {
         case "LATEST": start = .latest
@@ -83,7 +114,40 @@ public final class KinesisSource: SourcePlugin, Sendable {
         region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
         endpointURL = config.optionalString("endpoint_url")
         environment = context.environment
+        logger = context.logger
+        if config["leases"] != nil {
+            let l = config.nested("leases")
+            guard !settings.stopAtEnd else {
+                throw PipelineError(.config, "stop_at_end cannot be combined with leases: hosts sharing a stream run until stopped",
+                                    at: SpecPath.child(config.path, "stop_at_end"))
+            }
+            let worker = l.optionalString("worker_id") ?? "\(context.environment["HOSTNAME"] ?? "host")-\(getpid())"
+            guard !worker.isEmpty else { throw PipelineError(.config, "worker_id is empty", at: SpecPath.child(l.path, "worker_id")) }
+            leases = LeaseSettings(
+                table: l.string("table"), workerID: worker, failoverTime: max(0.3, l.optionalSeconds("failover_time") ?? 10),
+                endpointURL: l.optionalString("endpoint_url"), stateBucket: l.optionalString("state_bucket"),
+                statePrefix: l.optionalString("state_prefix") ?? "lease-state/")
+        } else {
+            leases = nil
+        }
     }
+
+    public func makeCheckpointStore(partitioned: [String: any PartitionedState]) throws -> (any CheckpointStore)? {
+        guard let leases else { return nil }
+        // Its own HTTP client: the lease table is still written after the read loop ends (final checkpoint, release).
+        let http = HTTPClient()
+        let client = AWSClient(region: region, credentialProvider: CredentialProviders.default(httpClient: http, environment: environment),
+                               httpClient: http, retryPolicy: settings.retry, environment: environment)
+        let table = LeaseTable(dynamo: try .dynamoDB(client, endpointURL: leases.endpointURL), name: leases.table)
+        let s3 = try leases.stateBucket.map { _ in try S3Client(client: client) }
+        let keeper = LeaseKeeper(
+            table: table, me: leases.workerID, failoverTime: leases.failoverTime,
+            stateStore: LeaseStateStore(s3: s3, bucket: leases.stateBucket, prefix: leases.statePrefix, enabled: !partitioned.isEmpty),
+            logger: logger, onClose: { http.shutdown() })
+        self.keeper.withLock { $0 = keeper }
+        return LeaseCheckpointStore(keeper: keeper, partitioned: partitioned, stream: settings.stream)
+    }
+
 
     public func run(_ context: SourceContext) async throws {
         var checkpointed: [String: ShardPosition] = [:]
@@ -105,11 +169,21 @@ public final class KinesisSource: SourcePlugin, Sendable {
         // A few batches per shard: enough to keep readers busy while the pipeline takes one, little memory.
         let funnel = BatchFunnel(perShard: 3)
         let coordinator = ShardCoordinator(api: api, settings: settings, checkpointed: checkpointed, funnel: funnel, context: context)
+        let leaseCoordinator: LeaseCoordinator? = try leases.map { l in
+            guard let keeper = keeper.withLock({ $0 }) else {
+                throw PipelineError(.source, "leases are configured but the runner made no lease checkpoint store", at: settings.stream)
+            }
+            return LeaseCoordinator(api: api, settings: settings, leases: l, keeper: keeper, funnel: funnel, context: context)
+        }
+
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { funnel.finish() }
             group.addTask {
                 defer { funnel.finish() }
-                do { try await coordinator.run() } catch {
+                do {
+                    if let leaseCoordinator { try await leaseCoordinator.run() } else { try await coordinator.run() }
+                } catch {
+
                     if Task.isCancelled { return }  // stopping: a cancelled call is not a failure
                     throw error
                 }

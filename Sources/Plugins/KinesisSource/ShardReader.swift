@@ -36,7 +36,7 @@ struct ShardReader: Sendable {
         var throttles = 0
         context.logger.debug("reading shard", metadata: ["shard": "\(shardID)", "start": "\(start)"])
 
-        while !context.isStopping {
+        while !context.isStopping && !Task.isCancelled {
             let wait = lastCall + minInterval - MonotonicClock.seconds()
             if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
             lastCall = MonotonicClock.seconds()

@@ -1,3 +1,4 @@
+import Foundation
 import Metrics
 import PipelineHost
 import Synchronization
@@ -5,7 +6,7 @@ import Synchronization
 /// `rolling_aggregates` transform: Flink-style keyed state in event time. For each event, over the same key's
 /// earlier events inside each window: count, sum, mean and max of a value field, and the seconds since the
 /// key's previous event.
-public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
+public final class RollingAggregates: TransformPlugin, PartitionedState, @unchecked Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .transform, name: "rolling_aggregates",
         summary: "Per-key rolling count/sum/mean/max over event-time windows, and seconds since the previous event.",
@@ -13,10 +14,11 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
             "Earlier" means strictly before this event: a window of W seconds holds the key's earlier events with \
             time > t − W (an event exactly W seconds earlier is out), and events of the same second count in arrival \
             order. This is the definition training/features.py uses, so streaming and training features agree. \
-            Events up to allowed_lateness behind the newest time seen are placed in time order and get the same \
+            Events up to allowed_lateness behind the newest time seen in their source partition (a Kinesis shard; the whole input for files) are placed in time order and get the same \
             answer as in-order events; later ones go to the dead-letter output with the reason "late". State is \
             pruned to the longest window, keys idle for idle_timeout are forgotten, and the state is part of every \
-            checkpoint.
+            checkpoint. Each key's state belongs to the source partition (Kinesis shard) its records came from: when \
+            hosts share a stream through leases, a shard's keys move with its lease.
             """,
         fields: [
             FieldSpec("key_field", .string, .defaultValue("user_id"), doc: "Field that keys the state."),
@@ -45,6 +47,8 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
         var times: [Double] = []
         var values: [Double] = []
         var prunedNewest: Double?
+        /// The source partition of the key's latest record (nil for unpartitioned sources such as files).
+        var partition: String?
         var newest: Double { times.last ?? prunedNewest ?? -.infinity }
     }
 
@@ -59,10 +63,14 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
     private let lateCounter: Counter
     private let keysGauge: Gauge
 
-    // Keyed state: touched by one batch at a time (maxConcurrentBatches is 1) and by snapshot/restore,
-    // which the runtime calls between batches.
+    // Keyed state: touched by one batch at a time (maxConcurrentBatches is 1), by snapshot/restore, which the
+    // runtime calls between batches, and by merge, which a source calls from its own task when it takes over a
+    // partition: the lock orders merge against batches.
+    private let lock = NSLock()
     private var state: [String: KeyState] = [:]
-    private var maxTime = -Double.infinity
+    /// The newest event time seen per source partition ("" for unpartitioned sources): lateness is judged
+    /// within a partition, as a Flink watermark per Kinesis shard, because shards are read at different paces.
+    private var maxTimes: [String: Double] = [:]
     private var eventsSincePrune = 0
 
     let id: String
@@ -88,6 +96,10 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
     }
 
     public func process(_ batch: inout Batch) async throws {
+        lock.withLock { processLocked(&batch) }
+    }
+
+    private func processLocked(_ batch: inout Batch) {
         var late = 0
         batch.removeFailures(stage: id) { record in
             guard let key = record[keyField]?.keyText else { return "missing key field \"\(keyField)\"" }
@@ -97,11 +109,14 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
                 guard let d = v.doubleValue, d.isFinite else { return "field \"\(valueField)\": expected a number, got \(v.typeName) \(v)" }
                 value = d
             }
+            var partition: String?
+            if case .sequence(let p, _) = record.origin { partition = p }
+            let maxTime = maxTimes[partition ?? ""] ?? -.infinity
             if t < maxTime - lateness {
                 late += 1
                 return "late: event time \(t) is \(maxTime - t)s behind the newest event time \(maxTime), beyond allowed_lateness \(lateness)s"
             }
-            record.set(update(key: key, time: t, value: value))
+            record.set(update(key: key, time: t, value: value, partition: partition))
             return nil
         }
         if late > 0 { lateCounter.increment(by: late) }
@@ -110,8 +125,8 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
     }
 
     /// Inserts the event into its key's state and returns the features over the events before it.
-    func update(key: String, time t: Double, value: Double) -> [(String, JSONValue)] {
-        maxTime = max(maxTime, t)
+    func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
+        maxTimes[partition ?? "", default: -.infinity] = max(maxTimes[partition ?? ""] ?? -.infinity, t)
         var s = state[key] ?? KeyState()
         state[key] = nil  // take it out so the arrays are uniquely referenced while we append
         // Position after every event with time <= t: same-second events count in arrival order.
@@ -148,6 +163,7 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
         }
         s.times.insert(t, at: pos)
         s.values.insert(value, at: pos)
+        if partition != nil { s.partition = partition }
         state[key] = s
         return out
     }
@@ -159,10 +175,11 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
     /// Drops events no future on-time event can see, and keys idle for longer than idle_timeout.
     func prune() {
         eventsSincePrune = 0
-        let horizon = maxTime - lateness - longest
-        let idleBefore = maxTime - idleTimeout
         for key in Array(state.keys) {
             var s = state.removeValue(forKey: key)!
+            let maxTime = maxTimes[s.partition ?? ""] ?? -.infinity
+            let horizon = maxTime - lateness - longest
+            let idleBefore = maxTime - idleTimeout
             if s.newest < idleBefore { continue }
             var drop = 0
             while drop < s.times.count && s.times[drop] <= horizon { drop += 1 }
@@ -181,29 +198,75 @@ public final class RollingAggregates: TransformPlugin, @unchecked Sendable {
     // MARK: Checkpointed state
 
     public func snapshot() throws -> JSONValue? {
+        lock.lock()
+        defer { lock.unlock() }
         prune()
         var keys: [(String, JSONValue)] = []
         keys.reserveCapacity(state.count)
-        for (k, s) in state.sorted(by: { $0.key < $1.key }) {
-            keys.append((k, .array([
-                .array(s.times.map { .double($0) }), .array(s.values.map { .double($0) }),
-                s.prunedNewest.map { .double($0) } ?? .null,
-            ])))
-        }
-        return .object([("max_time", maxTime.isFinite ? .double(maxTime) : .null), ("keys", .object(keys))])
+        for (k, s) in state.sorted(by: { $0.key < $1.key }) { keys.append((k, Self.encode(s))) }
+        return .object([("max_times", Self.encode(maxTimes)), ("keys", .object(keys))])
     }
 
     public func restore(_ snapshot: JSONValue) throws {
+        let (restored, times) = try Self.decode(snapshot)
+        lock.lock()
+        defer { lock.unlock() }
+        state = restored
+        maxTimes = times
+    }
+
+    public func split(_ snapshot: JSONValue) throws -> [String: JSONValue] {
+        guard let keys = snapshot["keys"]?.objectValue else { throw PipelineError(.checkpoint, "rolling_aggregates state has no keys") }
+        var parts: [String: [(String, JSONValue)]] = [:]
+        for (k, v) in keys {
+            guard let partition = v.arrayValue.flatMap({ $0.count > 3 ? $0[3].stringValue : nil }) else { continue }
+            parts[partition, default: []].append((k, v))
+        }
+        // Each part carries its partition's newest time, so lateness is judged the same after a move.
+        let times = snapshot["max_times"]
+        var out: [String: JSONValue] = [:]
+        for (partition, keys) in parts {
+            out[partition] = .object([("max_times", .object([(partition, times?[partition] ?? .null)])), ("keys", .object(keys))])
+        }
+        return out
+    }
+
+    public func merge(_ part: JSONValue) throws {
+        let (keys, times) = try Self.decode(part)
+        lock.lock()
+        defer { lock.unlock() }
+        for (k, s) in keys { state[k] = s }
+        for (p, t) in times { maxTimes[p] = max(maxTimes[p] ?? -.infinity, t) }
+    }
+
+    /// `[times, values, pruned newest, partition?]`.
+    static func encode(_ s: KeyState) -> JSONValue {
+        var parts: [JSONValue] = [.array(s.times.map { .double($0) }), .array(s.values.map { .double($0) }), s.prunedNewest.map { .double($0) } ?? .null]
+        if let p = s.partition { parts.append(.string(p)) }
+        return .array(parts)
+    }
+
+    static func encode(_ times: [String: Double]) -> JSONValue {
+        .object(times.sorted { $0.key < $1.key }.map { ($0.key, $0.value.isFinite ? .double($0.value) : .null) })
+    }
+
+    static func decode(_ snapshot: JSONValue) throws -> ([String: KeyState], [String: Double]) {
         guard let keys = snapshot["keys"]?.objectValue else { throw PipelineError(.checkpoint, "rolling_aggregates state has no keys") }
         var restored: [String: KeyState] = [:]
         restored.reserveCapacity(keys.count)
         for (k, v) in keys {
-            guard let parts = v.arrayValue, parts.count == 3, let ts = parts[0].arrayValue, let vs = parts[1].arrayValue, ts.count == vs.count else {
+            guard let parts = v.arrayValue, parts.count == 3 || parts.count == 4, let ts = parts[0].arrayValue, let vs = parts[1].arrayValue, ts.count == vs.count else {
                 throw PipelineError(.checkpoint, "rolling_aggregates state for key \"\(k)\" is malformed")
             }
-            restored[k] = KeyState(times: ts.compactMap(\.doubleValue), values: vs.compactMap(\.doubleValue), prunedNewest: parts[2].doubleValue)
+            restored[k] = KeyState(times: ts.compactMap(\.doubleValue), values: vs.compactMap(\.doubleValue), prunedNewest: parts[2].doubleValue,
+                                   partition: parts.count == 4 ? parts[3].stringValue : nil)
         }
-        state = restored
-        maxTime = snapshot["max_time"]?.doubleValue ?? -.infinity
+        var times: [String: Double] = [:]
+        if let byPartition = snapshot["max_times"]?.objectValue {
+            for (p, t) in byPartition { if let d = t.doubleValue { times[p] = d } }
+        } else if let t = snapshot["max_time"]?.doubleValue {
+            times[""] = t  // checkpoints written before lateness was judged per partition
+        }
+        return (restored, times)
     }
 }

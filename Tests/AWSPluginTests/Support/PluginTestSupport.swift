@@ -5,6 +5,7 @@ import Foundation
 import KinesisSource
 import Logging
 import PipelineHost
+import RollingAggregates
 import S3Sink
 import SNSSink
 import Testing
@@ -13,7 +14,7 @@ import TestSupport
 /// The plugins these tests run, registered as the host would.
 enum TestRegistry {
     static let registry = PluginRegistry([
-        .source(KinesisSource.self), .source(FileSource.self),
+        .source(KinesisSource.self), .source(FileSource.self), .transform(RollingAggregates.self),
         .sink(S3Sink.self), .sink(SNSSink.self), .sink(FileSink.self),
     ])
 
@@ -79,6 +80,19 @@ struct AWSFixture {
         _ = try await kinesis.call("CreateStream", ["StreamName": .string(name), "ShardCount": .int(Int64(shards))])
         let listed = try await kinesis.call("ListShards", ["StreamName": .string(name)])
         return listed["Shards"]?.arrayValue?.compactMap { $0["ShardId"]?.stringValue } ?? []
+    }
+
+    /// An SNS topic with an SQS queue subscribed (raw delivery), to read published messages back.
+    func topicWithQueue(_ name: String) async throws -> (topicARN: String, queueURL: String) {
+        let topic = try #require(try await sns.call("CreateTopic", [("Name", name)]).string("TopicArn"))
+        let queueURL = try #require(try await sqs.call("CreateQueue", ["QueueName": .string("\(name)-q")])["QueueUrl"]?.stringValue)
+        let queueARN = try #require(try await sqs.call(
+            "GetQueueAttributes", ["QueueUrl": .string(queueURL), "AttributeNames": ["QueueArn"]])["Attributes"]?["QueueArn"]?.stringValue)
+        _ = try await sns.call("Subscribe", [
+            ("TopicArn", topic), ("Protocol", "sqs"), ("Endpoint", queueARN),
+            ("Attributes.entry.1.key", "RawMessageDelivery"), ("Attributes.entry.1.value", "true"),
+        ])
+        return (topic, queueURL)
     }
 
     /// PutRecords in calls of 500; each payload is one JSON line.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Paths and scratch directories for tests.
 enum TestFiles {
@@ -33,15 +34,5 @@ enum TestFiles {
     }
 
     /// The pipeline-host binary next to the test runner (swift build puts both in the same directory).
-    static var hostBinary: String {
-        if let env = ProcessInfo.processInfo.environment["PIPELINE_HOST_BIN"] { return env }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        // Either .build/<triple>/debug/xxx.xctest or a bundle below it.
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("pipeline-host").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return repoRoot + "/.build/debug/pipeline-host"
-    }
+    static var hostBinary: String { HostProcess.binary }
 }

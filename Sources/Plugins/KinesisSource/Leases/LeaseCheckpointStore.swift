@@ -1,0 +1,27 @@
+import PipelineHost
+
+/// The checkpoint store of a Kinesis source that shares its stream through leases: a checkpoint is split by
+/// shard and each part is written into that shard's lease. There is nothing to load at start: positions and
+/// keyed state arrive with each lease this host takes.
+struct LeaseCheckpointStore: CheckpointStore {
+    let keeper: LeaseKeeper
+    let partitioned: [String: any PartitionedState]
+    let stream: String
+
+    var description: String { "lease table \(keeper.table.name)" }
+
+    func load() async throws -> Checkpoint? { nil }
+
+    func save(_ checkpoint: Checkpoint) async throws {
+        var parts: [String: [String: JSONValue]] = [:]
+        for (id, transform) in partitioned {
+            guard let state = checkpoint.states[id] else { continue }
+            for (shard, part) in try transform.split(state) { parts[shard, default: [:]][id] = part }
+        }
+        try await keeper.commit(positions: checkpoint.positions, parts: parts, stream: stream)
+    }
+
+    func close() async {
+        await keeper.close()
+    }
+}

@@ -1,0 +1,129 @@
+import AWSCore
+import Logging
+import Metrics
+import PipelineHost
+import Synchronization
+
+/// The read loop of a host that shares the stream through a lease table (the KCL's algorithm): every
+/// `failover_time / 3` it scans the table, creates leases for new shards, takes expired leases or steals one
+/// towards an even share, restores the keyed state stored with each lease it takes, and runs one reader per
+/// held lease; a reader stops as soon as its lease is lost.
+struct LeaseCoordinator: Sendable {
+    let api: KinesisStreamClient
+    let settings: KinesisSource.Settings
+    let leases: KinesisSource.LeaseSettings
+    let keeper: LeaseKeeper
+    let funnel: BatchFunnel
+    let context: SourceContext
+
+    private final class Finished: Sendable {
+        let outcomes = Mutex<[(String, Result<ShardReader.Outcome, any Error>)]>([])
+    }
+
+    func run() async throws {
+        let table = keeper.table
+        try await table.ensureExists()
+        keeper.startRenewing()
+        let taken = Counter(label: "kinesis_leases_taken_total", dimensions: [("worker", keeper.me)])
+        let stolen = Counter(label: "kinesis_leases_stolen_total", dimensions: [("worker", keeper.me)])
+        var balancer = LeaseBalancer(me: keeper.me, failoverTime: leases.failoverTime)
+        var readers: [String: Task<Void, Never>] = [:]
+        let finished = Finished()
+        defer { for t in readers.values { t.cancel() } }
+        var lastDiscovery = -Double.infinity
+        var failures = 0
+        let tick = leases.failoverTime / 3
+        context.logger.info("sharing the stream through leases", metadata: [
+            "table": "\(table.name)", "worker": "\(keeper.me)", "failover_time": "\(leases.failoverTime)"])
+
+        while !context.isStopping && !Task.isCancelled {
+            for key in keeper.drainLost() {
+                readers.removeValue(forKey: key)?.cancel()
+            }
+            for (key, result) in finished.outcomes.withLock({ o in defer { o = [] }; return o }) {
+                readers[key] = nil
+                if case .failure(let error) = result, !context.isStopping, keeper.isHeld(key) { throw error }
+            }
+            do {
+                var all = try await table.scan()
+                let now = MonotonicClock.seconds()
+                if now - lastDiscovery >= settings.discoveryInterval {
+                    if try await createMissingLeases(all) { all = try await table.scan() }
+                    lastDiscovery = now
+                }
+                balancer.observe(all, now: now)
+                let decision = balancer.decide(all, now: now, randomSeed: UInt64(now * 1000))
+                for (key, counter) in decision.take {
+                    guard let lease = try await table.take(key, counter: counter, owner: keeper.me) else { continue }
+                    if decision.isSteal { stolen.increment() } else { taken.increment() }
+                    context.logger.info(decision.isSteal ? "lease stolen towards an even share" : "lease taken", metadata: [
+                        "shard": "\(key)", "checkpoint": "\(lease.checkpoint)", "target": "\(decision.target)", "hosts": "\(decision.hosts)"])
+                    keeper.adopt(lease)
+                    if lease.isEnded {
+                        keeper.drop(key, lost: false)
+                        continue
+                    }
+                    // The shard's keys get the state its last owner checkpointed before any record of it flows.
+                    try context.restorePartition(key, states: try await keeper.stateStore.decode(lease.state, shard: key))
+                    readers[key]?.cancel()
+                    readers[key] = startReader(key, from: start(for: lease.checkpoint), finished: finished)
+                }
+                failures = 0
+            } catch let error as PipelineError {
+                throw error
+            } catch {
+                if Task.isCancelled || context.isStopping { return }
+                failures += 1
+                guard failures < settings.retry.maxAttempts else {
+                    throw PipelineError(.source, "lease table calls failed \(failures) times in a row: \(error)", at: table.name, underlying: error)
+                }
+                context.logger.warning("lease table call failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(tick))
+        }
+    }
+
+    /// Adds a lease for every listed shard without one; true when it created any.
+    private func createMissingLeases(_ existing: [Lease]) async throws -> Bool {
+        let known = Set(existing.map(\.key))
+        let shards = try await api.listShards()
+        let listed = Set(shards.map(\.id))
+        var created = false
+        for shard in shards where !known.contains(shard.id) {
+            // A child of a shard this application reads continues from its first record.
+            let childOfRead = shard.parents.contains { known.contains($0) || listed.contains($0) }
+            let checkpoint = childOfRead ? "TRIM_HORIZON" : initialCheckpoint
+            let lease = Lease(key: shard.id, owner: nil, counter: 0, checkpoint: checkpoint, parents: shard.parents)
+            if try await keeper.table.create(lease) { created = true }
+        }
+        return created
+    }
+
+    private var initialCheckpoint: String {
+        switch settings.start {
+        case .latest: return "LATEST"
+        case .atTimestamp: return "AT_TIMESTAMP"
+        default: return "TRIM_HORIZON"
+        }
+    }
+
+    private func start(for checkpoint: String) -> IteratorStart {
+        if SequenceNumber.isSequence(checkpoint) { return .afterSequence(checkpoint) }
+        switch checkpoint {
+        case "LATEST": return .latest
+        case "AT_TIMESTAMP": return settings.start
+        default: return .trimHorizon
+        }
+    }
+
+    private func startReader(_ key: String, from start: IteratorStart, finished: Finished) -> Task<Void, Never> {
+        let reader = ShardReader(shardID: key, start: start, api: api, settings: settings, funnel: funnel, context: context)
+        return Task {
+            let result: Result<ShardReader.Outcome, any Error>
+            do { result = .success(try await reader.run()) } catch {
+                result = Task.isCancelled ? .success(.stopped) : .failure(error)
+            }
+            finished.outcomes.withLock { $0.append((key, result)) }
+        }
+    }
+}
