@@ -100,6 +100,7 @@ let package = Package(
         ]),
         .testTarget(name: "AlertingTests", dependencies: [
             "SlackSink", "LambdaSNSSource", "LambdaRuntime", "AWSCore", "PipelineHost", "FileSource", "FileSink", "StdoutSink", "TestSupport",
+            "KinesisSource", "DynamoBroadcast", "RollingAggregates", "S3Sink", "SNSSink",
         ]),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost", "TestSupport"]),
     ]

@@ -52,8 +52,8 @@ public final class PipelineRunner: Sendable {
         if let owning = source as? any PartitionCheckpointingSource, let shared = try owning.makeCheckpointStore(partitioned: partitioned) {
             store = shared
             for (id, t) in transforms where partitioned[id] == nil && (try? t.snapshot()) != nil {
-                logger.warning("transform state is not partitioned: it stays on this host and is not part of the partition checkpoints",
-                               metadata: ["transform": "\(id)"])
+                logger.info("transform state is per host, not per partition: with a partition-checkpointing source it is not checkpointed",
+                            metadata: ["transform": "\(id)"])
             }
         } else {
             store = self.store

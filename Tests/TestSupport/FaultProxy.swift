@@ -1,0 +1,129 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An HTTP proxy on 127.0.0.1 in front of an HTTP server (moto, a fake Slack) that breaks requests: a 500, a 429
+/// with Retry-After, a 2 s stall (then the real answer), a reset connection. Either every `n`-th request, the
+/// faults in turn, or each request with a probability, the fault drawn at random (seeded, so a run repeats).
+public final class FaultProxy: @unchecked Sendable {  // `server` is set once, in init
+    public enum Fault: String, Sendable, CaseIterable {
+        case serverError, throttled, stall, reset
+    }
+
+    public enum Schedule: Sendable {
+        case every(Int)
+        case random(rate: Double, seed: UInt64)
+    }
+
+    let upstreamPort: Int
+    let schedule: Schedule
+    private let count = Atomic<Int>(0)
+    private let injected = Mutex<[Fault: Int]>([:])
+    private let rng: Mutex<UInt64>
+    private(set) var server: FakeHTTPServer!
+
+    public var url: String { server.url }
+    public var faults: [Fault: Int] { injected.withLock { $0 } }
+    public var requests: Int { count.load(ordering: .relaxed) }
+
+    public convenience init(upstreamPort: Int, every: Int) throws {
+        try self.init(upstreamPort: upstreamPort, schedule: .every(every))
+    }
+
+    public init(upstreamPort: Int, schedule: Schedule) throws {
+        self.upstreamPort = upstreamPort
+        self.schedule = schedule
+        if case .random(_, let seed) = schedule { rng = Mutex(seed) } else { rng = Mutex(0) }
+        server = try FakeHTTPServer { [unowned self] request in self.handle(request) }
+    }
+
+    public func stop() { server.stop() }
+
+    /// SplitMix64 over the shared state: uniform in [0, 1).
+    private func random() -> Double {
+        rng.withLock { state in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+    }
+
+    private func pick(_ n: Int) -> Fault? {
+        switch schedule {
+        case .every(let every):
+            return n % every == 0 ? Fault.allCases[(n / every) % Fault.allCases.count] : nil
+        case .random(let rate, _):
+            guard random() < rate else { return nil }
+            return Fault.allCases[min(Fault.allCases.count - 1, Int(random() * Double(Fault.allCases.count)))]
+        }
+    }
+
+    private func handle(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
+        let n = count.add(1, ordering: .relaxed).newValue
+        guard let fault = pick(n) else { return forward(request) }
+        injected.withLock { $0[fault, default: 0] += 1 }
+        switch fault {
+        case .serverError:
+            return .respond(status: 500, headers: [("Content-Type", "text/plain")], body: Array("injected failure".utf8))
+        case .throttled:
+            // One body that AWS JSON clients read as ThrottlingException and Slack clients as ratelimited.
+            return .respond(status: 429, headers: [("Content-Type", "application/json"), ("Retry-After", "1")],
+                            body: Array(#"{"__type":"ThrottlingException","message":"Rate exceeded (injected)","ok":false,"error":"ratelimited"}"#.utf8))
+        case .stall:
+            return .delay(.seconds(2), then: { [self] in forward(request) })
+        case .reset:
+            return .reset
+        }
+    }
+
+    /// Sends the request to moto on a fresh connection and relays the whole answer (moto closes every connection).
+    private func forward(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .reset }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(upstreamPort).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return .reset }
+        var head = "\(request.method) \(request.path) HTTP/1.1\r\n"
+        for (k, v) in request.headers where k != "connection" && k != "content-length" { head += "\(k): \(v)\r\n" }
+        head += "content-length: \(request.body.count)\r\nconnection: close\r\n\r\n"
+        let out = Array(head.utf8) + request.body
+        var sent = 0
+        while sent < out.count {
+            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { return .reset }
+            sent += n
+        }
+        // Read one whole answer: to the end of the body its Content-Length announces (servers that keep the
+        // connection open, like the fake Slack) or to the close (moto).
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while Self.expectedLength(response).map({ response.count < $0 }) ?? true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            response.append(contentsOf: chunk[0..<n])
+        }
+        return response.isEmpty ? .reset : .raw(response)
+    }
+
+    /// Head plus Content-Length once the head is complete; nil while it is not, or without a Content-Length.
+    static func expectedLength(_ bytes: [UInt8]) -> Int? {
+        let end: [UInt8] = [13, 10, 13, 10]
+        guard bytes.count >= 4, let i = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(end) }) else { return nil }
+        let head = String(decoding: bytes[..<i], as: UTF8.self).lowercased()
+        for line in head.split(separator: "\r\n") where line.hasPrefix("content-length:") {
+            if let n = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) { return i + 4 + n }
+        }
+        return nil
+    }
+}
