@@ -4,8 +4,8 @@
 #   docker run -p 8080:8080 fraud-model-server            # SageMaker runs: docker run IMAGE serve
 #
 # Stage 1 builds the release binary with the Swift runtime linked in statically; stage 2 is a slim Debian
-# with that binary, the two C libraries it loads (yajl, zlib) and the model bundle at /opt/ml/model (SageMaker
-# mounts the model artefacts there, over the bundled one).
+# with that binary, the C libraries it loads (yajl, zlib; curl and libcrypto for `--model-dir s3://…`) and the
+# model bundle at /opt/ml/model (SageMaker mounts the model artefacts there, over the bundled one).
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
@@ -28,7 +28,7 @@ RUN swift build -c release --product model-server --static-swift-stdlib \
 FROM ${RUNTIME_IMAGE}
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends libyajl2 zlib1g libstdc++6 \
+    && apt-get -q install -y --no-install-recommends libyajl2 zlib1g libstdc++6 libcurl4 libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --shell /usr/sbin/nologin model
 COPY --from=build /out/model-server /usr/local/bin/model-server

@@ -36,7 +36,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        .target(name: "ModelCore", dependencies: ["PipelineHost"]),
+        .target(name: "ModelCore", dependencies: ["PipelineHost", "AWSCore"]),
         .executableTarget(name: "ScorerBench", dependencies: ["ModelCore", "PipelineHost"], path: "bench/ScorerBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
         .target(
@@ -94,7 +94,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "ModelServerTests", dependencies: ["ModelServer", "ModelCore", "PipelineHost"]),
+        .testTarget(name: "ModelServerTests", dependencies: ["ModelServer", "ModelCore", "PipelineHost", "BuiltinPlugins"]),
         .testTarget(name: "AWSPluginTests", dependencies: [
             "PipelineHost", "AWSCore", "KinesisSource", "SNSSink", "S3Sink", "FileSink", "FileSource", "RollingAggregates", "TestSupport",
         ]),

@@ -2,7 +2,8 @@ import Foundation
 import PipelineHost
 
 /// A versioned model bundle: `model.json` (XGBoost JSON), `scaler.json` (StandardScaler) and
-/// `manifest.json` (version, features, default alert threshold, training metrics).
+/// `manifest.json` (version, features, default alert threshold, training metrics), in a local directory or
+/// under an S3 prefix.
 public struct ModelBundle: Sendable {
     public let version: String
     public let features: [String]
@@ -23,6 +24,15 @@ public struct ModelBundle: Sendable {
             }
         }
         try self.init(manifest: load("manifest.json"), model: load("model.json"), scaler: load("scaler.json"), location: directory)
+    }
+
+    /// Loads a bundle from a local directory or from a versioned S3 prefix `s3://bucket/prefix/vN/` (see
+    /// `S3BundleLoader` for how region, endpoint and credentials are resolved from `environment`).
+    public static func load(_ location: String, environment: [String: String]) async throws -> ModelBundle {
+        if S3BundleLocation.isS3(location) {
+            return try await S3BundleLoader.load(S3BundleLocation(url: location), environment: environment)
+        }
+        return try ModelBundle(directory: location)
     }
 
     public init(manifest: JSONValue, model modelJSON: JSONValue, scaler scalerJSON: JSONValue, location: String) throws {

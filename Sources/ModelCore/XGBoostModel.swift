@@ -38,6 +38,9 @@ public struct XGBoostModel: Sendable {
     let roots: [Int32]
     /// Category sets of categorical nodes (node index → sorted categories that go right).
     let categories: [Int32: [Int32]]
+    /// The branch-free layout that predictions use when the trees are shallow enough and have no categorical
+    /// split (`CompleteTrees`); nil means the node walk below.
+    let complete: CompleteTrees?
 
     public var featureCount: Int { featureNames.count }
 
@@ -46,7 +49,9 @@ public struct XGBoostModel: Sendable {
         public var description: String { message }
     }
 
-    public init(json: JSONValue, featureNames fallbackNames: [String]? = nil) throws {
+    /// - Parameter completeTrees: false keeps the node walk even where the complete-tree layout applies (tests
+    ///   and the benchmark compare the two).
+    public init(json: JSONValue, featureNames fallbackNames: [String]? = nil, completeTrees: Bool = true) throws {
         func fail(_ m: String) -> LoadError { LoadError(message: m) }
         guard let learner = json["learner"] else { throw fail("not an XGBoost JSON model: no \"learner\"") }
         guard let objName = learner["objective"]?["name"]?.stringValue else { throw fail("model has no objective") }
@@ -149,12 +154,17 @@ public struct XGBoostModel: Sendable {
         self.nodes = nodes
         self.roots = roots
         self.categories = categories
+        self.complete = completeTrees ? CompleteTrees(nodes: nodes, roots: roots) : nil
     }
+
+    /// True when predictions take the complete-tree layout rather than the node walk.
+    public var usesCompleteTrees: Bool { complete != nil }
 
     /// The raw score before the link function (XGBoost's `output_margin=True`).
     @inline(__always)
     public func margin(_ x: UnsafeBufferPointer<Float>) -> Float {
         precondition(x.count >= featureNames.count, "feature vector has \(x.count) values, the model needs \(featureNames.count)")
+        if let complete, let row = x.baseAddress { return complete.margin(row, base: baseMargin) }
         var out = baseMargin
         nodes.withUnsafeBufferPointer { nodes in
             for root in roots {

@@ -19,8 +19,11 @@ struct ModelServer: Sendable {
     var handleSignals: Bool = true
     var maxBodyBytes: Int = InvocationHandler.defaultMaxBodyBytes
     var logger: Logger
-    /// Reads the bundle from `modelDirectory`; tests substitute one that waits or hands over a loaded bundle.
-    var bundleLoader: @Sendable (String) async throws -> ModelBundle = { try ModelBundle(directory: $0) }
+    /// Reads the bundle from `modelDirectory` (a directory or an s3:// prefix); tests substitute one that waits
+    /// or hands over a loaded bundle.
+    var bundleLoader: @Sendable (String) async throws -> ModelBundle = {
+        try await ModelBundle.load($0, environment: ProcessInfo.processInfo.environment)
+    }
 
     let state = ModelState()
     let metrics = ServerMetrics()

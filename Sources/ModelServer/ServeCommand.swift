@@ -9,7 +9,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Binds the port, loads the model bundle and serves until SIGTERM (which drains in-flight requests).")
 
-    @Option(help: "Model bundle directory (manifest.json, scaler.json, model.json). Default: $SM_MODEL_DIR, else /opt/ml/model.")
+    @Option(help: "Model bundle (manifest.json, scaler.json, model.json): a directory or an S3 prefix s3://bucket/prefix/vN/. Default: $SM_MODEL_DIR, else /opt/ml/model.")
     var modelDir: String?
 
     @Option(help: "Port to listen on. Default: $SAGEMAKER_BIND_TO_PORT, else 8080.")

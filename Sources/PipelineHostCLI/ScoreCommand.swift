@@ -15,12 +15,13 @@ struct ScoreCommand: AsyncParsableCommand {
             is then 1.
             """)
 
-    @Option(help: "Model bundle directory (manifest.json, scaler.json, model.json).") var bundle: String
+    @Option(help: "Model bundle (manifest.json, scaler.json, model.json): a directory, or an S3 prefix s3://bucket/prefix/vN/ (endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL).")
+    var bundle: String
     @Option(help: "Input JSONL file (default: standard input).") var input: String?
 
     func run() async throws {
         let b: ModelBundle
-        do { b = try ModelBundle(directory: bundle) } catch {
+        do { b = try await ModelBundle.load(bundle, environment: ProcessInfo.processInfo.environment) } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }

@@ -11,10 +11,17 @@ import Testing
 
     /// 320 vectors from xgboost 3.2.0 itself (training/make_parity.py): ordinary rows, rows with missing
     /// values, and rows whose scaled value sits exactly on a split threshold.
-    @Test func evaluatorMatchesXGBoostBitForBit() throws {
+    /// models/v1 with the node walk instead of the complete-tree layout (both must match xgboost).
+    static let nodeWalkModel: XGBoostModel = {
+        let data = FileManager.default.contents(atPath: TestFiles.path("models/v1/model.json"))!
+        return try! XGBoostModel(json: DocumentParser.parseValue(Array(data)), featureNames: bundle.features, completeTrees: false)
+    }()
+
+    @Test(arguments: [true, false]) func evaluatorMatchesXGBoostBitForBit(completeTrees: Bool) throws {
         let lines = TestFiles.lines(TestFiles.path("Tests/Fixtures/xgb-parity.jsonl"))
         try #require(lines.count >= 200)
-        let model = Self.bundle.model
+        let model = completeTrees ? Self.bundle.model : Self.nodeWalkModel
+        #expect(model.usesCompleteTrees == completeTrees)
         let assembler = FeatureAssembler(names: Self.bundle.features)
         let parser = RecordParser()
         var marginMismatches = 0, probMismatches = 0, scaledMismatches = 0, kinds: [String: Int] = [:]
@@ -54,6 +61,7 @@ import Testing
             return try XGBoostModel(json: DocumentParser.parseValue(Array(text.utf8)))
         }
         let logistic = try model(objective: "binary:logistic", base: "[5E-1]")
+        #expect(logistic.usesCompleteTrees)
         #expect(logistic.baseMargin == 0)
         #expect(logistic.margin([1.0]) == -1)
         #expect(logistic.margin([1.5]) == 2, "equal to the threshold goes right")
@@ -64,10 +72,42 @@ import Testing
         // Categorical split: categories {2, 5} go right, everything else left.
         let cat = try model(objective: "reg:squarederror", base: "0E0", splitType: 1,
                             categories: #", "categories_nodes": [0], "categories_segments": [0], "categories_sizes": [2], "categories": [5, 2]"#)
+        #expect(!cat.usesCompleteTrees, "categorical splits take the node walk")
         #expect(cat.predict([2]) == 2)
         #expect(cat.predict([5]) == 2)
         #expect(cat.predict([3]) == -1)
         #expect(cat.predict([-1]) == -1)
+    }
+
+    /// A chain tree (each split has a leaf on the left): the most padding the complete-tree layout needs. Up to
+    /// depth 10 it takes that layout and must agree with the node walk; deeper, it keeps the node walk.
+    @Test(arguments: [10, 11]) func unbalancedTreesAgreeInBothLayouts(depth: Int) throws {
+        // Split k (node 2k) tests x0 < k and goes left to leaf 2k+1 (value k), right to split k+1; missing goes
+        // left on even splits. The last right child is a leaf of value 100.
+        var left: [Int] = [], right: [Int] = [], cond: [String] = [], dl: [Int] = []
+        for k in 0..<depth {
+            left += [2 * k + 1, -1]; right += [2 * k + 2, -1]
+            cond += ["\(k)E0", "\(k)E0"]; dl += [k % 2 == 0 ? 1 : 0, 0]
+        }
+        left.append(-1); right.append(-1); cond.append("1E2"); dl.append(0)
+        let n = left.count
+        let text = """
+            {"learner": {"feature_names": ["a"], "learner_model_param": {"base_score": "0E0", "num_class": "0", "num_feature": "1"},
+             "objective": {"name": "reg:squarederror"},
+             "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_parallel_tree": "1"}, "tree_info": [0],
+               "trees": [{"left_children": \(left), "right_children": \(right), "split_indices": \(Array(repeating: 0, count: n)),
+                          "split_conditions": [\(cond.joined(separator: ","))], "default_left": \(dl),
+                          "tree_param": {"size_leaf_vector": "1"}}]}}}}
+            """
+        let json = try DocumentParser.parseValue(Array(text.utf8))
+        let complete = try XGBoostModel(json: json), walk = try XGBoostModel(json: json, completeTrees: false)
+        #expect(complete.usesCompleteTrees == (depth <= 10))
+        for x: Float in [-1, 0, 0.5, 1, 3, 7.5, 9, 9.5, 10, 10.5, 11, 1e30, .nan] {
+            #expect(complete.margin([x]).bitPattern == walk.margin([x]).bitPattern, "x = \(x)")
+        }
+        #expect(walk.margin([0.5]) == 1, "0.5 fails x0 < 0 and passes x0 < 1: leaf of split 1")
+        #expect(walk.margin([1e30]) == 100)
+        #expect(walk.margin([.nan]) == 0, "split 0 sends missing values left")
     }
 
     @Test func unsupportedModelsAreRefusedClearly() throws {

@@ -11,10 +11,21 @@ let assembler = FeatureAssembler(names: bundle.features)
 let parser = RecordParser()
 let text = try String(contentsOfFile: root + "/Tests/Fixtures/xgb-parity.jsonl", encoding: .utf8)
 var raws: [[Double]] = []
+var marginBits: [UInt32] = []
 for line in text.split(separator: "\n") {
     let row = Record(fields: try parser.parse(Array(line.utf8))!)
     raws.append(try assembler.raw { row["raw"]?[$0] })
+    marginBits.append(UInt32(row["margin_bits"]!.stringValue!, radix: 16)!)
 }
+// The same model with the node walk that deep or categorical models take.
+let modelJSON = try DocumentParser.parseValue(Array(FileManager.default.contents(atPath: root + "/models/v1/model.json")!))
+let nodeWalk = try XGBoostModel(json: modelJSON, featureNames: bundle.features, completeTrees: false)
+// Bit-exactness in this (release) build before any timing: xgboost's margins from the fixture.
+for (name, model) in [("complete trees", bundle.model), ("node walk", nodeWalk)] {
+    let wrong = zip(raws, marginBits).filter { model.margin(bundle.scaler.transform($0.0)).bitPattern != $0.1 }.count
+    guard wrong == 0 else { fatalError("\(name): \(wrong) of \(raws.count) fixture margins differ from xgboost's") }
+}
+print("parity: \(raws.count) fixture margins bit-equal to xgboost's (complete trees: \(bundle.model.usesCompleteTrees), node walk)")
 // The 320 fixture rows alone would let the branch predictor learn their paths; mix their columns into
 // 65,536 distinct rows (a fixed LCG) so every prediction takes paths a stream would.
 let fixtureRows = raws.count
@@ -54,9 +65,18 @@ for _ in 0..<7 {
     for i in 0..<n { sink += bundle.model.predict(scaled[i % scaled.count]) }
     modelRuns.append((now() - start) / Double(n) * 1e6)
 }
+// The node walk on the same rows (models with categorical splits or trees deeper than 10 levels).
+var nodeRuns: [Double] = []
+for _ in 0..<7 {
+    let n = 300_000
+    let start = now()
+    for i in 0..<n { sink += nodeWalk.predict(scaled[i % scaled.count]) }
+    nodeRuns.append((now() - start) / Double(n) * 1e6)
+}
 func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
 print(String(format: "trees: %d, features: %d, rows: %d (mixed from %d fixture rows)", bundle.model.treeCount, bundle.features.count, raws.count, fixtureRows))
 print(String(format: "scale + predict, one row at a time: median %.3f µs/row (%.0f rows/s), runs %@", median(singleRuns),
              1e6 / median(singleRuns), singleRuns.map { String(format: "%.3f", $0) }.joined(separator: " ")))
 print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%.0f rows/s)", median(modelRuns), 1e6 / median(modelRuns)))
+print(String(format: "predict only, node walk:            median %.3f µs/row (%.0f rows/s)", median(nodeRuns), 1e6 / median(nodeRuns)))
 if sink == 42 { print("") }  // keeps the results alive

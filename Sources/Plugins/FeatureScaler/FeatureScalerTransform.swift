@@ -14,29 +14,39 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
             not a number sends the record to the dead-letter output with the field's name.
             """,
         fields: [
-            FieldSpec("bundle", .string, .required, doc: "Model bundle directory (manifest.json, scaler.json, model.json).", example: "models/v1"),
+            FieldSpec("bundle", .string, .required,
+                      doc: "Model bundle (manifest.json, scaler.json, model.json): a local directory, or a versioned S3 prefix s3://bucket/prefix/vN/ read at start-up (region and credentials as the AWS plugins resolve them; endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL).",
+                      example: "models/v1"),
             FieldSpec("output_field", .string, .defaultValue("features"), doc: "Field that receives the scaled vector."),
         ],
         examples: [#"{"type": "feature_scaler", "bundle": "models/v1"}"#])
 
-    let scaler: FeatureScaler
-    let assembler: FeatureAssembler
+    /// What scaling needs from the bundle.
+    struct Scaling: Sendable {
+        let scaler: FeatureScaler
+        let assembler: FeatureAssembler
+    }
+
+    let scaling: BundleSlot<Scaling>
     let output: String
-    let version: String
 
     let id: String
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
-        let bundle = try ModelBundle(directory: config.string("bundle"))
-        scaler = bundle.scaler
-        assembler = FeatureAssembler(names: bundle.features)
+        scaling = try BundleSlot(config.string("bundle"), environment: context.environment) { bundle in
+            Scaling(scaler: bundle.scaler, assembler: FeatureAssembler(names: bundle.features))
+        }
         output = config.string("output_field")
-        version = bundle.version
+    }
+
+    public func start(_ context: StageContext) async throws {
+        try await scaling.start()
     }
 
     public func process(_ batch: inout Batch) async throws {
-        let scaler = self.scaler, assembler = self.assembler, output = self.output
+        let scaling = try scaling.get()
+        let scaler = scaling.scaler, assembler = scaling.assembler, output = self.output
         batch.removeFailures(stage: id) { record in
             do throws(FeatureAssembler.FieldError) {
                 let raw = try assembler.raw { record[$0] }

@@ -12,7 +12,9 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
             reg:squarederror, numeric and categorical splits.
             """,
         fields: [
-            FieldSpec("bundle", .string, .required, doc: "Model bundle directory.", example: "models/v1"),
+            FieldSpec("bundle", .string, .required,
+                      doc: "Model bundle: a local directory, or a versioned S3 prefix s3://bucket/prefix/vN/ read at start-up (region and credentials as the AWS plugins resolve them; endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL).",
+                      example: "models/v1"),
             FieldSpec("input_field", .string, .defaultValue("features"), doc: "Field holding the scaled feature vector."),
             FieldSpec("threshold", .double(min: 0, max: 1), doc: "Alert threshold; default: the manifest's alert_threshold."),
             FieldSpec("variant", .string, .defaultValue("local"), doc: "Name recorded in the variant field."),
@@ -20,9 +22,14 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         ],
         examples: [#"{"type": "local_model", "bundle": "models/v1"}"#])
 
-    let model: XGBoostModel
-    let version: String
-    let threshold: Double
+    /// What scoring needs from the bundle.
+    struct Scoring: Sendable {
+        let model: XGBoostModel
+        let version: String
+        let threshold: Double
+    }
+
+    let scoring: BundleSlot<Scoring>
     let input: String
     let variant: String
     let keepFeatures: Bool
@@ -31,16 +38,22 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
-        let bundle = try ModelBundle(directory: config.string("bundle"))
-        model = bundle.model
-        version = bundle.version
-        threshold = config.optionalDouble("threshold") ?? bundle.alertThreshold
+        let threshold = config.optionalDouble("threshold")
+        scoring = try BundleSlot(config.string("bundle"), environment: context.environment) { bundle in
+            Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold)
+        }
         input = config.string("input_field")
         variant = config.string("variant")
         keepFeatures = config.bool("keep_features")
     }
 
+    public func start(_ context: StageContext) async throws {
+        try await scoring.start()
+    }
+
     public func process(_ batch: inout Batch) async throws {
+        let scoring = try scoring.get()
+        let model = scoring.model
         let n = model.featureCount
         var x = [Float](repeating: .nan, count: n)
         batch.removeFailures(stage: id) { record in
@@ -50,14 +63,14 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
             guard values.count == n else { return "feature vector has \(values.count) values, the model needs \(n)" }
             for i in 0..<n { x[i] = values[i].doubleValue.map(Float.init) ?? .nan }
             let score = model.predict(x)
-            record.set(scoreFields(score))
+            record.set(scoreFields(score, scoring))
             if !keepFeatures { record[input] = nil }
             return nil
         }
     }
 
-    func scoreFields(_ score: Float) -> [(String, JSONValue)] {
-        [("fraud_score", .double(Double(score))), ("model_version", .string(version)),
-         ("variant", .string(variant)), ("is_alert", .bool(Double(score) >= threshold))]
+    func scoreFields(_ score: Float, _ scoring: Scoring) -> [(String, JSONValue)] {
+        [("fraud_score", .double(Double(score))), ("model_version", .string(scoring.version)),
+         ("variant", .string(variant)), ("is_alert", .bool(Double(score) >= scoring.threshold))]
     }
 }
