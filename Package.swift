@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PipelineHost", targets: ["PipelineHost"]),
         .executable(name: "model-server", targets: ["ModelServer"]),
         .executable(name: "scorer-bench", targets: ["ScorerBench"]),
+        .executable(name: "signing-bench", targets: ["SigningBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,6 +39,7 @@ let package = Package(
         ),
         .target(name: "ModelCore", dependencies: ["PipelineHost", "AWSCore"]),
         .executableTarget(name: "ScorerBench", dependencies: ["ModelCore", "PipelineHost"], path: "bench/ScorerBench"),
+        .executableTarget(name: "SigningBench", dependencies: ["AWSCore"], path: "bench/SigningBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
         .target(
             name: "AdminHTTP",

@@ -6,7 +6,7 @@
 #   (b) pipeline-host run: kinesis (stop_at_end, max_records_per_call 10000) → file, checkpoint at the end.
 # Prints each run, the medians and the ratio (b)/(a). moto is the bottleneck for both (it serves ~11-18k
 # records/s to boto3): this compares consumers against the same server, not against real Kinesis.
-# Signing cost: SIGNING=1 also runs the SigV4 micro-benchmark (a disabled-by-default test) in release mode.
+# Signing cost: bench/signing.sh.
 #
 # Assumes a release build at .build/release/pipeline-host with the kinesis source registered
 # (swift build -c release --product pipeline-host), python3 with boto3 and moto[server]==5.2.1.
@@ -63,7 +63,3 @@ mb=$(median "${boto[@]}"); mh=$(median "${host[@]}")
 printf 'median  boto3 %.0f records/s, pipeline-host %.0f records/s (process start, spec check and final checkpoint included), ratio %.2f\n' \
   "$mb" "$mh" "$(echo "$mh / $mb" | bc -l)"
 
-if [ "${SIGNING:-0}" = 1 ]; then
-  echo "SigV4 signing cost (release):"
-  BENCH=1 swift test -c release -Xswiftc -enable-testing --filter SigningBenchmark 2>&1 | grep -E 'sigv4 sign' || echo "(signing benchmark did not run)"
-fi

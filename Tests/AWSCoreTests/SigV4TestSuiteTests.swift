@@ -72,6 +72,29 @@ import Testing
         #expect(authz?.hasSuffix("Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31") == true)
     }
 
+    @Test func oneSignerAcrossDaysAndSecretsNeverReusesAStaleSigningKey() {
+        // `sign` keeps the derived signing key; a new day, a rotated secret or another signer must not reuse it.
+        let signer = SigV4Signer(region: "us-east-1", service: "service")
+        let day1 = Date(timeIntervalSince1970: 1_440_938_160), day2 = day1.addingTimeInterval(86_400)
+        let rotated = Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "another-secret")
+        func signature(_ credentials: Credentials, _ date: Date) -> String {
+            let h = signer.sign(method: "GET", host: "example.amazonaws.com", path: "/", query: "", headers: [], payload: .bytes([]),
+                                credentials: credentials, date: date)
+            return String(h.first { $0.0 == "Authorization" }!.1.split(separator: "=").last!)
+        }
+        func fresh(_ credentials: Credentials, _ date: Date) -> String {
+            let amz = AMZDate(date)
+            let creq = SigV4Signer.canonicalRequest(method: "GET", path: "/", query: "", headers: [("host", "example.amazonaws.com"), ("x-amz-date", amz.timestamp)],
+                                                    payloadHash: Digest.emptySHA256Hex, pathRules: .standard)
+            return signer.signature(stringToSign: signer.stringToSign(canonicalRequest: creq.text, date: amz), secretAccessKey: credentials.secretAccessKey, date: amz)
+        }
+        #expect(signature(Self.credentials, day1) == "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+        for (c, d) in [(Self.credentials, day2), (rotated, day2), (rotated, day1), (Self.credentials, day1)] {
+            #expect(signature(c, d) == fresh(c, d))
+        }
+        #expect(signature(rotated, day1) != signature(Self.credentials, day1))
+    }
+
     // Vectors computed with botocore 1.43 (SigV4Auth / S3SigV4Auth, datetime fixed to 2024-05-17T09:30:15Z).
     static let botocoreDate = Date(timeIntervalSince1970: 1_715_938_215)
     static let tempCredentials = Credentials(
