@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CGlibcCompat"),
         .target(name: "AWSCore", dependencies: ["PipelineHost", "CCurl", "COpenSSL"]),
         .target(
             name: "PipelineHost",
@@ -72,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "PipelineHostCLI",
             dependencies: [
-                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime",
+                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime", "CGlibcCompat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -9,8 +9,9 @@
 #                                  (libyajl; Lambda puts $LAMBDA_TASK_ROOT/lib on LD_LIBRARY_PATH)
 #
 # glibc: the binary must not need a newer glibc than the runtime's (AL2023: 2.34). The script checks the GLIBC_*
-# symbol versions the binary references and fails when one is newer. Building on a newer distribution (Debian 12
-# has 2.36) usually still passes; when it does not, build inside an Amazon Linux Swift image:
+# symbol versions the binary references and fails when one is newer. On Debian 12 (2.36) it passes because
+# Sources/CGlibcCompat pins hypot/hypotf, the only newer ones, to their old versions; when it does not, build inside
+# an Amazon Linux Swift image:
 #   SWIFT_IMAGE=swift:6.1-amazonlinux2 scripts/build-lambda-zip.sh     (needs docker; al2's glibc 2.26 runs on al2023)
 #
 # Environment: OUT (default out/lambda), LAMBDA_SPECS (default pipelines/lambda-slack.json), SWIFT_IMAGE (build in

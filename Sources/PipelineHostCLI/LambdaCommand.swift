@@ -1,5 +1,6 @@
 import ArgumentParser
 import BuiltinPlugins
+import CGlibcCompat
 import Foundation
 import LambdaRuntime
 import Logging
@@ -17,6 +18,8 @@ struct LambdaCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func run() async throws {
+        // A reference keeps the glibc 2.34 compatibility object in the binary (see Sources/CGlibcCompat).
+        _ = cglibccompat_linked()
         let logger = log.bootstrap()
         let code = await LambdaHost.run(specPath: spec, registry: BuiltinPlugins.registry,
                                         environment: ProcessInfo.processInfo.environment, logger: logger)

@@ -118,6 +118,64 @@ struct LambdaTests {
         for id in ["t000000001", "t000000002", "t000000003"] { #expect(texts.contains { $0.contains(id) }) }
     }
 
+    /// The deployment as Lambda runs it: `bootstrap` from the task root execs the binary, which loops over the
+    /// Runtime API until the process is killed. The task root is the unpacked zip when LAMBDA_ZIP names one
+    /// (scripts/build-lambda-zip.sh), else bootstrap, the test build's binary and the spec laid out the same way.
+    @Test func bootstrapInATaskRootServesInvocationsUntilKilled() async throws {
+        let root = Alerting.scratch("task-root")
+        if let zip = ProcessInfo.processInfo.environment["LAMBDA_ZIP"] {
+            let unzip = Process()
+            unzip.executableURL = URL(fileURLWithPath: "/usr/bin/unzip")
+            unzip.arguments = ["-q", zip, "-d", root]
+            try unzip.run()
+            while unzip.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            try #require(unzip.terminationStatus == 0, "cannot unpack \(zip)")
+        } else {
+            let fm = FileManager.default
+            try fm.copyItem(atPath: Alerting.repoRoot + "/lambda/bootstrap", toPath: root + "/bootstrap")
+            try fm.copyItem(atPath: HostProcess.binary, toPath: root + "/pipeline-host")
+            try fm.createDirectory(atPath: root + "/pipelines", withIntermediateDirectories: true)
+            try fm.copyItem(atPath: Self.specPath, toPath: root + "/pipelines/lambda-slack.json")
+        }
+        let slack = try FakeSlack()
+        defer { slack.stop() }
+        let runtime = try FakeLambdaRuntime(events: [
+            .init(id: "req-1", body: FakeLambdaRuntime.snsEvent([Alerting.alert(1)]), deadlineMs: FakeLambdaRuntime.inMinutes(1)),
+            .init(id: "req-2", body: #"{"Records": [{"Sns": "#, deadlineMs: FakeLambdaRuntime.inMinutes(1)),
+            .init(id: "req-3", body: FakeLambdaRuntime.snsEvent([Alerting.alert(2), Alerting.alert(3)]), deadlineMs: FakeLambdaRuntime.inMinutes(1)),
+        ])
+        defer { runtime.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [root + "/bootstrap"]
+        var env = environment(runtime, slack)
+        env["LAMBDA_TASK_ROOT"] = root
+        env["LD_LIBRARY_PATH"] = root + "/lib"  // what Lambda sets for a custom runtime
+        env["PATH"] = "/usr/bin:/bin"
+        process.environment = env
+        let log = root + "/runtime.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = process.standardOutput
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while runtime.posts.count < 3 && process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let stillLooping = process.isRunning
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(stillLooping, "the runtime loop must wait for the next invocation, not exit:\n\(output)")
+        let posts = runtime.posts
+        try #require(posts.count == 3, "\(posts.map(\.path))\n\(output)")
+        #expect(posts.map(\.path) == [
+            "/2018-06-01/runtime/invocation/req-1/response", "/2018-06-01/runtime/invocation/req-2/error",
+            "/2018-06-01/runtime/invocation/req-3/response",
+        ])
+        #expect(posts[2].body["delivered"]?["slack"] == 2)
+        #expect(slack.requests.count == 3)
+        #expect(!output.contains("SeCrEtWeBhOoKtOkEn123"), "the webhook URL leaked into the runtime's output")
+    }
+
     /// A record Slack refuses for good makes the invocation fail, so Lambda retries it or sends it to the DLQ.
     @Test func deadLetteredRecordFailsTheInvocation() async throws {
         let slack = try FakeSlack { p in p.text.contains("t000000002") ? FakeSlack.webhookError(400, "invalid_payload") : nil }
