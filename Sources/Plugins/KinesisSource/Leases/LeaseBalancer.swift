@@ -49,14 +49,19 @@ struct LeaseBalancer {
         !lease.isEnded && lease.parents.allSatisfy { byKey[$0]?.isEnded ?? true }
     }
 
-    func decide(_ leases: [Lease], now: Double, randomSeed: UInt64 = 0) -> Decision {
+    /// `held`: the leases this process holds. A lease the table gives to this host's name that it does not hold
+    /// is left from an earlier process with the same worker id (a restart): it is free to take at once.
+    func decide(_ leases: [Lease], now: Double, held: Set<String>? = nil, randomSeed: UInt64 = 0) -> Decision {
         let byKey = Dictionary(leases.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let readable = leases.filter { Self.isReadable($0, in: byKey) }
+        let held = held ?? Set(leases.filter { $0.owner == me }.map(\.key))
         var counts: [String: Int] = [me: 0]
         var expired: [Lease] = []
         for l in readable {
-            if isExpired(l, now: now) {
-                if l.owner != me { expired.append(l) }
+            if l.owner == me {
+                if held.contains(l.key) { counts[me, default: 0] += 1 } else { expired.append(l) }
+            } else if isExpired(l, now: now) {
+                expired.append(l)
             } else if let owner = l.owner {
                 counts[owner, default: 0] += 1
             }

@@ -52,7 +52,7 @@ struct LeaseCoordinator: Sendable {
                     lastDiscovery = now
                 }
                 balancer.observe(all, now: now)
-                let decision = balancer.decide(all, now: now, randomSeed: UInt64(now * 1000))
+                let decision = balancer.decide(all, now: now, held: keeper.heldKeys, randomSeed: UInt64(now * 1000))
                 for (key, counter) in decision.take {
                     guard let lease = try await table.take(key, counter: counter, owner: keeper.me) else { continue }
                     if decision.isSteal { stolen.increment() } else { taken.increment() }
