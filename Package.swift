@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "pipeline-host", targets: ["PipelineHostCLI"]),
         .library(name: "PipelineHost", targets: ["PipelineHost"]),
+        .library(name: "BuiltinPlugins", targets: ["BuiltinPlugins"]),
         .executable(name: "model-server", targets: ["ModelServer"]),
         .executable(name: "scorer-bench", targets: ["ScorerBench"]),
         .executable(name: "signing-bench", targets: ["SigningBench"]),

@@ -38,7 +38,13 @@ final class ScoringModel: Sendable {
             for (k, v) in fields where k == name { return v }
             return nil
         }
-        if fields.count > 1 {
+        if fields.count > 32 {
+            // A hostile body can carry hundreds of thousands of fields: the pairwise scan below would be quadratic.
+            var seen = Set<String>(minimumCapacity: fields.count)
+            for (key, _) in fields where !seen.insert(key).inserted {
+                throw InvocationError(.duplicateField, "the field appears more than once", field: key)
+            }
+        } else if fields.count > 1 {
             for i in 1..<fields.count {
                 let key = fields[i].0
                 for j in 0..<i where fields[j].0 == key {

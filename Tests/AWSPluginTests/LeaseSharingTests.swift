@@ -53,8 +53,17 @@ struct LeaseSharingTests {
             let owners = leases.compactMap(\.owner)
             return leases.count == 4 && owners.filter { $0 == "host-a" }.count == 2 && owners.filter { $0 == "host-b" }.count == 2
         }
-        // A host a lease was stolen from reads on until its next renewal (every failover_time / 3) fails.
-        try await Task.sleep(for: .milliseconds(1500))
+        // A host a lease was stolen from reads on until its next renewal fails. Renewals run every
+        // failover_time / 3 on both hosts: once every lease was renewed three more times by its new owner (and
+        // no owner changed), the old owner has had its failed renewal too, however loaded the machine is.
+        let balanced = try await table.scan()
+        try await Self.waitFor("three more renewals of every lease") {
+            let now = (try? await table.scan()) ?? []
+            return now.count == 4 && now.allSatisfy { l in
+                guard let before = balanced.first(where: { $0.key == l.key }) else { return false }
+                return l.owner == before.owner && l.counter >= before.counter + 3
+            }
+        }
         let held = Dictionary(grouping: try await table.scan(), by: { $0.owner! }).mapValues { Set($0.map(\.key)) }
         try await aws.put("tx", KinesisPipelineTests.transactions(0..<4000))
         try await Self.waitFor("every record read") { Set(Self.ids(a) + Self.ids(b)).count == 4000 }

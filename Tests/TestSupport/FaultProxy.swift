@@ -1,4 +1,5 @@
 import Foundation
+import PipelineHost
 import Synchronization
 
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
     let schedule: Schedule
     private let count = Atomic<Int>(0)
     private let injected = Mutex<[Fault: Int]>([:])
-    private let rng: Mutex<UInt64>
+    private let rng: Mutex<SplitMix64>
     private(set) var server: FakeHTTPServer!
 
     public var url: String { server.url }
@@ -36,22 +37,13 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
     public init(upstreamPort: Int, schedule: Schedule) throws {
         self.upstreamPort = upstreamPort
         self.schedule = schedule
-        if case .random(_, let seed) = schedule { rng = Mutex(seed) } else { rng = Mutex(0) }
+        if case .random(_, let seed) = schedule { rng = Mutex(SplitMix64(seed: seed)) } else { rng = Mutex(SplitMix64(seed: 0)) }
         server = try FakeHTTPServer { [unowned self] request in self.handle(request) }
     }
 
     public func stop() { server.stop() }
 
-    /// SplitMix64 over the shared state: uniform in [0, 1).
-    private func random() -> Double {
-        rng.withLock { state in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-        }
-    }
+    private func random() -> Double { rng.withLock { $0.nextUnit() } }
 
     private func pick(_ n: Int) -> Fault? {
         switch schedule {

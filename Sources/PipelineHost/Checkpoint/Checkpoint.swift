@@ -37,6 +37,8 @@ public struct Checkpoint: Sendable, Equatable {
         guard let id = json["id"]?.intValue, let pipeline = json["pipeline"]?.stringValue,
               let positions = json["positions"]?.objectValue, let states = json["states"]?.objectValue
         else { throw PipelineError(.checkpoint, "checkpoint is missing id, pipeline, positions or states") }
+        // A damaged or hand-edited file: UInt64(id) would trap on a negative id.
+        guard id >= 0 else { throw PipelineError(.checkpoint, "checkpoint id \(id) is negative") }
         self.init(
             id: UInt64(id), pipeline: pipeline, createdAt: json["created_at"]?.doubleValue ?? 0,
             positions: Dictionary(positions, uniquingKeysWith: { $1 }),

@@ -12,6 +12,13 @@ public enum DocumentParser {
         public var description: String { "\(location): \(message)" }
     }
 
+    /// The deepest nesting of arrays and objects either parser accepts. Values are trees that Swift builds,
+    /// compares, writes and frees recursively: unbounded nesting (100k `[` in a 200 KB request body) overflows
+    /// the stack and kills the process. Specs, records, checkpoints and models nest a handful of levels.
+    public static let maxNestingDepth = 512
+
+    static var tooDeep: String { "nesting deeper than \(maxNestingDepth) levels" }
+
     public static func parse(_ text: [UInt8]) throws(SyntaxError) -> SpecNode {
         let builder = NodeBuilder(text: text)
         let ctx = Unmanaged.passUnretained(builder).toOpaque()
@@ -23,7 +30,10 @@ public enum DocumentParser {
         var status = text.withUnsafeBufferPointer { buf in
             yajl_parse(handle, buf.baseAddress, buf.count)
         }
-        if status == yajl_status_ok { status = yajl_complete_parse(handle) }
+        if status == yajl_status_ok {
+            builder.finishing = true
+            status = yajl_complete_parse(handle)
+        }
         if status != yajl_status_ok {
             let consumed = Int(yajl_get_bytes_consumed(handle))
             let message: String
@@ -40,6 +50,11 @@ public enum DocumentParser {
         if let failure = builder.failure { throw failure }
         guard let root = builder.root else {
             throw SyntaxError(location: .init(line: 1, column: 1), message: "empty document")
+        }
+        // yajl's final flush ignores an unterminated string after the value (`{"a": 1}"x`), which it otherwise
+        // reports as trailing garbage: only whitespace may follow the value.
+        if let extra = text[builder.rootEnd...].firstIndex(where: { !(0x09...0x0D).contains($0) && $0 != 0x20 }) {
+            throw SyntaxError(location: builder.location(ofOffset: extra), message: "trailing garbage")
         }
         return root
     }
@@ -63,15 +78,31 @@ public enum DocumentParser {
 }
 
 final class NodeBuilder {
-    enum Frame {
-        case object([SpecNode.Member], SourceLocation, pendingKey: (String, SourceLocation)?)
-        case array([SpecNode], SourceLocation)
+    /// An open array or object. A class, so appending mutates the one array in place: with the elements in an
+    /// enum payload, taking them out to append copied the whole array every time (quadratic: an 80k-element
+    /// array took minutes). `keys` makes the duplicate-key check O(1) per member instead of a scan.
+    final class Frame {
+        let isObject: Bool
+        let location: SourceLocation
+        var items: [SpecNode] = []
+        var members: [SpecNode.Member] = []
+        var keys: Set<String> = []
+        var pendingKey: (String, SourceLocation)?
+
+        init(isObject: Bool, at location: SourceLocation) {
+            self.isObject = isObject
+            self.location = location
+        }
     }
 
     let text: [UInt8]
     var handle: yajl_handle?
     var stack: [Frame] = []
     var root: SpecNode?
+    /// Offset just past the root value; `finishing` is set during yajl_complete_parse, whose offsets refer to
+    /// its own flush buffer (a root that completes then ends at the end of the text).
+    var rootEnd = 0
+    var finishing = false
     var failure: DocumentParser.SyntaxError?
     private var previousEnd = 0
     // Tokens arrive in document order, so positions are computed by walking forward from the last one:
@@ -118,29 +149,47 @@ final class NodeBuilder {
     }
 
     func add(_ node: SpecNode) {
-        guard let top = stack.popLast() else {
+        guard let top = stack.last else {
             root = node
+            rootEnd = finishing ? text.count : min(text.count, Int(yajl_get_bytes_consumed(handle)))
             return
         }
-        switch top {
-        case .object(var members, let loc, let pending):
-            if let (key, keyLoc) = pending {
-                if members.contains(where: { $0.key == key }) && failure == nil {
+        if top.isObject {
+            if let (key, keyLoc) = top.pendingKey {
+                if !top.keys.insert(key).inserted && failure == nil {
                     failure = .init(location: keyLoc, message: "duplicate key \"\(key)\"")
                 }
-                members.append(.init(key: key, keyLocation: keyLoc, value: node))
+                top.members.append(.init(key: key, keyLocation: keyLoc, value: node))
+                top.pendingKey = nil
             }
-            stack.append(.object(members, loc, pendingKey: nil))
-        case .array(var items, let loc):
-            items.append(node)
-            stack.append(.array(items, loc))
+        } else {
+            top.items.append(node)
         }
+    }
+
+    /// Opens a container, or refuses it past the nesting limit (returning 0 stops yajl).
+    func open(object: Bool) -> Int32 {
+        let loc = tokenLocation()
+        guard stack.count < DocumentParser.maxNestingDepth else {
+            if failure == nil { failure = .init(location: loc, message: DocumentParser.tooDeep) }
+            return 0
+        }
+        stack.append(Frame(isObject: object, at: loc))
+        return 1
+    }
+
+    /// Closes the innermost container and adds it to its parent.
+    func close(object: Bool) -> Int32 {
+        _ = tokenLocation()
+        guard let top = stack.popLast(), top.isObject == object else { return 0 }
+        add(SpecNode(object ? .object(top.members) : .array(top.items), at: top.location))
+        return 1
     }
 
     func key(_ k: String) {
         let loc = tokenLocation()
-        guard case .object(let members, let oloc, _) = stack.popLast()! else { return }
-        stack.append(.object(members, oloc, pendingKey: (k, loc)))
+        guard let top = stack.last, top.isObject else { return }
+        top.pendingKey = (k, loc)
     }
 }
 
@@ -174,29 +223,17 @@ nonisolated(unsafe) private let documentCallbacks: UnsafeMutablePointer<yajl_cal
             return 1
         },
         yajl_start_map: { ctx in
-            let b = builder(ctx); b.stack.append(.object([], b.tokenLocation(), pendingKey: nil)); return 1
+            builder(ctx).open(object: true)
         },
         yajl_map_key: { ctx, ptr, len in
             builder(ctx).key(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self))
             return 1
         },
-        yajl_end_map: { ctx in
-            let b = builder(ctx)
-            _ = b.tokenLocation()
-            guard case .object(let members, let loc, _) = b.stack.popLast()! else { return 0 }
-            b.add(SpecNode(.object(members), at: loc))
-            return 1
-        },
+        yajl_end_map: { ctx in builder(ctx).close(object: true) },
         yajl_start_array: { ctx in
-            let b = builder(ctx); b.stack.append(.array([], b.tokenLocation())); return 1
+            builder(ctx).open(object: false)
         },
-        yajl_end_array: { ctx in
-            let b = builder(ctx)
-            _ = b.tokenLocation()
-            guard case .array(let items, let loc) = b.stack.popLast()! else { return 0 }
-            b.add(SpecNode(.array(items), at: loc))
-            return 1
-        }
+        yajl_end_array: { ctx in builder(ctx).close(object: false) }
     ))
     return p
 }()

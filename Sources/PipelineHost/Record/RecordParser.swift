@@ -47,8 +47,10 @@ public final class RecordParser {
         state.pointee.reset()
         let base = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var status = yajl_parse(h, base, line.count)
-        if status == yajl_status_ok && !state.pointee.done && state.pointee.error == nil {
-            // A bare number needs a delimiter before yajl will report it.
+        if status == yajl_status_ok && state.pointee.error == nil {
+            // A bare number needs a delimiter before yajl will report it. After a complete object it is needed
+            // too: a token that follows the object on the line (`{...}2`, `{...}"x`, `{...}tr`) is otherwise
+            // left in yajl's lexer buffer, the line is accepted and the token corrupts the next line.
             var nl: UInt8 = 0x0A
             status = yajl_parse(h, &nl, 1)
         }
@@ -82,9 +84,14 @@ public final class RecordParser {
 
 /// Builder state shared with the C callbacks through yajl's context pointer.
 private struct ParseState {
-    enum Frame {
-        case object([(String, JSONValue)], key: String)
-        case array([JSONValue])
+    /// A container below the top-level object. A class, so appending mutates its array in place: taken out
+    /// of an enum payload to append, the array was copied on every element (quadratic in the container size).
+    final class Frame {
+        let isObject: Bool
+        var key = ""
+        var members: [(String, JSONValue)] = []
+        var items: [JSONValue] = []
+        init(isObject: Bool) { self.isObject = isObject }
     }
 
     /// Fields of the top-level object.
@@ -146,20 +153,13 @@ private struct ParseState {
             error = done ? "more than one JSON value on the line" : "a record must be a JSON object, got \(value.typeName)"
             return 0
         }
-        switch nested.removeLast() {
-        case .object(var items, let k):
-            items.append((k, value))
-            nested.append(.object(items, key: k))
-        case .array(var items):
-            items.append(value)
-            nested.append(.array(items))
-        }
+        let frame = nested[nested.count - 1]
+        if frame.isObject { frame.members.append((frame.key, value)) } else { frame.items.append(value) }
         return 1
     }
 
     mutating func setNestedKey(_ k: String) {
-        guard case .object(let items, _) = nested.removeLast() else { return }
-        nested.append(.object(items, key: k))
+        nested[nested.count - 1].key = k
     }
 }
 
@@ -191,7 +191,11 @@ nonisolated(unsafe) private let recordCallbacks: UnsafeMutablePointer<yajl_callb
                     return 0
                 }
             } else {
-                s.pointee.nested.append(.object([], key: ""))
+                guard s.pointee.depth < DocumentParser.maxNestingDepth else {
+                    s.pointee.error = DocumentParser.tooDeep
+                    return 0
+                }
+                s.pointee.nested.append(ParseState.Frame(isObject: true))
             }
             s.pointee.depth += 1
             return 1
@@ -212,8 +216,9 @@ nonisolated(unsafe) private let recordCallbacks: UnsafeMutablePointer<yajl_callb
                 s.pointee.done = true
                 return 1
             }
-            guard case .object(let items, _) = s.pointee.nested.removeLast() else { return 0 }
-            return s.pointee.add(.object(items))
+            let frame = s.pointee.nested.removeLast()
+            guard frame.isObject else { return 0 }
+            return s.pointee.add(.object(frame.members))
         },
         yajl_start_array: { ctx in
             let s = state(ctx)
@@ -221,15 +226,20 @@ nonisolated(unsafe) private let recordCallbacks: UnsafeMutablePointer<yajl_callb
                 s.pointee.error = s.pointee.done ? "more than one JSON value on the line" : "a record must be a JSON object, got array"
                 return 0
             }
-            s.pointee.nested.append(.array([]))
+            guard s.pointee.depth < DocumentParser.maxNestingDepth else {
+                s.pointee.error = DocumentParser.tooDeep
+                return 0
+            }
+            s.pointee.nested.append(ParseState.Frame(isObject: false))
             s.pointee.depth += 1
             return 1
         },
         yajl_end_array: { ctx in
             let s = state(ctx)
             s.pointee.depth -= 1
-            guard case .array(let items) = s.pointee.nested.removeLast() else { return 0 }
-            return s.pointee.add(.array(items))
+            let frame = s.pointee.nested.removeLast()
+            guard !frame.isObject else { return 0 }
+            return s.pointee.add(.array(frame.items))
         }
     ))
     return p

@@ -168,17 +168,22 @@ enum RawHTTP {
     /// Sends raw bytes and reads one reply. Sending happens on a thread of its own while the reply is read,
     /// as a browser or curl does: a server may answer (413) before it has read a large body, and stop reading.
     static func raw(port: Int, _ bytes: [UInt8]) async throws -> HTTPReply {
-        try await onThread {
-            let c = try RawConnection(port: port)
-            if bytes.count < 1 << 16 {
-                try c.send(bytes)
-                return try c.readReply()
-            }
-            let sender = Thread { try? c.send(bytes) }
-            sender.start()
-            let reply = try c.readReply()
-            shutdown(c.fd, Int32(SHUT_RDWR))
-            return reply
+        try await onThread { try exchange(port: port, bytes) }
+    }
+
+    /// `raw` without the hop off the caller's thread. `halfClose` ends the request stream after the bytes, so a
+    /// request whose body never ends is answered at once instead of after the read timeout.
+    static func exchange(port: Int, _ bytes: [UInt8], halfClose: Bool = false) throws -> HTTPReply {
+        let c = try RawConnection(port: port)
+        if bytes.count < 1 << 16 {
+            try c.send(bytes)
+            if halfClose { shutdown(c.fd, Int32(SHUT_WR)) }
+            return try c.readReply()
         }
+        let sender = Thread { try? c.send(bytes) }
+        sender.start()
+        let reply = try c.readReply()
+        shutdown(c.fd, Int32(SHUT_RDWR))
+        return reply
     }
 }

@@ -1,3 +1,5 @@
+import PipelineHost
+
 /// Decides which leases this host takes, the way the KCL does, from what it sees of the lease table.
 ///
 /// A lease is expired when it has no owner, or when its counter has not moved for `failoverTime` seconds of
@@ -74,7 +76,7 @@ struct LeaseBalancer {
         if !expired.isEmpty {
             // Shuffled by host, so hosts starting together do not all race for the same leases.
             var order = expired.sorted { $0.key < $1.key }
-            var rng = SplitMix(seed: randomSeed ^ Self.stableHash(me))
+            var rng = SplitMix64(seed: randomSeed ^ Self.stableHash(me))
             order.shuffle(using: &rng)
             wanted = min(wanted, order.count)
             return Decision(take: order.prefix(wanted).map { ($0.key, $0.counter) }, isSteal: false, target: target, hosts: hosts)
@@ -95,18 +97,5 @@ extension LeaseBalancer {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h
-    }
-}
-
-/// A small seeded generator (SplitMix64): reproducible shuffles in tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
