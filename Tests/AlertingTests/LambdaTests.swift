@@ -219,7 +219,7 @@ struct LambdaTests {
     }
 
     @Test func deadlineIsReportedBeforeLambdaKillsTheProcess() async throws {
-        let slack = try FakeSlack { _ in .delay(.seconds(3)) { FakeSlack.webhookOK() } }
+        let slack = try FakeSlack { _ in .delay(.seconds(10)) { FakeSlack.webhookOK() } }
         defer { slack.stop() }
         let deadline = Int64((MonotonicClock.wallSeconds() + 1.0) * 1000)
         let runtime = try FakeLambdaRuntime(events: [.init(id: "slow", body: FakeLambdaRuntime.snsEvent([Alerting.alert(1)]), deadlineMs: deadline)])
@@ -228,7 +228,8 @@ struct LambdaTests {
         let code = await LambdaHost.run(specPath: Self.specPath, registry: Self.registry, environment: environment(runtime, slack),
                                         logger: Logger(label: "lambda-test"), maxInvocations: 1)
         #expect(code == 1)
-        #expect(MonotonicClock.seconds() - started < 2)
+        // Reported at the 1 s deadline, not after Slack's 10 s answer (generous bound: CI runs tests in parallel).
+        #expect(MonotonicClock.seconds() - started < 5)
         let post = try #require(runtime.posts.first)
         #expect(post.path == "/2018-06-01/runtime/invocation/slow/error")
         #expect(post.body["errorType"] == "Runtime.DeadlineExceeded")
