@@ -132,7 +132,10 @@ import Testing
         #expect(!files.isEmpty)
         for f in files {
             do {
-                _ = try PipelineSpec.load(path: dir + "/" + f, registry: BuiltinPlugins.registry, environment: ["SCORED_BUCKET": "bucket", "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts"])
+                _ = try PipelineSpec.load(path: dir + "/" + f, registry: BuiltinPlugins.registry, environment: [
+                    "SCORED_BUCKET": "bucket", "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+                    "LEASE_TABLE": "fraud-scoring-leases", "LEASE_STATE_BUCKET": "checkpoints",
+                ])
             } catch { Issue.record("\(f): \(error)") }
         }
     }

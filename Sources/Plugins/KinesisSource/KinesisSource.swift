@@ -41,7 +41,7 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
                       doc: "Return once every shard is caught up (an empty GetRecords with MillisBehindLatest 0) or read to its end: for bounded replays, backfills and tests."),
             FieldSpec("leases", .object([
                 FieldSpec("table", .string, .required, doc: "The DynamoDB lease table (created on demand, on-demand capacity); one per application and stream.", example: "fraud-scoring-transactions-leases"),
-                FieldSpec("worker_id", .string, doc: "This host's name in the table; default the HOSTNAME environment variable and the process id. Must differ between hosts.", example: "${HOSTNAME:-scorer-1}"),
+                FieldSpec("worker_id", .string, doc: "This host's name in the table; default the host name and a random suffix (a restarted host then waits failover_time for its old leases). Must differ between hosts.", example: "${HOSTNAME:-scorer-1}"),
                 FieldSpec("failover_time", .duration, .defaultValue("10s"), doc: "A lease not renewed for this long is taken by another host; leases are renewed every third of it."),
                 FieldSpec("endpoint_url", .string, doc: "DynamoDB endpoint override; default AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, then the regional endpoint.", example: "http://127.0.0.1:5000"),
                 FieldSpec("state_bucket", .string, doc: "S3 bucket for a shard's keyed state when it is larger than a lease row holds (100 KB); without it such a checkpoint fails with a clear error. S3 endpoint: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL.", example: "fraud-scoring-state"),
@@ -121,7 +121,7 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
                 throw PipelineError(.config, "stop_at_end cannot be combined with leases: hosts sharing a stream run until stopped",
                                     at: SpecPath.child(config.path, "stop_at_end"))
             }
-            let worker = l.optionalString("worker_id") ?? "\(context.environment["HOSTNAME"] ?? "host")-\(getpid())"
+            let worker = l.optionalString("worker_id") ?? Self.defaultWorkerID(environment: context.environment)
             guard !worker.isEmpty else { throw PipelineError(.config, "worker_id is empty", at: SpecPath.child(l.path, "worker_id")) }
             leases = LeaseSettings(
                 table: l.string("table"), workerID: worker, failoverTime: max(0.3, l.optionalSeconds("failover_time") ?? 10),
@@ -130,6 +130,16 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
         } else {
             leases = nil
         }
+    }
+
+    /// Host name and a random suffix, as the KCL does: unique across tasks even where every container is pid 1.
+    static func defaultWorkerID(environment: [String: String]) -> String {
+        var name = environment["HOSTNAME"] ?? ""
+        if name.isEmpty {
+            var buffer = [CChar](repeating: 0, count: 256)
+            if gethostname(&buffer, buffer.count) == 0 { name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        }
+        return "\(name.isEmpty ? "host" : name)-\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     public func makeCheckpointStore(partitioned: [String: any PartitionedState]) throws -> (any CheckpointStore)? {

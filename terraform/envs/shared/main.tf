@@ -161,9 +161,18 @@ module "pipeline" {
   checkpoints_bucket_arn      = module.buckets.bucket_arns["checkpoints"]
   scored_events_bucket_arn    = module.buckets.bucket_arns["scored_events"]
   s3_kms_key_arn              = module.buckets.kms_key_arn
+  # What pipelines/production.json reads through ${VAR}: every AWS name comes from this composition.
   environment = {
     PIPELINE_ENVIRONMENT = local.environment
     PIPELINE_NAME        = var.pipeline_name
+    TRANSACTIONS_STREAM  = module.transactions.stream_name
+    USER_TABLE           = module.user_demographics.table_name
+    SAGEMAKER_ENDPOINT   = module.scoring.endpoint_name
+    SCORED_BUCKET        = module.buckets.bucket_names["scored_events"]
+    ALERTS_TOPIC_ARN     = module.alerts_topic.topic_arn
+    LEASE_TABLE          = module.lease_table.table_name
+    LEASE_STATE_BUCKET   = module.buckets.bucket_names["checkpoints"]
+    LEASE_STATE_PREFIX   = "${local.pipeline_service_name}/lease-state/"
   }
 }
 
