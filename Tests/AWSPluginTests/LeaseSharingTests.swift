@@ -86,6 +86,47 @@ struct LeaseSharingTests {
         #expect(held["host-a"]?.count == 2 && held["host-b"]?.count == 2)
     }
 
+    @Test func afterASplitChildLeasesWaitForTheParentsShardEnd() async throws {
+        // Kinesis from the in-test fake (moto cannot reshard), the lease table in moto's DynamoDB.
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let fake = try FakeKinesis(shards: ReshardTests.splitStream())
+        defer { fake.stop() }
+        let harness = PipelineHarness("lease-reshard")
+        let out = harness.dir + "/out.jsonl"
+        let stop = StopSignal()
+        async let run = harness.run("""
+            "source": {"type": "kinesis", "stream_name": "s", "endpoint_url": "\(fake.url)", "max_records_per_call": 100, "poll_interval": "10ms",
+                       "shard_discovery_interval": "500ms",
+                       "leases": {"table": "reshard-leases", "worker_id": "solo", "failover_time": "1500ms", "endpoint_url": "\(moto.endpoint)"}},
+            "sinks": [{"type": "file", "id": "out", "path": "\(out)"}]
+            """, interval: "100ms", stop: stop)
+        let table = Self.leaseTable(aws, "reshard-leases")
+        try await Self.waitFor("all 550 records, the parent at SHARD_END and every child checkpointed") {
+            let leases = (try? await table.scan()) ?? []
+            return harness.lines(out).count >= 550 && leases.count == 4
+                && leases.first { $0.key == "shardId-0" }?.isEnded == true
+                && leases.filter { $0.key != "shardId-0" }.allSatisfy { SequenceNumber.isSequence($0.checkpoint) }
+        }
+        stop.stop()
+        _ = try await run
+
+        // Per key, n arrives as 0, 1, 2, … across the parent and its children: a child was read only after the
+        // parent's last record.
+        var next: [String: Int64] = [:]
+        for line in harness.lines(out) {
+            let key = try #require(field(line, "key")?.stringValue)
+            let n = try #require(field(line, "n")?.intValue)
+            #expect(n == next[key, default: 0], "key \(key): got n=\(n)")
+            next[key] = n + 1
+        }
+        #expect(next.values.reduce(0, +) == 550, "each record once")
+        let leases = try await table.scan()
+        #expect(leases.first { $0.key == "shardId-1" }?.parents == ["shardId-0"])
+        // An ended lease is never taken again and needs no owner change; the others are released at the stop.
+        #expect(leases.filter { !$0.isEnded }.allSatisfy { $0.owner == nil }, "released at the stop")
+    }
+
     @Test func stateTooLargeForALeaseRowGoesToS3ByReference() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)
