@@ -32,6 +32,18 @@ import Testing
         ]
     }
 
+    /// Per key, n arrives as 0, 1, 2, … across a parent and its children, and every record once.
+    static func expectKeysInOrder(_ lines: [String], total: Int64) throws {
+        var next: [String: Int64] = [:]
+        for line in lines {
+            let key = try #require(field(line, "key")?.stringValue)
+            let n = try #require(field(line, "n")?.intValue)
+            #expect(n == next[key, default: 0], "key \(key): got n=\(n)")
+            next[key] = n + 1
+        }
+        #expect(next.values.reduce(0, +) == total, "each record once")
+    }
+
     @Test func childrenAreReadOnlyAfterTheirParentEndedAndKeysStayInOrder() async throws {
         // Two GetRecords calls fail with ExpiredIteratorException: the reader continues after its last record.
         let fake = try FakeKinesis(shards: Self.splitStream(), expireCalls: [3, 6])
@@ -45,15 +57,7 @@ import Testing
         let summary = try await harness.run(body)
         #expect(summary.recordsIn == 550)
 
-        // Per key, n arrives as 0, 1, 2, … across the parent and its child.
-        var next: [String: Int64] = [:]
-        for line in harness.lines(out) {
-            let key = try #require(field(line, "key")?.stringValue)
-            let n = try #require(field(line, "n")?.intValue)
-            #expect(n == next[key, default: 0], "key \(key): got n=\(n)")
-            next[key] = n + 1
-        }
-        #expect(next.values.reduce(0, +) == 550)
+        try Self.expectKeysInOrder(harness.lines(out), total: 550)
 
         let events = fake.events
         #expect(events.filter { $0 == "expired" }.count == 2)
