@@ -32,11 +32,7 @@ struct HostKillTests {
     }
 
     static func waitFor(_ what: String, seconds: Double, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while try await !condition() {
-            try #require(ContinuousClock.now < deadline, "timed out after \(seconds) s waiting for \(what)")
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        try await AWSReadBack.waitFor(what, seconds: seconds, condition)
     }
 
     static func scratch(_ name: String) -> String {
@@ -151,16 +147,7 @@ struct HostKillTests {
             for h in hosts.values where !h.isRunning { Issue.record("\(h.name) exited:\n\(h.log)"); return true }
             return try await owners().values.map(\.count).sorted() == [2, 3, 3]
         }
-        // A host a lease was stolen from reads on until its next renewal fails: wait until every lease was
-        // renewed three more times by an unchanged owner (renewals run every failover_time / 3 on every host).
-        let balanced = try await leases.scan()
-        try await Self.waitFor("three more renewals of every lease", seconds: 60) {
-            let now = (try? await leases.scan()) ?? []
-            return now.count == 8 && now.allSatisfy { l in
-                guard let before = balanced.first(where: { $0.key == l.key }) else { return false }
-                return l.owner == before.owner && l.counter >= before.counter + 3
-            }
-        }
+        try await leases.waitUntilSettled(count: 8)
         try await aws.put(stream, Self.transactions(0..<records / 2))
         try await Self.waitFor("a quarter of the records in S3", seconds: 60) { try await Self.counts(aws, bucket: bucket).count >= records / 4 }
 

@@ -18,13 +18,8 @@ struct LeaseSharingTests {
         LeaseTable(dynamo: try! .dynamoDB(aws.client, endpointURL: aws.endpoint), name: table)
     }
 
-    /// Polls until `condition` holds, failing the test after `seconds`.
     static func waitFor(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while try await !condition() {
-            try #require(ContinuousClock.now < deadline, "timed out waiting for \(what)")
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await AWSReadBack.waitFor(what, seconds: seconds, condition)
     }
 
     static func ids(_ harness: PipelineHarness) -> [String] {
@@ -53,17 +48,7 @@ struct LeaseSharingTests {
             let owners = leases.compactMap(\.owner)
             return leases.count == 4 && owners.filter { $0 == "host-a" }.count == 2 && owners.filter { $0 == "host-b" }.count == 2
         }
-        // A host a lease was stolen from reads on until its next renewal fails. Renewals run every
-        // failover_time / 3 on both hosts: once every lease was renewed three more times by its new owner (and
-        // no owner changed), the old owner has had its failed renewal too, however loaded the machine is.
-        let balanced = try await table.scan()
-        try await Self.waitFor("three more renewals of every lease") {
-            let now = (try? await table.scan()) ?? []
-            return now.count == 4 && now.allSatisfy { l in
-                guard let before = balanced.first(where: { $0.key == l.key }) else { return false }
-                return l.owner == before.owner && l.counter >= before.counter + 3
-            }
-        }
+        try await table.waitUntilSettled(count: 4)
         let held = Dictionary(grouping: try await table.scan(), by: { $0.owner! }).mapValues { Set($0.map(\.key)) }
         try await aws.put("tx", KinesisPipelineTests.transactions(0..<4000))
         try await Self.waitFor("every record read") { Set(Self.ids(a) + Self.ids(b)).count == 4000 }

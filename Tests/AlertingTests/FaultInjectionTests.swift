@@ -59,14 +59,7 @@ struct FaultInjectionTests {
             _ = try await kinesis.call("PutRecords", .object([("StreamName", "tx"), ("Records", .array(entries))]))
         }
         try await s3.createBucket("scored")
-        let topic = try #require(try await sns.call("CreateTopic", [("Name", "alerts")]).string("TopicArn"))
-        let queueURL = try #require(try await sqs.call("CreateQueue", ["QueueName": "alerts-q"])["QueueUrl"]?.stringValue)
-        let queueARN = try #require(try await sqs.call(
-            "GetQueueAttributes", ["QueueUrl": .string(queueURL), "AttributeNames": ["QueueArn"]])["Attributes"]?["QueueArn"]?.stringValue)
-        _ = try await sns.call("Subscribe", [
-            ("TopicArn", topic), ("Protocol", "sqs"), ("Endpoint", queueARN),
-            ("Attributes.entry.1.key", "RawMessageDelivery"), ("Attributes.entry.1.value", "true"),
-        ])
+        let (topic, queueURL) = try await AWSReadBack.topicWithQueue("alerts", sns: sns, sqs: sqs)
 
         let slack = try FakeSlack()
         defer { slack.stop() }
@@ -104,17 +97,11 @@ struct FaultInjectionTests {
         let alerts = (0..<count).filter { $0 % alertEvery == 0 }.map(id)
         func scored() async throws -> [String: Int] {
             var seen: [String: Int] = [:]
-            var token: String?
-            repeat {
-                let page = try await s3.listObjectsV2(bucket: "scored", prefix: "", continuationToken: token)
-                for o in page.objects {
-                    let body = try await s3.getObject(bucket: "scored", key: o.key).body
-                    for line in try gunzipLines(body) {
-                        if let t = (try? DocumentParser.parseValue(Array(line.utf8)))?["transaction_id"]?.stringValue { seen[t, default: 0] += 1 }
-                    }
+            for lines in try await AWSReadBack.objects(s3, bucket: "scored", prefix: "").values {
+                for line in lines {
+                    if let t = (try? DocumentParser.parseValue(Array(line.utf8)))?["transaction_id"]?.stringValue { seen[t, default: 0] += 1 }
                 }
-                token = page.isTruncated ? page.nextContinuationToken : nil
-            } while token != nil
+            }
             return seen
         }
         func postedToSlack() -> Set<String> {
@@ -165,21 +152,5 @@ struct FaultInjectionTests {
         print("fault injection: AWS \(awsProxy.requests) requests, injected \(awsProxy.faults.map { "\($0.key)=\($0.value)" }.sorted()); "
               + "Slack \(slackProxy.requests) requests, injected \(slackProxy.faults.map { "\($0.key)=\($0.value)" }.sorted()); "
               + "\(seen.count) records in S3 (\(seen.values.filter { $0 > 1 }.count) duplicated), \(viaSNS.count) alerts via SNS, \(postedToSlack().count) in Slack")
-    }
-
-    /// gunzip through the project's ByteReader (it reads .gz files).
-    func gunzipLines(_ gz: [UInt8]) throws -> [String] {
-        let path = NSTemporaryDirectory() + "obj-\(UUID().uuidString).json.gz"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(gz))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let reader = try ByteReader(path: path)
-        var all: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
-            if n == 0 { break }
-            all.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: all, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 }

@@ -68,7 +68,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             guard let tableName = config.optionalString("table") else {
                 throw PipelineError(.config, "mode \"dynamodb\" needs \"table\"", at: config.path)
             }
-            let region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+            let region = AWSClient.region(config: config, environment: context.environment)
             let aws = AWSClient(region: region, environment: context.environment)
             self.aws = aws
             follower = DynamoTableFollower(

@@ -103,15 +103,13 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
             start = .atTimestamp(t)
         default: start = .trimHorizon
         }
-        let retry = config.nested("retry")
         settings = Settings(
             stream: config.string("stream_name"), start: start,
             maxRecordsPerCall: config.int("max_records_per_call"), pollInterval: config.seconds("poll_interval"),
             discoveryInterval: max(0.05, config.seconds("shard_discovery_interval")), deaggregate: config.bool("deaggregate"),
             stopAtEnd: config.bool("stop_at_end"),
-            retry: RetryPolicy(maxAttempts: retry.int("max_attempts"), baseBackoff: .seconds(retry.seconds("initial_backoff")),
-                               maxBackoff: .seconds(retry.seconds("max_backoff"))))
-        region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+            retry: RetryPolicy(config: config))
+        region = AWSClient.region(config: config, environment: context.environment)
         endpointURL = config.optionalString("endpoint_url")
         environment = context.environment
         logger = context.logger

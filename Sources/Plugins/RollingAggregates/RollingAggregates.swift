@@ -126,7 +126,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     /// Inserts the event into its key's state and returns the features over the events before it.
     func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
-        maxTimes[partition ?? "", default: -.infinity] = max(maxTimes[partition ?? ""] ?? -.infinity, t)
+        maxTimes[partition ?? "", default: -.infinity] = max(maxTimes[partition ?? "", default: -.infinity], t)
         var s = state[key] ?? KeyState()
         state[key] = nil  // take it out so the arrays are uniquely referenced while we append
         // Position after every event with time <= t: same-second events count in arrival order.

@@ -69,7 +69,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
         var p = config.string("prefix")
         if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
         prefix = p
-        region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+        region = AWSClient.region(config: config, environment: context.environment)
         endpointURL = config.optionalString("endpoint_url")
         timeField = config.string("time_field")
         let batch = config.nested("batch")
@@ -81,8 +81,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             throw PipelineError(.config, "multipart_threshold must be at least 5MiB (the smallest S3 part)", at: SpecPath.child(config.path, "multipart_threshold"))
         }
         maxInFlight = config.int("max_in_flight")
-        let r = config.nested("retry")
-        retry = RetryPolicy(maxAttempts: r.int("max_attempts"), baseBackoff: .seconds(r.seconds("initial_backoff")), maxBackoff: .seconds(r.seconds("max_backoff")))
+        retry = RetryPolicy(config: config)
         environment = context.environment
     }
 

@@ -59,7 +59,7 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         topicARN = config.string("topic_arn")
-        region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
+        region = AWSClient.region(config: config, environment: context.environment)
         endpointURL = config.optionalString("endpoint_url")
         subject = config.optionalString("subject")
         attributes = (config["message_attributes"]?.objectValue ?? []).map { ($0.0, $0.1.stringValue ?? "") }
@@ -77,8 +77,7 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
         maxBytes = min(Self.maxMessageBytes, Int(batch.bytes("max_bytes")))
         maxAge = batch.seconds("max_age")
         maxInFlight = fifo ? 1 : config.int("max_in_flight")
-        let r = config.nested("retry")
-        retry = RetryPolicy(maxAttempts: r.int("max_attempts"), baseBackoff: .seconds(r.seconds("initial_backoff")), maxBackoff: .seconds(r.seconds("max_backoff")))
+        retry = RetryPolicy(config: config)
         environment = context.environment
     }
 

@@ -64,13 +64,8 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
         endpointName = config.string("endpoint_name")
-        let retry = config.nested("retry")
-        let policy = RetryPolicy(
-            maxAttempts: retry.int("max_attempts"),
-            baseBackoff: .milliseconds(Int64(retry.seconds("initial_backoff") * 1000)),
-            maxBackoff: .milliseconds(Int64(retry.seconds("max_backoff") * 1000)))
-        let region = config.optionalString("region") ?? AWSClient.resolveRegion(environment: context.environment) ?? "us-east-1"
-        aws = AWSClient(region: region, retryPolicy: policy, environment: context.environment)
+        aws = AWSClient(region: AWSClient.region(config: config, environment: context.environment),
+                        retryPolicy: RetryPolicy(config: config), environment: context.environment)
         var rt = try SageMakerRuntimeClient(client: aws, endpointURL: config.optionalString("endpoint_url"))
         rt.timeout = .milliseconds(Int64(config.seconds("timeout") * 1000))
         runtime = rt

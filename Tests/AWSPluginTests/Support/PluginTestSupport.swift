@@ -2,7 +2,7 @@ import AWSCore
 import FileSink
 import FileSource
 import Foundation
-import KinesisSource
+@testable import KinesisSource
 import Logging
 import PipelineHost
 import RollingAggregates
@@ -82,17 +82,8 @@ struct AWSFixture {
         return listed["Shards"]?.arrayValue?.compactMap { $0["ShardId"]?.stringValue } ?? []
     }
 
-    /// An SNS topic with an SQS queue subscribed (raw delivery), to read published messages back.
     func topicWithQueue(_ name: String) async throws -> (topicARN: String, queueURL: String) {
-        let topic = try #require(try await sns.call("CreateTopic", [("Name", name)]).string("TopicArn"))
-        let queueURL = try #require(try await sqs.call("CreateQueue", ["QueueName": .string("\(name)-q")])["QueueUrl"]?.stringValue)
-        let queueARN = try #require(try await sqs.call(
-            "GetQueueAttributes", ["QueueUrl": .string(queueURL), "AttributeNames": ["QueueArn"]])["Attributes"]?["QueueArn"]?.stringValue)
-        _ = try await sns.call("Subscribe", [
-            ("TopicArn", topic), ("Protocol", "sqs"), ("Endpoint", queueARN),
-            ("Attributes.entry.1.key", "RawMessageDelivery"), ("Attributes.entry.1.value", "true"),
-        ])
-        return (topic, queueURL)
+        try await AWSReadBack.topicWithQueue(name, sns: sns, sqs: sqs)
     }
 
     /// PutRecords in calls of 500; each payload is one JSON line.
@@ -109,35 +100,7 @@ struct AWSFixture {
 
     /// Every object under `prefix`, gunzipped: key → lines.
     func objects(bucket: String, prefix: String) async throws -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        var token: String?
-        repeat {
-            let page = try await s3.listObjectsV2(bucket: bucket, prefix: prefix, continuationToken: token)
-            for o in page.objects {
-                let body = try await s3.getObject(bucket: bucket, key: o.key).body
-                out[o.key] = try Gunzip.lines(body)
-            }
-            token = page.isTruncated ? page.nextContinuationToken : nil
-        } while token != nil
-        return out
-    }
-}
-
-/// gunzip through the project's ByteReader (it reads .gz files).
-enum Gunzip {
-    static func lines(_ gz: [UInt8]) throws -> [String] {
-        let path = NSTemporaryDirectory() + "obj-\(UUID().uuidString).json.gz"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(gz))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let reader = try ByteReader(path: path)
-        var all: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
-            if n == 0 { break }
-            all.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: all, as: UTF8.self).split(separator: "\n").map(String.init)
+        try await AWSReadBack.objects(s3, bucket: bucket, prefix: prefix)
     }
 }
 
@@ -145,4 +108,21 @@ enum Gunzip {
 func field(_ line: String, _ name: String) -> JSONValue? {
     guard let fields = try? RecordParser().parse(Array(line.utf8)) else { return nil }
     return Record(fields: fields)[name]
+}
+
+extension LeaseTable {
+    /// Waits until every one of `count` leases was renewed three more times by an unchanged owner. A host a lease
+    /// was stolen from reads on until its next renewal fails; renewals run every failover_time / 3 on every host,
+    /// so after three rounds of the new owner's the old owner has had its failed renewal too, however loaded the
+    /// machine is.
+    func waitUntilSettled(count: Int) async throws {
+        let balanced = try await scan()
+        try await AWSReadBack.waitFor("three more renewals of every lease") {
+            let now = (try? await scan()) ?? []
+            return now.count == count && now.allSatisfy { l in
+                guard let before = balanced.first(where: { $0.key == l.key }) else { return false }
+                return l.owner == before.owner && l.counter >= before.counter + 3
+            }
+        }
+    }
 }

@@ -17,17 +17,12 @@ struct LeaseBalancer {
         self.failoverTime = failoverTime
     }
 
-    struct Decision: Equatable {
+    struct Decision {
         /// Lease keys with the counter they were seen at: take them with a conditional write on it.
         var take: [(key: String, counter: Int64)]
         var isSteal: Bool
         var target: Int
         var hosts: Int
-
-        static func == (a: Decision, b: Decision) -> Bool {
-            a.take.map(\.key) == b.take.map(\.key) && a.take.map(\.counter) == b.take.map(\.counter) && a.isSteal == b.isSteal
-                && a.target == b.target && a.hosts == b.hosts
-        }
     }
 
     /// Records a scan of the table.

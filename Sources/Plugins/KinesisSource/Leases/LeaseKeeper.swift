@@ -21,7 +21,6 @@ final class LeaseKeeper: Sendable {
     private struct State {
         var held: [String: Held] = [:]
         var lost: Set<String> = []
-        var closed = false
     }
 
     let table: LeaseTable
@@ -153,7 +152,6 @@ final class LeaseKeeper: Sendable {
         }
         task?.cancel()
         let keys = state.withLock { s -> [String] in
-            s.closed = true
             defer { s.held = [:] }
             return s.held.keys.sorted()
         }
