@@ -83,7 +83,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineHostTests",
-            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

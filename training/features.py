@@ -62,12 +62,15 @@ events of the same user ``u`` that come *before* ``e`` in stream order.
   - an event ``W - 1`` seconds earlier is IN,
   - an earlier event with the same timestamp (``h.ts == t``) is IN.
 * ``txn_count_<W>`` = ``len(window(W))`` (0 when empty, never missing).
-* ``txn_sum_<W>`` = the float64 sum of ``transaction_value`` over
-  ``window(W)``: start from ``0.0`` and add the values one at a time,
-  oldest first (stream order). No compensated/pairwise summation and no
-  running total with subtraction: the exact order of additions is part of
-  the contract, because float addition is not associative. Empty window:
-  ``0.0``.
+* ``txn_sum_<W>`` = ``math.fsum`` of ``transaction_value`` over
+  ``window(W)``: the exact sum of the values, rounded once to the nearest
+  float64 (ties to even). It does not depend on the order of the values,
+  so a streaming implementation may keep a running exact sum (adding an
+  event's value when it enters the window and subtracting it when it
+  leaves) without drifting; a plain float64 running total with
+  subtraction, or a naive oldest-first sum, is NOT this value in general
+  (``math.fsum([1e16, 1.0, -1e16]) == 1.0`` where the naive sum is
+  ``0.0``). Empty window: ``0.0``.
 * ``1h`` uses ``W = 3600``; ``24h`` uses ``W = 86400``.
 * ``secs_since_prev_txn`` = ``t - (timestamp of the last event in H)``; it
   can be 0 (same second). If ``H`` is empty (the user's first event in the
@@ -135,7 +138,7 @@ def hour_of_day(ts: int) -> int:
 
 
 def _window_stats(events: Sequence, t: int, width: int):
-    """Count and oldest-first float64 sum of the events with ts > t - width.
+    """Count and exact (``math.fsum``) sum of the events with ts > t - width.
 
     ``events`` is a sequence of (ts, value) in stream order.
     """
@@ -144,10 +147,7 @@ def _window_stats(events: Sequence, t: int, width: int):
     n = len(events)
     while i < n and events[i][0] <= lo:
         i += 1
-    total = 0.0
-    for k in range(i, n):
-        total += events[k][1]
-    return n - i, total
+    return n - i, math.fsum(events[k][1] for k in range(i, n))
 
 
 class RollingState:

@@ -4,7 +4,8 @@ import PipelineHost
 import Prometheus
 
 /// The admin HTTP endpoints of a running pipeline: `/metrics` (Prometheus text), `/health` (the process
-/// is alive and no stage has failed) and `/ready` (plugins started and the pipeline moving records).
+/// is alive and no stage has failed) and `/ready` (plugins started, the pipeline moving records, and no component
+/// holding readiness back with `RuntimeStats.setUnready`; a 503 names the reasons).
 public struct AdminServer: Sendable {
     let host: String
     let port: Int
@@ -39,9 +40,10 @@ public struct AdminServer: Sendable {
             return Self.json(.ok, .object([("status", "ok")]))
         }
         router.get("/ready") { _, _ -> Response in
-            stats.isReady
+            let readiness = stats.readiness
+            return readiness.ready
                 ? Self.json(.ok, .object([("ready", true), ("records_in", .int(Int64(stats.recordsIn)))]))
-                : Self.json(.serviceUnavailable, .object([("ready", false)]))
+                : Self.json(.serviceUnavailable, .object([("ready", false), ("reasons", .array(readiness.reasons.map { .string($0) }))]))
         }
         let app = Application(
             router: router,

@@ -101,6 +101,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @Argument(help: "The pipeline spec (JSON).") var spec: String
     @Flag(name: .long, help: "No progress line and no summary.") var quiet = false
+    @Option(name: .long, help: ArgumentHelp("A transform with keyed state that starts empty although the checkpoint has none for it (one added to the spec since); repeatable.", valueName: "id"))
+    var freshState: [String] = []
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -125,7 +127,8 @@ struct RunCommand: AsyncParsableCommand {
         defer { signals.forEach { $0.cancel() } }
 
         let runner = PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger,
-                                    environment: ProcessInfo.processInfo.environment, stats: stats, stop: stop)
+                                    environment: ProcessInfo.processInfo.environment, stats: stats, stop: stop,
+                                    freshState: Set(freshState))
         var background: [Task<Void, Never>] = []
         if let admin = spec.admin {
             let server = AdminServer(host: admin.host, port: admin.port, stats: stats, registry: prometheus, logger: logger)

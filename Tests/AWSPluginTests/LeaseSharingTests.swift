@@ -112,17 +112,18 @@ struct LeaseSharingTests {
         let keys: [(String, JSONValue)] = (0..<3000).map { ("user-\($0)", .array([.array([.double(1_715_936_400 + Double($0))]), .array([.double(12.5)]), .null, "shardId-000000000001"])) }
         let part: JSONValue = .object([("max_times", .object([("shardId-000000000001", .double(1_715_939_400))])), ("keys", .object(keys))])
         let store = LeaseStateStore(s3: aws.s3, bucket: "state", prefix: "lease-state/", enabled: true)
-        let text = try #require(try await store.encode(["features": part], stream: "tx", shard: "shardId-000000000001", checkpoint: "4959"))
+        let text = try #require(try await store.encode(["features": part], stream: "tx", shard: "shardId-000000000001", checkpoint: "4959", transforms: ["features"]))
         #expect(text.utf8.count < 200, "the lease holds a reference, not the state: \(text.prefix(200))")
         #expect(text.contains("s3://state/lease-state/tx/shardId-000000000001/4959.json"))
         let back = try await store.decode(text, shard: "shardId-000000000001")
-        #expect(back["features"] == part)
+        #expect(back.states["features"] == part)
+        #expect(back.covered == ["features"])
 
-        let small = try #require(try await store.encode(["features": .object([("keys", .object([]))])], stream: "tx", shard: "s", checkpoint: "1"))
+        let small = try #require(try await store.encode(["features": .object([("keys", .object([]))])], stream: "tx", shard: "s", checkpoint: "1", transforms: ["features"]))
         #expect(small.contains("\"states\""), "small state stays inline")
         let noBucket = LeaseStateStore(s3: nil, bucket: nil, prefix: "", enabled: true)
-        await #expect(throws: PipelineError.self) { _ = try await noBucket.encode(["features": part], stream: "tx", shard: "s", checkpoint: "1") }
-        #expect(try await LeaseStateStore(s3: nil, bucket: nil, prefix: "", enabled: false).encode(["features": part], stream: "tx", shard: "s", checkpoint: "1") == nil)
+        await #expect(throws: PipelineError.self) { _ = try await noBucket.encode(["features": part], stream: "tx", shard: "s", checkpoint: "1", transforms: ["features"]) }
+        #expect(try await LeaseStateStore(s3: nil, bucket: nil, prefix: "", enabled: false).encode(["features": part], stream: "tx", shard: "s", checkpoint: "1", transforms: ["features"]) == nil)
     }
 
     @Test func keyedStateMovesWithTheShardToTheNextHost() async throws {

@@ -85,10 +85,22 @@ struct SlackSinkTests {
         #expect(slack.requests.count == 3)
     }
 
-    @Test func exhausted5xxIsDeadLetteredWithTheReason() async throws {
+    /// By default an outage that outlasts the retries stops the pipeline (the alert is replayed after the
+    /// restart); nothing is dead-lettered for a transient failure.
+    @Test func exhausted5xxStopsThePipelineByDefault() async throws {
         let slack = try FakeSlack { _ in FakeSlack.webhookError(500, "rollup_error") }
         defer { slack.stop() }
         let out = await Alerting.runSlack(webhookSink(slack), records: [Alerting.alert(1)], environment: env(slack))
+        let error = try #require(out.error, "the run must fail, not go on without the alert")
+        #expect("\(error)".contains("rollup_error"))
+        #expect(out.deadLetters.isEmpty)
+        #expect(slack.requests.count == 3)
+    }
+
+    @Test func exhausted5xxIsDeadLetteredWithTheReasonWhenAskedTo() async throws {
+        let slack = try FakeSlack { _ in FakeSlack.webhookError(500, "rollup_error") }
+        defer { slack.stop() }
+        let out = await Alerting.runSlack(webhookSink(slack, #", "on_exhausted": "dead_letter""#), records: [Alerting.alert(1)], environment: env(slack))
         #expect(out.error == nil)
         #expect(slack.requests.count == 3)
         let entry = try #require(out.deadLetters.first)
@@ -176,7 +188,8 @@ struct SlackSinkTests {
         // 1. Permanent errors and retries, webhook.
         let slack = try FakeSlack { p in p.text.contains("t000000001") ? FakeSlack.webhookError(400, "invalid_payload") : FakeSlack.webhookError(500, "boom") }
         defer { slack.stop() }
-        let a = await Alerting.runSlack(webhookSink(slack), records: [Alerting.alert(1), Alerting.alert(2)], environment: env(slack), logger: capture.logger())
+        let a = await Alerting.runSlack(webhookSink(slack, #", "on_exhausted": "dead_letter""#), records: [Alerting.alert(1), Alerting.alert(2)],
+                                        environment: env(slack), logger: capture.logger())
         #expect(a.deadLetters.count == 2)
         check(a.deadLetters, "dead letter")
 
@@ -184,7 +197,8 @@ struct SlackSinkTests {
         let closed = try FakeHTTPServer { _ in .reset }
         let url = closed.url + "/services/T0SECRET1/B0SECRET2/SeCrEtPoRtWeBhOoK"
         closed.stop()
-        let b = await Alerting.runSlack(webhookSink(slack), records: [Alerting.alert(3)], environment: ["SLACK_WEBHOOK_URL": url], logger: capture.logger())
+        let b = await Alerting.runSlack(webhookSink(slack, #", "on_exhausted": "dead_letter""#), records: [Alerting.alert(3)],
+                                        environment: ["SLACK_WEBHOOK_URL": url], logger: capture.logger())
         #expect(b.deadLetters.count == 1)
         check(b.deadLetters, "dead letter")
         let c = await Alerting.runSlack(webhookSink(slack, #", "on_exhausted": "fail""#), records: [Alerting.alert(4)],

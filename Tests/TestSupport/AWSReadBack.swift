@@ -40,6 +40,12 @@ public enum AWSReadBack {
         let path = NSTemporaryDirectory() + "obj-\(UUID().uuidString).json.gz"
         _ = FileManager.default.createFile(atPath: path, contents: Data(gz))
         defer { try? FileManager.default.removeItem(atPath: path) }
+        return try readLines(path: path)
+    }
+
+    /// The lines of a file read through the project's ByteReader (.gz decompressed; stops with an error at a
+    /// damaged gzip member).
+    public static func readLines(path: String) throws -> [String] {
         let reader = try ByteReader(path: path)
         var all: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

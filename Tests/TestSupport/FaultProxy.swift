@@ -14,6 +14,10 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
         case serverError, throttled, stall, reset
     }
 
+    /// Answers chosen requests itself (a scripted AWS error for one operation, say): an action, or nil to let the
+    /// schedule and forwarding handle the request. It runs before the schedule and is not counted in `faults`.
+    public typealias Interceptor = @Sendable (FakeHTTPServer.Request) -> FakeHTTPServer.Action?
+
     public enum Schedule: Sendable {
         case every(Int)
         case random(rate: Double, seed: UInt64)
@@ -21,6 +25,7 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
 
     let upstreamPort: Int
     let schedule: Schedule
+    let intercept: Interceptor?
     private let count = Atomic<Int>(0)
     private let injected = Mutex<[Fault: Int]>([:])
     private let rng: Mutex<SplitMix64>
@@ -34,9 +39,15 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
         try self.init(upstreamPort: upstreamPort, schedule: .every(every))
     }
 
-    public init(upstreamPort: Int, schedule: Schedule) throws {
+    /// A proxy that injects no scheduled faults, only what `intercept` decides, and forwards everything else.
+    public convenience init(upstreamPort: Int, intercept: @escaping Interceptor) throws {
+        try self.init(upstreamPort: upstreamPort, schedule: .every(Int.max), intercept: intercept)
+    }
+
+    public init(upstreamPort: Int, schedule: Schedule, intercept: Interceptor? = nil) throws {
         self.upstreamPort = upstreamPort
         self.schedule = schedule
+        self.intercept = intercept
         if case .random(_, let seed) = schedule { rng = Mutex(SplitMix64(seed: seed)) } else { rng = Mutex(SplitMix64(seed: 0)) }
         server = try FakeHTTPServer { [unowned self] request in self.handle(request) }
     }
@@ -57,6 +68,7 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
 
     private func handle(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
         let n = count.add(1, ordering: .relaxed).newValue
+        if let intercept, let action = intercept(request) { return action }
         guard let fault = pick(n) else { return forward(request) }
         injected.withLock { $0[fault, default: 0] += 1 }
         switch fault {
@@ -72,6 +84,9 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
             return .reset
         }
     }
+
+    /// The upstream's answer to `request`, for an interceptor that answers late (`.delay(…, then: { proxy.passThrough(r) })`).
+    public func passThrough(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action { forward(request) }
 
     /// Sends the request to moto on a fresh connection and relays the whole answer (moto closes every connection).
     private func forward(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {

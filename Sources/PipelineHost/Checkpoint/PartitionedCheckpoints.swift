@@ -8,6 +8,12 @@ public protocol PartitionedState: AnyObject, Sendable {
     /// Adds one partition's part (as `split` made it) to the live state, replacing what the transform held
     /// for those keys. Called while the pipeline runs, before the partition's first record is emitted.
     func merge(_ part: JSONValue) throws
+    /// Forgets every key whose state belongs to `partition`: this host no longer holds it (a lost or released
+    /// lease, a parent shard that ended and whose children took over).
+    func drop(partition: String)
+    /// Adds a parent partition's part (as `split` made it) with every key moved to `partition`: a child shard
+    /// after a reshard continues its parents' keys. Keys the transform already holds for `partition` win.
+    func inherit(_ part: JSONValue, into partition: String) throws
 }
 
 /// A source that shares its partitions with other hosts and keeps each partition's checkpoint (position and

@@ -11,6 +11,7 @@ public final class RuntimeStats: Sendable {
     private let bytesInCounter = Atomic<Int>(0)
     private let sinkCounts = Mutex<[String: Int]>([:])
     private let flags = Mutex<(ready: Bool, lastCheckpoint: Double?, failure: String?)>((false, nil, nil))
+    private let unready = Mutex<[String: String]>([:])
     public let startTime: Double
 
     public init() { startTime = MonotonicClock.seconds() }
@@ -21,6 +22,8 @@ public final class RuntimeStats: Sendable {
     public var checkpoints: Int { checkpointsCounter.load(ordering: .relaxed) }
     public var progress: (done: Int64, total: Int64) { (progressDone.load(ordering: .relaxed), progressTotal.load(ordering: .relaxed)) }
     public var sinkOutputs: [String: Int] { sinkCounts.withLock { $0 } }
+    /// The pipeline has started its stages and not yet stopped (components may still hold readiness back:
+    /// see `readiness`).
     public var isReady: Bool { flags.withLock { $0.ready } }
     public var failure: String? { flags.withLock { $0.failure } }
     public var lastCheckpointTime: Double? { flags.withLock { $0.lastCheckpoint } }
@@ -42,6 +45,24 @@ public final class RuntimeStats: Sendable {
     }
     func setReady(_ ready: Bool) { flags.withLock { $0.ready = ready } }
     func setFailure(_ message: String) { flags.withLock { $0.failure = message } }
+
+    /// Holds the host's readiness back on behalf of `component` (a reference table that stopped syncing, say)
+    /// until `clearUnready(component:)`. Calling it again replaces the reason. Liveness (`/health`) is not affected.
+    public func setUnready(component: String, reason: String) { unready.withLock { $0[component] = reason } }
+    public func clearUnready(component: String) { unready.withLock { _ = $0.removeValue(forKey: component) } }
+
+    /// The components holding readiness back, by component name.
+    public var unreadyComponents: [(component: String, reason: String)] {
+        unready.withLock { $0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+
+    /// What `/ready` answers: the pipeline is running and no component holds readiness back; otherwise why not.
+    public var readiness: (ready: Bool, reasons: [String]) {
+        var reasons: [String] = []
+        if !isReady { reasons.append("pipeline: not running (starting, or stopped)") }
+        reasons += unreadyComponents.map { "\($0.component): \($0.reason)" }
+        return (reasons.isEmpty, reasons)
+    }
 }
 
 import Foundation

@@ -5,18 +5,25 @@ import Synchronization
 /// and the positions describe the same cut of the stream (Flink's aligned checkpoint, in one process).
 final class Barrier: Sendable {
     let id: UInt64
-    /// The last batch emitted before the barrier (0 when none).
+    /// The barrier's own slot in the batch numbering: every batch before it has a lower id. A checkpoint for
+    /// this barrier waits until every id up to this one is acknowledged, the barrier's own included.
     let upTo: UInt64
     let positions: [String: JSONValue]
     let isFinal: Bool
     private let snapshots = Mutex<[String: JSONValue]>([:])
+    /// Acknowledged (released) by the router once the barrier has passed every transform.
+    private let passage: AckToken
 
-    init(id: UInt64, upTo: UInt64, positions: [String: JSONValue], isFinal: Bool) {
+    init(id: UInt64, upTo: UInt64, positions: [String: JSONValue], isFinal: Bool, passage: AckToken) {
         self.id = id
         self.upTo = upTo
         self.positions = positions
         self.isFinal = isFinal
+        self.passage = passage
     }
+
+    /// The barrier reached the end of the transform chain: every transform has recorded its snapshot.
+    func passedTransforms() { passage.release() }
 
     func record(state: JSONValue, for transformID: String) {
         snapshots.withLock { $0[transformID] = state }

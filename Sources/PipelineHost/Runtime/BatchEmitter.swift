@@ -12,6 +12,8 @@ final class BatchEmitter: Sendable {
         var nextBarrierID: UInt64 = 1
         var lastBarrierTime: Double
         var positions: [String: JSONValue]
+        /// Partitions this process has emitted records of, with the last batch that held one.
+        var lastBatchOf: [String: UInt64] = [:]
     }
 
     let output: BoundedChannel<StreamItem>
@@ -42,7 +44,10 @@ final class BatchEmitter: Sendable {
             let id = s.nextBatchID
             s.nextBatchID += 1
             s.lastBatchID = id
-            for (p, pos) in source.positions { s.positions[p] = pos }
+            for (p, pos) in source.positions {
+                s.positions[p] = pos
+                s.lastBatchOf[p] = id
+            }
             return id
         }
         tracker.register(id)
@@ -63,9 +68,19 @@ final class BatchEmitter: Sendable {
         if due { try await barrier(isFinal: false) }
     }
 
+    /// Puts a barrier into the stream. The barrier takes the next batch number and is registered with the
+    /// tracker like a batch; the router releases it once it has passed every transform (each added its
+    /// snapshot on the way). So "every id up to the barrier's is acknowledged" means both: every record
+    /// before the cut is durable at its sinks, and every stateful transform has recorded its state of the cut.
+    /// Without the second half an idle pipeline (nothing pending) wrote its checkpoint before any transform
+    /// had seen the barrier, with no state in it.
     func barrier(isFinal: Bool) async throws {
         let b: Barrier = state.withLock { s in
-            let b = Barrier(id: s.nextBarrierID, upTo: s.lastBatchID, positions: s.positions, isFinal: isFinal)
+            let slot = s.nextBatchID
+            s.nextBatchID += 1
+            tracker.register(slot)
+            let b = Barrier(id: s.nextBarrierID, upTo: slot, positions: s.positions, isFinal: isFinal,
+                            passage: AckToken(batchID: slot, tracker: tracker))
             s.nextBarrierID += 1
             s.lastBarrierBatchID = s.lastBatchID
             s.lastBarrierTime = MonotonicClock.seconds()
@@ -73,5 +88,19 @@ final class BatchEmitter: Sendable {
         }
         try await output.send(.barrier(b))
         try await barriers.send(b)
+    }
+
+    /// Returns once every batch that held records of `partition` has been acknowledged (at once when there
+    /// were none): a partition taken back by this host must not see its earlier records processed against the
+    /// state restored for it.
+    func waitForEarlierRecords(of partition: String) async {
+        guard let last = state.withLock({ $0.lastBatchOf[partition] }) else { return }
+        await tracker.waitUntilComplete(upTo: last)
+    }
+
+    /// Forgets a partition's position: this host no longer reads it (a lost or released lease), so no later
+    /// checkpoint of this host may store a position for it.
+    func forget(partition: String) {
+        state.withLock { _ = $0.positions.removeValue(forKey: partition) }
     }
 }

@@ -24,11 +24,16 @@ public final class PipelineRunner: Sendable {
     let logger: Logger
     let environment: [String: String]
     let store: any CheckpointStore
+    /// Transforms with keyed state that may start empty although the checkpoint has no state for them
+    /// (`run --fresh-state ID`, for a transform added to the spec since the checkpoint).
+    let freshState: Set<String>
     private let firstFailure = Mutex<(any Error)?>(nil)
 
     public init(spec: PipelineSpec, registry: PluginRegistry, logger: Logger, environment: [String: String],
-                store: (any CheckpointStore)? = nil, stats: RuntimeStats = RuntimeStats(), stop: StopSignal = StopSignal()) {
+                store: (any CheckpointStore)? = nil, stats: RuntimeStats = RuntimeStats(), stop: StopSignal = StopSignal(),
+                freshState: Set<String> = []) {
         self.spec = spec
+        self.freshState = freshState
         self.registry = registry
         self.logger = logger
         self.environment = environment
@@ -49,8 +54,10 @@ public final class PipelineRunner: Sendable {
         var partitioned: [String: any PartitionedState] = [:]
         for (id, t) in transforms { if let p = t as? any PartitionedState { partitioned[id] = p } }
         let store: any CheckpointStore
+        var writerID: String?
         if let owning = source as? any PartitionCheckpointingSource, let shared = try owning.makeCheckpointStore(partitioned: partitioned) {
             store = shared
+            writerID = Self.newWriterID()
             for (id, t) in transforms where partitioned[id] == nil && (try? t.snapshot()) != nil {
                 logger.info("transform state is per host, not per partition: with a partition-checkpointing source it is not checkpointed",
                             metadata: ["transform": "\(id)"])
@@ -59,16 +66,41 @@ public final class PipelineRunner: Sendable {
             store = self.store
         }
         let partitionsByID = partitioned
-        let restorer: @Sendable (String, [String: JSONValue]) throws -> Void = { partition, states in
-            for (id, part) in states {
-                // A transform removed from the spec since: its old state has nowhere to go.
-                guard let t = partitionsByID[id] else { continue }
-                do { try t.merge(part) } catch {
-                    throw PipelineError(.checkpoint, "cannot restore the state of transform \"\(id)\" for partition \(partition): \(error)",
-                                        at: store.description, underlying: error)
+        let keyedPartitioned = transforms.filter { partitioned[$0.0] != nil && $0.1.hasKeyedState && !freshState.contains($0.0) }.map(\.0)
+        let storeDescription = store.description
+        let handover = PartitionHandover(
+            restore: { partition, states, covered, checkpointed, inheriting in
+                if checkpointed {
+                    let present = covered ?? Set(states.keys)
+                    if let missing = keyedPartitioned.first(where: { !present.contains($0) }) {
+                        throw PipelineError(.checkpoint, """
+                            the checkpoint of partition \(partition) has no state for transform "\(missing)", which keeps keyed \
+                            state: resuming would start its features from zero. If "\(missing)" is new in the spec, start it \
+                            empty with --fresh-state \(missing)
+                            """, at: storeDescription)
+                    }
                 }
-            }
-        }
+                for parent in inheriting {
+                    for (id, part) in parent.states {
+                        guard let t = partitionsByID[id] else { continue }
+                        do { try t.inherit(part, into: partition) } catch {
+                            throw PipelineError(.checkpoint, "cannot hand the state of transform \"\(id)\" from partition \(parent.partition) to \(partition): \(error)",
+                                                at: storeDescription, underlying: error)
+                        }
+                    }
+                }
+                for (id, part) in states {
+                    // A transform removed from the spec since: its old state has nowhere to go.
+                    guard let t = partitionsByID[id] else { continue }
+                    do { try t.merge(part) } catch {
+                        throw PipelineError(.checkpoint, "cannot restore the state of transform \"\(id)\" for partition \(partition): \(error)",
+                                            at: storeDescription, underlying: error)
+                    }
+                }
+            },
+            drop: { partition in
+                for t in partitionsByID.values { t.drop(partition: partition) }
+            })
 
         let checkpoint = try await store.load()
         if let checkpoint {
@@ -80,6 +112,12 @@ public final class PipelineRunner: Sendable {
                     do { try t.restore(state) } catch {
                         throw PipelineError(.checkpoint, "cannot restore the state of transform \"\(id)\": \(error)", at: store.description, underlying: error)
                     }
+                } else if t.hasKeyedState && !freshState.contains(id) {
+                    throw PipelineError(.checkpoint, """
+                        checkpoint \(checkpoint.id) has no state for transform "\(id)", which keeps keyed state: resuming would \
+                        start its features from zero. If "\(id)" is new in the spec, start it empty with --fresh-state \(id); \
+                        to start the whole pipeline over, remove the checkpoint
+                        """, at: store.description)
                 }
             }
             logger.info("resuming from checkpoint", metadata: ["checkpoint": "\(checkpoint.id)", "store": "\(store.description)"])
@@ -88,7 +126,7 @@ public final class PipelineRunner: Sendable {
         func stageContext(_ id: String) -> StageContext {
             var l = logger
             l[metadataKey: "component"] = "\(id)"
-            return StageContext(id: id, logger: l, stats: stats)
+            return StageContext(id: id, logger: l, stats: stats, writerID: writerID)
         }
         for (config, sink) in sinks {
             try await sink.start(stageContext(config.config.id))
@@ -132,7 +170,7 @@ public final class PipelineRunner: Sendable {
         }
 
         let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop,
-                                          partitionRestorer: restorer)
+                                          partitions: handover)
         stats.setReady(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var stages = 0
@@ -167,7 +205,8 @@ public final class PipelineRunner: Sendable {
                 try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats)
             }
             add("checkpoint") {
-                try await self.coordinateCheckpoints(barriers: barrierChannel, tracker: tracker, deadLetters: deadLetterChannel, store: store)
+                try await self.coordinateCheckpoints(barriers: barrierChannel, tracker: tracker, deadLetters: deadLetterChannel, store: store,
+                                                     keyed: transforms.filter { $0.1.hasKeyedState }.map(\.0))
             }
             // The shutdown deadline: once a stop is requested, draining gets `shutdown_timeout` seconds.
             let deadline = spec.runtime.shutdownTimeout
@@ -212,6 +251,13 @@ public final class PipelineRunner: Sendable {
         return RunSummary(
             recordsIn: stats.recordsIn, sinkOutputs: stats.sinkOutputs, deadLettered: stats.deadLettered,
             checkpoints: stats.checkpoints, seconds: MonotonicClock.seconds() - started, resumedFrom: checkpoint?.id)
+    }
+
+    /// Eight random base-36 characters: distinct across the lives of every host sharing a stream.
+    static func newWriterID() -> String {
+        let digits = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<8).map { _ in digits[Int(rng.next() % 36)] })
     }
 
     // MARK: Stages
@@ -278,6 +324,9 @@ public final class PipelineRunner: Sendable {
                 }
                 batch.token.release()
             case .barrier(let barrier):
+                // Every transform has added its snapshot: the checkpoint may be written once the batches
+                // before the barrier are acknowledged too.
+                barrier.passedTransforms()
                 for c in channels { try await c.send(.barrier(barrier)) }
                 try await deadLetters.send(.barrier(barrier))
             }
@@ -305,9 +354,10 @@ public final class PipelineRunner: Sendable {
         try await sink.flush()
     }
 
-    /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink.
+    /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink and the
+    /// barrier itself has passed every transform (so its snapshots are all there).
     func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>,
-                               store: any CheckpointStore) async throws {
+                               store: any CheckpointStore, keyed: [String]) async throws {
         let written = Counter(label: "pipeline_checkpoints_total", dimensions: [("pipeline", spec.name)])
         let lag = Gauge(label: "pipeline_checkpoint_duration_seconds", dimensions: [("pipeline", spec.name)])
         while let barrier = await barriers.receive() {
@@ -315,8 +365,13 @@ public final class PipelineRunner: Sendable {
             await tracker.waitUntilComplete(upTo: barrier.upTo)
             if stop.isStopping, firstFailure.withLock({ $0 != nil }) { return }
             if tracker.isAborted { return }
+            let states = barrier.states
+            // A checkpoint without the state of a keyed transform would resume it empty: never write one.
+            if let missing = keyed.first(where: { states[$0] == nil }) {
+                throw PipelineError(.checkpoint, "checkpoint \(barrier.id) lacks the state of transform \"\(missing)\"; not written", at: store.description)
+            }
             let cp = Checkpoint(id: barrier.id, pipeline: spec.name, createdAt: MonotonicClock.wallSeconds(),
-                                positions: barrier.positions, states: barrier.states)
+                                positions: barrier.positions, states: states)
             do { try await store.save(cp) } catch {
                 throw PipelineError(.checkpoint, "cannot write checkpoint \(cp.id): \(error)", at: store.description, underlying: error)
             }

@@ -22,6 +22,9 @@ public protocol Transform: AnyObject, Sendable {
     /// State to store in a checkpoint, taken when a checkpoint barrier passes; nil when stateless.
     func snapshot() throws -> JSONValue?
     func restore(_ state: JSONValue) throws
+    /// True when the transform's output depends on state built from earlier records (keyed state): a
+    /// checkpoint without its state cannot be resumed, because the features would silently start from zero.
+    var hasKeyedState: Bool { get }
     func stop() async
 }
 
@@ -30,6 +33,7 @@ extension Transform {
     public var maxConcurrentBatches: Int { 1 }
     public func snapshot() throws -> JSONValue? { nil }
     public func restore(_ state: JSONValue) throws {}
+    public var hasKeyedState: Bool { false }
     public func stop() async {}
 }
 
@@ -62,6 +66,18 @@ public struct StageContext: Sendable {
     public var id: String
     public var logger: Logger
     public var stats: RuntimeStats
+    /// Set when this host shares the source's partitions with other hosts (Kinesis leases): an identity of
+    /// this process, new at every start. A sink that names its output after source positions adds it, so two
+    /// hosts (or two lives of one host) that read the same partition never write under the same name: a
+    /// host that lost a lease without knowing it yet must not replace what the new owner wrote.
+    public var writerID: String?
+
+    public init(id: String, logger: Logger, stats: RuntimeStats, writerID: String? = nil) {
+        self.id = id
+        self.logger = logger
+        self.stats = stats
+        self.writerID = writerID
+    }
 }
 
 /// What a source uses to emit batches and learn where to resume.
@@ -71,15 +87,15 @@ public struct SourceContext: Sendable {
     public let resumePositions: [String: JSONValue]
     let emitter: BatchEmitter
     let stop: StopSignal
-    let partitionRestorer: @Sendable (String, [String: JSONValue]) throws -> Void
+    let partitions: PartitionHandover
 
     init(logger: Logger, resumePositions: [String: JSONValue], emitter: BatchEmitter, stop: StopSignal,
-         partitionRestorer: @escaping @Sendable (String, [String: JSONValue]) throws -> Void = { _, _ in }) {
+         partitions: PartitionHandover = PartitionHandover()) {
         self.logger = logger
         self.resumePositions = resumePositions
         self.emitter = emitter
         self.stop = stop
-        self.partitionRestorer = partitionRestorer
+        self.partitions = partitions
     }
 
     public var isStopping: Bool { stop.isStopping }
@@ -98,12 +114,38 @@ public struct SourceContext: Sendable {
 
     /// Hands the keyed state a partition's previous owner checkpointed (transform id → part, as
     /// `PartitionedState.split` made it) to the transforms. Call it before emitting the partition's first record.
-    public func restorePartition(_ partition: String, states: [String: JSONValue]) throws {
-        try partitionRestorer(partition, states)
+    ///
+    /// `checkpointed`: the partition has a stored position (not a first start), so every transform with keyed
+    /// state must have its part: one `covered` (the transforms the stored checkpoint covers, nil when it does not
+    /// say) lacks is an error naming it, never a silent fresh start. When this host emitted records of the
+    /// partition before (an earlier tenure of the same lease), this waits until all of them have passed the
+    /// pipeline, so none of them is processed against the newly restored state.
+    ///
+    /// `inheriting`: the final state of the partition's parents (a Kinesis child shard after a reshard), merged
+    /// first with every key moved to `partition`; the partition's own state then overrides it.
+    public func restorePartition(_ partition: String, states: [String: JSONValue], covered: Set<String>?, checkpointed: Bool,
+                                 inheriting: [(partition: String, states: [String: JSONValue])] = []) async throws {
+        await emitter.waitForEarlierRecords(of: partition)
+        for parent in inheriting { await emitter.waitForEarlierRecords(of: parent.partition) }
+        try partitions.restore(partition, states, covered, checkpointed, inheriting)
+    }
+
+    /// This host no longer reads the partition (its lease was lost or released, or the shard ended and was
+    /// handed on): no later checkpoint of this host stores a position for it, and its keyed state is dropped.
+    public func forgetPartition(_ partition: String) {
+        emitter.forget(partition: partition)
+        partitions.drop(partition)
     }
 
     /// Reports how far a bounded input is, for the progress line.
     public func reportProgress(done: Int64, total: Int64) {
         emitter.stats.setProgress(done: done, total: total)
     }
+}
+
+/// How the runner hands keyed state to and from transforms when a source's partitions move between hosts.
+struct PartitionHandover: Sendable {
+    var restore: @Sendable (_ partition: String, _ states: [String: JSONValue], _ covered: Set<String>?, _ checkpointed: Bool,
+                            _ inheriting: [(partition: String, states: [String: JSONValue])]) throws -> Void = { _, _, _, _, _ in }
+    var drop: @Sendable (_ partition: String) -> Void = { _ in }
 }

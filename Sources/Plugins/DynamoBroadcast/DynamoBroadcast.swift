@@ -15,7 +15,11 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             The table is loaded whole before the source starts consuming. In "file" mode it comes from a JSONL file \
             (one item per line). The join adds the configured fields of the record's key; for a key the table does \
             not hold, on_missing decides: "defaults" (the values in defaults), "missing" (null, which the model \
-            treats as missing values), "dead_letter", or "drop" (counted in the metrics).
+            treats as missing values), "dead_letter", or "drop" (counted in the metrics). In "dynamodb" mode the \
+            table follows the table's DynamoDB stream; when stream positions are lost (records trimmed, stream or \
+            shard gone, an iterator expired with nothing read) it is scanned again and swapped in whole. The gauge \
+            dynamo_broadcast_sync_age_seconds shows the seconds since the last successful sync, and the host \
+            reports not ready (/ready answers 503 with the reason) while that exceeds max_staleness.
             """,
         fields: [
             FieldSpec("mode", .oneOf(["dynamodb", "file"]), .defaultValue("dynamodb"), doc: "Where the table comes from."),
@@ -29,6 +33,8 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             FieldSpec("endpoint_url", .string, doc: "Endpoint override for DynamoDB and DynamoDB Streams (tests, local stacks)."),
             FieldSpec("scan_segments", .int(min: 1, max: 64), .defaultValue(4), doc: "Parallel Scan segments for the initial load."),
             FieldSpec("poll_interval", .duration, .defaultValue("1s"), doc: "Time between DynamoDB Streams polls."),
+            FieldSpec("max_staleness", .duration, .defaultValue("5m"),
+                      doc: "dynamodb mode: the host is not ready (/ready answers 503 naming this transform) while the last successful sync with the table (a stream poll or a completed reload) is older than this."),
             FieldSpec("on_missing", .oneOf(["defaults", "missing", "dead_letter", "drop"]), .defaultValue("missing"), doc: "What happens to a record whose key is not in the table."),
             FieldSpec("defaults", .map(.json), .defaultValue([:]), doc: "Values used by on_missing \"defaults\"."),
         ],
@@ -47,8 +53,11 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
     private let unknown: Counter
     private let dropped: Counter
     private let aws: AWSClient?
-    private let follower: DynamoTableFollower?
+    let follower: DynamoTableFollower?
     private let followTask = Mutex<Task<Void, Never>?>(nil)
+    private let watchTask = Mutex<Task<Void, Never>?>(nil)
+    private let stats = Mutex<RuntimeStats?>(nil)
+    let maxStaleness: Double
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         mode = config.string("mode")
@@ -61,6 +70,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         let given = config["defaults"]?.objectValue ?? []
         defaults = fields.map { f in given.first { $0.0 == f }?.1 ?? .null }
         id = config.id
+        maxStaleness = config.seconds("max_staleness")
         if mode == "file" && path == nil {
             throw PipelineError(.config, "mode \"file\" needs \"path\"", at: config.path)
         }
@@ -90,12 +100,46 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             try await follower.load()
             let task = Task { await follower.follow() }
             followTask.withLock { $0 = task }
+            stats.withLock { $0 = context.stats }
+            let watch = Task { [self] in await watchStaleness(follower, stats: context.stats, logger: context.logger) }
+            watchTask.withLock { $0 = watch }
         } else if let path {
             table.replace(with: try Self.loadFile(path, key: tableKey, fields: table.fields))
         }
         context.logger.info("reference table loaded", metadata: [
             "rows": "\(table.count)", "seconds": "\(String(format: "%.2f", MonotonicClock.seconds() - started))",
         ])
+    }
+
+    /// Publishes the seconds since the last successful sync (gauge `dynamo_broadcast_sync_age_seconds`) at least once a
+    /// poll interval, and holds the host's readiness back while they exceed `max_staleness`. It runs apart from the
+    /// follow loop, so a stream call that hangs still shows.
+    func watchStaleness(_ follower: DynamoTableFollower, stats: RuntimeStats, logger: Logger) async {
+        let gauge = Gauge(label: "dynamo_broadcast_sync_age_seconds", dimensions: [("transform", id)])
+        let tick = max(0.01, min(follower.pollInterval, maxStaleness / 4, 1))
+        var stale = false
+        while !Task.isCancelled {
+            let age = follower.syncAge
+            gauge.record(age)
+            if age > maxStaleness {
+                var reason = "reference table \"\(follower.tableName)\" last synced \(String(format: "%.1f", age)) s ago, more than max_staleness \(Self.format(maxStaleness))"
+                if let problem = follower.lastProblem { reason += "; last error: \(problem)" }
+                stats.setUnready(component: id, reason: reason)
+                if !stale {
+                    logger.warning("reference table is stale: not ready", metadata: ["reason": "\(reason)"])
+                    stale = true
+                }
+            } else if stale {
+                stats.clearUnready(component: id)
+                logger.notice("reference table is current again: ready", metadata: ["table": "\(follower.tableName)"])
+                stale = false
+            }
+            try? await Task.sleep(nanoseconds: UInt64(tick * 1e9))
+        }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.3g s", seconds)
     }
 
     /// Streams the JSONL file line by line (never the whole file in memory: a million users must fit in
@@ -183,13 +227,19 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
     }
 
     public func stop() async {
-        let task = followTask.withLock { t in
-            let task = t
-            t = nil
-            return task
+        func take(_ slot: borrowing Mutex<Task<Void, Never>?>) -> Task<Void, Never>? {
+            slot.withLock { t in
+                let task = t
+                t = nil
+                return task
+            }
         }
-        task?.cancel()
-        await task?.value
+        let tasks = [take(followTask), take(watchTask)]
+        for task in tasks {
+            task?.cancel()
+            await task?.value
+        }
+        stats.withLock { $0 }?.clearUnready(component: id)
         aws?.shutdown()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PipelineHost
 
 /// `file` sink: JSON lines to a file, optionally gzip, rotated by size or age. A delivery is acknowledged
@@ -11,11 +12,22 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
             Without rotation the sink appends to `path`. With `rotate_bytes` or `rotate_age`, it writes numbered \
             files next to it (scored-000001.jsonl, scored-000002.jsonl, ...) and continues the numbering after a \
             restart. Gzip output is written as one gzip member per flush, so a file is readable (zcat) after every \
-            checkpoint, even if the process is killed later.
+            checkpoint, even if the process is killed later. A delivery is acknowledged only once its records are in a \
+            complete member (or complete lines) that has been fsynced.
+
+            On start the sink repairs what an interrupted run (kill -9, power loss) can leave at the end of the file it \
+            appends to (with rotation: the highest-numbered file, whose number is used again if that leaves it empty). \
+            Plain text: a last line without its newline is cut off. Gzip: the members are checked (CRC-32 and length) and \
+            a member cut short at the end is cut off, so the new members do not follow a damaged one (every gzip reader \
+            stops there). Only unacknowledged records can be in what is cut; they are replayed from the last checkpoint. \
+            A gzip file made only of the beginning of one member (a truncated header or stream at offset 0) is emptied. \
+            Anything else is never cut: a file that is not gzip at all, a member that fails its checks, or a damaged \
+            member followed by complete ones makes the start fail with an error naming the file and the offset.
             """,
         fields: [
             FieldSpec("path", .string, .required, doc: "Output file. Parent directories are created.", example: "out/scored.jsonl"),
-            FieldSpec("compression", .oneOf(["none", "gzip"]), .defaultValue("none"), doc: "gzip appends \".gz\" to file names that lack it."),
+            FieldSpec("compression", .oneOf(["none", "gzip"]), .defaultValue("none"),
+                      doc: "gzip appends \".gz\" to file names that lack it. On start, a gzip member cut short at the end of the file by a crash is cut off before appending; an existing file that is not valid gzip makes the start fail."),
             FieldSpec("rotate_bytes", .byteSize, doc: "Start a new file once the current one holds this many bytes.", example: "128MiB"),
             FieldSpec("rotate_age", .duration, doc: "Start a new file once the current one is this old.", example: "1h"),
             FieldSpec("flush_bytes", .byteSize, .defaultValue("8MiB"), doc: "Sync and acknowledge once this much is buffered, without waiting for a checkpoint.", advanced: true),
@@ -40,6 +52,7 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
     private var compressor = GzipWriter()
     private var unsynced: [Delivery] = []
     private var unsyncedBytes = 0
+    private var logger = Logger(label: "file-sink")
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         var path = config.string("path")
@@ -54,9 +67,20 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
     var rotates: Bool { rotateBytes != nil || rotateAge != nil }
 
     public func start(_ context: StageContext) async throws {
+        logger = context.logger
         let dir = (basePath as NSString).deletingLastPathComponent
         try FileIO.createDirectory(dir.isEmpty ? "." : dir)
-        if rotates { sequence = highestSequence() }
+        if rotates {
+            sequence = highestSequence()
+            // Only the last file can hold what an interrupted run left; empty (or emptied), it is used again.
+            if sequence > 0 {
+                let last = numberedPath(sequence)
+                try repairTail(last)
+                if Self.size(last) == 0 { sequence -= 1 }
+            }
+        } else {
+            try repairTail(basePath)
+        }
         try openNext()
     }
 
@@ -89,32 +113,76 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
         var st = stat()
         fstat(fd, &st)
         fileBytes = Int64(st.st_size)
-        if !gzip { try dropPartialLastLine() }
         openedAt = MonotonicClock.seconds()
     }
 
-    /// A process killed mid-write can leave half a line at the end. That line was never acknowledged, so it
-    /// will be replayed; cut it off so the replay does not append to a broken line.
-    private func dropPartialLastLine() throws {
-        guard fileBytes > 0 else { return }
-        let rfd = open(currentPath, O_RDONLY | O_CLOEXEC)
-        guard rfd >= 0 else { throw FileIO.errno(path: currentPath, "open") }
+    static func size(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    /// Cuts off what a process killed mid-write left at the end of `path` (see the descriptor). What is cut was
+    /// never acknowledged, so it will be replayed; without the cut the replay would follow a broken line or member.
+    func repairTail(_ path: String) throws {
+        let size = Self.size(path)
+        guard size > 0 else { return }
+        let keep = gzip ? try validGzipPrefix(path, size: size) : try completeLinesPrefix(path, size: size)
+        guard keep < size else { return }
+        let wfd = open(path, O_WRONLY | O_CLOEXEC)
+        guard wfd >= 0 else { throw FileIO.errno(path: path, "open") }
+        defer { Foundation.close(wfd) }
+        guard ftruncate(wfd, off_t(keep)) == 0 else { throw FileIO.errno(path: path, "truncate") }
+        guard fsync(wfd) == 0 else { throw FileIO.errno(path: path, "fsync") }
+        logger.warning(gzip ? "cut off a gzip member left incomplete by an interrupted run" : "cut off a partial last line left by an interrupted run",
+                       metadata: ["file": "\(path)", "bytes_cut": "\(size - keep)", "bytes_kept": "\(keep)"])
+    }
+
+    /// The length of the file up to its last newline.
+    private func completeLinesPrefix(_ path: String, size: Int64) throws -> Int64 {
+        let rfd = open(path, O_RDONLY | O_CLOEXEC)
+        guard rfd >= 0 else { throw FileIO.errno(path: path, "open") }
         defer { Foundation.close(rfd) }
-        var keep = fileBytes
+        var keep = size
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while keep > 0 {
             let start = max(0, keep - Int64(chunk.count))
             let n = chunk.withUnsafeMutableBytes { pread(rfd, $0.baseAddress, Int(keep - start), off_t(start)) }
-            guard n > 0 else { throw FileIO.errno(path: currentPath, "read") }
-            if let i = chunk[0..<n].lastIndex(of: 0x0A) {
-                keep = start + Int64(i) + 1
-                break
-            }
+            guard n > 0 else { throw FileIO.errno(path: path, "read") }
+            if let i = chunk[0..<n].lastIndex(of: 0x0A) { return start + Int64(i) + 1 }
             keep = start
         }
-        if keep < fileBytes {
-            guard ftruncate(fd, off_t(keep)) == 0 else { throw FileIO.errno(path: currentPath, "truncate") }
-            fileBytes = keep
+        return 0
+    }
+
+    /// The length of the file up to the end of its last complete, valid gzip member, when what follows is the
+    /// beginning of a member; throws when the file holds anything else that a cut could destroy.
+    private func validGzipPrefix(_ path: String, size: Int64) throws -> Int64 {
+        // The usual case, cheap even for a long file: it ends with a complete member.
+        if try GzipMembers.endsWithCompleteMember(path: path, size: size) { return size }
+        let scan = try GzipMembers.scan(path: path)
+        switch scan.tail {
+        case .none:
+            return size
+        case .truncated:
+            if try GzipMembers.completeMemberFollows(path: path, from: scan.validEnd) {
+                throw PipelineError(.sink, """
+                    the gzip member at offset \(scan.validEnd) is damaged and complete members follow it: not cutting \
+                    anything; repair the file (or move it away) before starting
+                    """, at: path)
+            }
+            return scan.validEnd
+        case .invalid(let problem):
+            if scan.members == 0 {
+                throw PipelineError(.sink, """
+                    the existing file is not gzip data (\(problem)); the gzip sink only appends to a gzip file and will \
+                    not cut or overwrite this one: move it away or choose another path
+                    """, at: path)
+            }
+            throw PipelineError(.sink, """
+                corrupt gzip data at offset \(scan.validEnd), after \(scan.members) complete member(s) (\(problem)): this \
+                is not what an interrupted write leaves, so it is not cut; check the file (truncating it to \
+                \(scan.validEnd) bytes keeps the complete members) or move it away
+                """, at: path)
         }
     }
 

@@ -8,7 +8,8 @@ import Synchronization
 /// ahead suspends in `put` (backpressure reaches GetRecords instead of memory).
 final class BatchFunnel: Sendable {
     enum Item: Sendable {
-        case batch(SourceBatch)
+        /// A shard's batch; `tenure` is the lease tenure it was read in (nil without leases).
+        case batch(SourceBatch, shard: String, tenure: UInt64?)
         /// A timer tick, so the emitting task can let a due checkpoint barrier through while no shard has data.
         case tick
     }
@@ -50,7 +51,7 @@ final class BatchFunnel: Sendable {
 
     /// Queues a batch of `shard`, waiting while that shard already has `perShard` batches queued.
     /// Returns false once the funnel is finished (the source is stopping).
-    func put(_ batch: SourceBatch, shard: String) async -> Bool {
+    func put(_ batch: SourceBatch, shard: String, tenure: UInt64? = nil) async -> Bool {
         while true {
             let step: PutStep = await withCheckedContinuation { (c: CheckedContinuation<PutStep, Never>) in
                 enum Action { case resume(PutStep), handOff(CheckedContinuation<Item?, Never>), wait }
@@ -63,7 +64,7 @@ final class BatchFunnel: Sendable {
                     }
                     if s.buffered[shard, default: 0] < perShard {
                         s.buffered[shard, default: 0] += 1
-                        s.queue.append((shard, .batch(batch)))
+                        s.queue.append((shard, .batch(batch, shard: shard, tenure: tenure)))
                         return .resume(.done)
                     }
                     // A second put for the same shard never waits at once: one reader per shard.
@@ -73,7 +74,7 @@ final class BatchFunnel: Sendable {
                 switch action {
                 case .resume(let step): c.resume(returning: step)
                 case .handOff(let consumer):
-                    consumer.resume(returning: .batch(batch))
+                    consumer.resume(returning: .batch(batch, shard: shard, tenure: tenure))
                     c.resume(returning: .done)
                 case .wait: break
                 }

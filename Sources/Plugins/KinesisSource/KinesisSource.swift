@@ -147,9 +147,17 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
         let client = AWSClient(region: region, credentialProvider: CredentialProviders.default(httpClient: http, environment: environment),
                                httpClient: http, retryPolicy: settings.retry, environment: environment)
         let table = LeaseTable(dynamo: try .dynamoDB(client, endpointURL: leases.endpointURL), name: leases.table)
+        // Renewals: one retry and a timeout of a third of the failover time, whatever the source's retry policy
+        // says; the keeper gives a lease up once its local deadline passes without a renewal.
+        let renewClient = AWSClient(region: region, credentialProvider: CredentialProviders.default(httpClient: http, environment: environment),
+                                    httpClient: http, retryPolicy: RetryPolicy(maxAttempts: 2, baseBackoff: .milliseconds(50), maxBackoff: .milliseconds(200)),
+                                    environment: environment)
+        var renewDynamo = try JSONProtocolClient.dynamoDB(renewClient, endpointURL: leases.endpointURL)
+        renewDynamo.timeout = .milliseconds(Int64(max(200, leases.failoverTime / 3 * 1000)))
+        let renewTable = LeaseTable(dynamo: renewDynamo, name: leases.table)
         let s3 = try leases.stateBucket.map { _ in try S3Client(client: client) }
         let keeper = LeaseKeeper(
-            table: table, me: leases.workerID, failoverTime: leases.failoverTime,
+            table: table, renewTable: renewTable, me: leases.workerID, failoverTime: leases.failoverTime,
             stateStore: LeaseStateStore(s3: s3, bucket: leases.stateBucket, prefix: leases.statePrefix, enabled: !partitioned.isEmpty),
             logger: logger, onClose: { http.shutdown() })
         self.keeper.withLock { $0 = keeper }
@@ -206,7 +214,14 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
             while let item = await funnel.next() {
                 if context.isStopping { break }
                 switch item {
-                case .batch(let batch): try await context.emit(batch)
+                case .batch(let batch, let shard, let tenure):
+                    // A batch read under a lease that was lost (or lapsed) while it waited here is dropped: its
+                    // position is not ours to checkpoint, and the shard's new owner reads it again.
+                    if let tenure, let keeper = leaseCoordinator?.keeper, !keeper.mayEmit(shard, tenure: tenure) {
+                        context.logger.debug("dropping a batch read under a lost lease", metadata: ["shard": "\(shard)", "records": "\(batch.records.count)"])
+                        continue
+                    }
+                    try await context.emit(batch)
                 case .tick: try await context.sleep(seconds: 0)
                 }
             }

@@ -19,6 +19,10 @@ struct ShardReader: Sendable {
     let settings: KinesisSource.Settings
     let funnel: BatchFunnel
     let context: SourceContext
+    /// With leases: the tenure of the lease this reader reads in, and whether records of that tenure may
+    /// still be emitted (the lease is held and its local deadline has not passed).
+    var tenure: UInt64? = nil
+    var mayEmit: @Sendable () -> Bool = { true }
 
     private var location: String { "\(api.stream)/\(shardID)" }
 
@@ -37,6 +41,8 @@ struct ShardReader: Sendable {
         context.logger.debug("reading shard", metadata: ["shard": "\(shardID)", "start": "\(start)"])
 
         while !context.isStopping && !Task.isCancelled {
+            // A reader whose lease lapsed stops before reading on: another host may own the shard now.
+            if !mayEmit() { return .stopped }
             let wait = lastCall + minInterval - MonotonicClock.seconds()
             if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
             lastCall = MonotonicClock.seconds()
@@ -88,7 +94,8 @@ struct ShardReader: Sendable {
                 // travel in one batch, so a checkpoint never falls inside one.
                 let position: ShardPosition = ended ? .closed(lastSequence: lastSequence) : .after(lastSequence!)
                 let batch = SourceBatch(records: records, deadLetters: deadLetters, positions: [(shardID, position.json)], bytes: bytes)
-                guard await funnel.put(batch, shard: shardID) else { return .stopped }
+                guard mayEmit() else { return .stopped }
+                guard await funnel.put(batch, shard: shardID, tenure: tenure) else { return .stopped }
             }
             if ended {
                 context.logger.info("shard read to its end", metadata: ["shard": "\(shardID)"])

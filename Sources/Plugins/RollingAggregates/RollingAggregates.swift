@@ -4,8 +4,8 @@ import PipelineHost
 import Synchronization
 
 /// `rolling_aggregates` transform: Flink-style keyed state in event time. For each event, over the same key's
-/// earlier events inside each window: count, sum, mean and max of a value field, and the seconds since the
-/// key's previous event.
+/// earlier events inside each window: count, exact sum, mean and max of a value field, and the seconds since
+/// the key's previous event.
 public final class RollingAggregates: TransformPlugin, PartitionedState, @unchecked Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .transform, name: "rolling_aggregates",
@@ -13,26 +13,37 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         description: """
             "Earlier" means strictly before this event: a window of W seconds holds the key's earlier events with \
             time > t − W (an event exactly W seconds earlier is out), and events of the same second count in arrival \
-            order. This is the definition training/features.py uses, so streaming and training features agree. \
-            Events up to allowed_lateness behind the newest time seen in their source partition (a Kinesis shard; the whole input for files) are placed in time order and get the same \
-            answer as in-order events; later ones go to the dead-letter output with the reason "late". State is \
-            pruned to the longest window, keys idle for idle_timeout are forgotten, and the state is part of every \
-            checkpoint. Each key's state belongs to the source partition (Kinesis shard) its records came from: when \
-            hosts share a stream through leases, a shard's keys move with its lease.
+            order. The sum is exact: the window's values summed without rounding and rounded once to the nearest \
+            double, as Python's math.fsum does; mean is that sum divided by the count. This is the definition \
+            training/features.py uses, so streaming and training features agree. \
+            Lateness is judged per key: an event up to allowed_lateness behind the newest event time of its own key \
+            is placed in time order and gets the same answer as in-order events; one further behind goes to the \
+            dead-letter output with the reason "late". So one record with a wrong time can make at most its own key's \
+            later records late. \
+            Event times that cannot be right go to the dead-letter output and never enter the state: negative ones, \
+            ones above 1e11 (not seconds since 1970: the reason says when they look like milliseconds, microseconds \
+            or nanoseconds), and ones more than max_future ahead of the wall clock. \
+            A key keeps its events back to its own newest event time − allowed_lateness − the longest window; a key \
+            whose newest event is more than idle_timeout older than the idle watermark of its source partition is \
+            forgotten. The idle watermark is the 8th newest key time of the partition, not its newest event time, so \
+            one record stamped ahead (a current time in a replay of old data) cannot make the other keys look idle. The state is part of every checkpoint. Each key's state belongs to the source \
+            partition (Kinesis shard) its records came from: when hosts share a stream through leases, a shard's keys \
+            move with its lease.
             """,
         fields: [
             FieldSpec("key_field", .string, .defaultValue("user_id"), doc: "Field that keys the state."),
-            FieldSpec("time_field", .string, .defaultValue("event_created_at_ts"), doc: "Event time in seconds since 1970."),
+            FieldSpec("time_field", .string, .defaultValue("event_created_at_ts"), doc: "Event time in seconds since 1970. Negative times, times above 1e11 (milliseconds and finer) and times more than max_future ahead of the wall clock are dead-lettered."),
             FieldSpec("value_field", .string, .defaultValue("transaction_value"), doc: "Numeric field aggregated."),
             FieldSpec("prefix", .string, .defaultValue("txn"), doc: "Output fields are named <prefix>_<aggregate>_<window label>."),
             FieldSpec("windows", .array(.object([
                 FieldSpec("label", .string, .required, doc: "Suffix of the output fields, e.g. 1h."),
                 FieldSpec("length", .duration, .required, doc: "Window length."),
             ])), .defaultValue([["label": "1h", "length": "1h"], ["label": "24h", "length": "24h"]]), doc: "The windows."),
-            FieldSpec("aggregates", .array(.oneOf(["count", "sum", "mean", "max"])), .defaultValue(["count", "sum"]), doc: "Aggregates computed per window."),
+            FieldSpec("aggregates", .array(.oneOf(["count", "sum", "mean", "max"])), .defaultValue(["count", "sum"]), doc: "Aggregates computed per window. sum is exact (math.fsum; null in the absurd case that it leaves the double range); mean is sum / count."),
             FieldSpec("since_previous_field", .string, .defaultValue("secs_since_prev_txn"), doc: "Output field for seconds since the key's previous event (null for its first); empty to skip."),
-            FieldSpec("allowed_lateness", .duration, .defaultValue("0s"), doc: "How far behind the newest event time an event may arrive and still be placed in order."),
-            FieldSpec("idle_timeout", .duration, .defaultValue("30d"), doc: "Forget a key whose newest event is this much older than the newest event time seen."),
+            FieldSpec("allowed_lateness", .duration, .defaultValue("0s"), doc: "How far behind the newest event time of its own key an event may arrive and still be placed in order; one further behind is dead-lettered as late."),
+            FieldSpec("max_future", .duration, .defaultValue("1h"), doc: "How far ahead of the wall clock an event time may be; a later one is dead-lettered (reason \"future event time\") and never enters the state."),
+            FieldSpec("idle_timeout", .duration, .defaultValue("30d"), doc: "Forget a key whose newest event is more than this older than the idle watermark of its source partition (its 8th newest key time)."),
         ],
         examples: [#"{"type": "rolling_aggregates", "key_field": "user_id", "windows": [{"label": "1h", "length": "1h"}, {"label": "24h", "length": "24h"}]}"#])
 
@@ -41,37 +52,46 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         var length: Double
     }
 
-    /// One key's recent events in time order (arrival order within a time), plus the newest pruned time so
-    /// "seconds since previous" survives pruning.
-    struct KeyState {
-        var times: [Double] = []
-        var values: [Double] = []
-        var prunedNewest: Double?
-        /// The source partition of the key's latest record (nil for unpartitioned sources such as files).
-        var partition: String?
-        var newest: Double { times.last ?? prunedNewest ?? -.infinity }
+    enum Aggregate {
+        case count, sum, mean, max
     }
+
+    /// Event times above this are not seconds since 1970 (year 5138): milliseconds, microseconds, nanoseconds.
+    static let maxPlausibleTime = 1e11
 
     let keyField: String, timeField: String, valueField: String
     let windows: [Window]
-    let aggregates: [String]
+    let aggregates: [Aggregate]
     let sinceField: String?
     let lateness: Double
+    let maxFuture: Double
     let idleTimeout: Double
     let longest: Double
+    let shape: WindowShape
     let outputNames: [[String]]
     private let lateCounter: Counter
+    /// rolling_aggregates_invalid_time_total by reason: "implausible", "future".
+    let invalidTimeCounters: [String: Counter]
     private let keysGauge: Gauge
 
+    /// The wall clock (seconds since 1970), for max_future. Tests replace it.
+    var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+
     // Keyed state: touched by one batch at a time (maxConcurrentBatches is 1), by snapshot/restore, which the
-    // runtime calls between batches, and by merge, which a source calls from its own task when it takes over a
-    // partition: the lock orders merge against batches.
+    // runtime calls between batches, and by merge/drop, which a source calls from its own task when it takes
+    // over or gives up a partition: the lock orders those against batches.
     private let lock = NSLock()
     private var state: [String: KeyState] = [:]
-    /// The newest event time seen per source partition ("" for unpartitioned sources): lateness is judged
-    /// within a partition, as a Flink watermark per Kinesis shard, because shards are read at different paces.
-    private var maxTimes: [String: Double] = [:]
+    /// The newest accepted event time per source partition ("" for unpartitioned sources), for idle_timeout.
+    /// Only records that passed the time checks count, so it is at most wall clock + max_future.
+    private var partitionNewest: [String: Double] = [:]
     private var eventsSincePrune = 0
+    private var scratch: [WindowStats] = []
+
+    /// Elementary steps of the state updates (events visited), for the complexity test.
+    private(set) var workCounter = 0
+    /// Dead-lettered records by kind ("late", "implausible", "future"), mirroring the counters, for tests.
+    private(set) var rejected: [String: Int] = [:]
 
     let id: String
 
@@ -82,16 +102,28 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         valueField = config.string("value_field")
         windows = config.nestedArray("windows").map { Window(label: $0.string("label"), length: $0.seconds("length")) }
         guard !windows.isEmpty else { throw PipelineError(.config, "at least one window is needed", at: config.path + ".windows") }
-        aggregates = config.strings("aggregates")
+        let names = config.strings("aggregates")
+        aggregates = names.map { name -> Aggregate in
+            switch name {
+            case "count": return .count
+            case "sum": return .sum
+            case "mean": return .mean
+            default: return .max
+            }
+        }
         let since = config.string("since_previous_field")
         sinceField = since.isEmpty ? nil : since
         lateness = config.seconds("allowed_lateness")
+        maxFuture = config.seconds("max_future")
         idleTimeout = config.seconds("idle_timeout")
         longest = windows.map(\.length).max()!
+        shape = WindowShape(lengths: windows.map(\.length), trackMax: aggregates.contains(.max), keep: lateness + longest)
         let prefix = config.string("prefix")
-        let aggs = aggregates
-        outputNames = windows.map { w in aggs.map { "\(prefix)_\($0)_\(w.label)" } }
+        outputNames = windows.map { w in names.map { "\(prefix)_\($0)_\(w.label)" } }
         lateCounter = Counter(label: "rolling_aggregates_late_total", dimensions: [("transform", config.id)])
+        invalidTimeCounters = Dictionary(uniqueKeysWithValues: ["implausible", "future"].map {
+            ($0, Counter(label: "rolling_aggregates_invalid_time_total", dimensions: [("transform", config.id), ("reason", $0)]))
+        })
         keysGauge = Gauge(label: "rolling_aggregates_keys", dimensions: [("transform", config.id)])
     }
 
@@ -100,7 +132,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     }
 
     private func processLocked(_ batch: inout Batch) {
-        var late = 0
+        var late = 0, implausible = 0, future = 0
+        let latest = clock() + maxFuture
         batch.removeFailures(stage: id) { record in
             guard let key = record[keyField]?.keyText else { return "missing key field \"\(keyField)\"" }
             guard let t = record[timeField]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(timeField)\"" }
@@ -109,62 +142,91 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
                 guard let d = v.doubleValue, d.isFinite else { return "field \"\(valueField)\": expected a number, got \(v.typeName) \(v)" }
                 value = d
             }
+            if let reason = Self.implausibility(of: t, field: timeField) {
+                implausible += 1
+                return reason
+            }
+            if t > latest {
+                future += 1
+                return "future event time: \"\(timeField)\" = \(Self.text(t)) is \(Self.text(t - (latest - maxFuture)))s ahead of the wall clock, beyond max_future \(Self.text(maxFuture))s"
+            }
+            if let newest = state[key]?.newest, t < newest - lateness {
+                late += 1
+                return "late: event time \(t) is \(newest - t)s behind the newest event time \(newest) of its key, beyond allowed_lateness \(lateness)s"
+            }
             var partition: String?
             if case .sequence(let p, _) = record.origin { partition = p }
-            let maxTime = maxTimes[partition ?? ""] ?? -.infinity
-            if t < maxTime - lateness {
-                late += 1
-                return "late: event time \(t) is \(maxTime - t)s behind the newest event time \(maxTime), beyond allowed_lateness \(lateness)s"
-            }
             record.set(update(key: key, time: t, value: value, partition: partition))
             return nil
         }
-        if late > 0 { lateCounter.increment(by: late) }
+        if late > 0 {
+            lateCounter.increment(by: late)
+            rejected["late", default: 0] += late
+        }
+        if implausible > 0 {
+            invalidTimeCounters["implausible"]!.increment(by: implausible)
+            rejected["implausible", default: 0] += implausible
+        }
+        if future > 0 {
+            invalidTimeCounters["future"]!.increment(by: future)
+            rejected["future", default: 0] += future
+        }
         eventsSincePrune += batch.records.count
         if eventsSincePrune > 50_000 { prune() }
     }
 
-    /// Inserts the event into its key's state and returns the features over the events before it.
+    /// Why `t` cannot be seconds since 1970, or nil when it can.
+    static func implausibility(of t: Double, field: String) -> String? {
+        let what: String
+        if t < 0 {
+            what = "is negative"
+        } else if t <= maxPlausibleTime {
+            return nil
+        } else if t <= 1e14 {
+            what = "looks like milliseconds"
+        } else if t <= 1e17 {
+            what = "looks like microseconds"
+        } else if t <= 1e20 {
+            what = "looks like nanoseconds"
+        } else {
+            what = "is too large"
+        }
+        return "invalid event time: \"\(field)\" = \(text(t)) \(what), not seconds since 1970"
+    }
+
+    /// Integral numbers without ".0".
+    static func text(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : "\(d)"
+    }
+
+    /// Inserts the event into its key's state and returns the features over the events before it. The caller
+    /// has checked the event time (plausible, not in the future, not late for its key).
     func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
-        maxTimes[partition ?? "", default: -.infinity] = max(maxTimes[partition ?? "", default: -.infinity], t)
-        var s = state[key] ?? KeyState()
-        state[key] = nil  // take it out so the arrays are uniquely referenced while we append
-        // Position after every event with time <= t: same-second events count in arrival order.
-        var pos = s.times.count
-        while pos > 0 && s.times[pos - 1] > t { pos -= 1 }
+        let p = partition ?? ""
+        partitionNewest[p] = max(partitionNewest[p] ?? -.infinity, t)
+        // Take the state out so its arrays are uniquely referenced while they change.
+        var s = state.removeValue(forKey: key) ?? KeyState(windowCount: windows.count)
+        let previous = s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter)
+        if partition != nil { s.partition = partition }
+        state[key] = s
         var out: [(String, JSONValue)] = []
         out.reserveCapacity(windows.count * aggregates.count + 1)
-        for (w, window) in windows.enumerated() {
-            let lower = t - window.length
-            var start = pos
-            while start > 0 && s.times[start - 1] > lower { start -= 1 }
-            // Oldest first, from 0.0, exactly as training/features.py sums.
-            var sum = 0.0
-            var maximum = -Double.infinity
-            for i in start..<pos {
-                sum += s.values[i]
-                maximum = max(maximum, s.values[i])
-            }
-            let count = pos - start
-            for (a, agg) in aggregates.enumerated() {
+        for w in 0..<scratch.count {
+            let stats = scratch[w]
+            for a in 0..<aggregates.count {
                 let v: JSONValue
-                switch agg {
-                case "count": v = .int(Int64(count))
-                case "sum": v = .double(sum)
-                case "mean": v = count > 0 ? .double(sum / Double(count)) : .null
-                default: v = count > 0 ? .double(maximum) : .null
+                switch aggregates[a] {
+                case .count: v = .int(Int64(stats.count))
+                case .sum: v = stats.sum.map { .double($0) } ?? .null
+                case .mean: v = stats.count > 0 ? stats.sum.map { .double($0 / Double(stats.count)) } ?? .null : .null
+                case .max: v = stats.count > 0 ? .double(stats.max) : .null
                 }
                 out.append((outputNames[w][a], v))
             }
         }
         if let sinceField {
-            let previous: Double? = pos > 0 ? s.times[pos - 1] : s.prunedNewest.flatMap { $0 <= t ? $0 : nil }
             out.append((sinceField, previous.map { Self.number(t - $0) } ?? .null))
         }
-        s.times.insert(t, at: pos)
-        s.values.insert(value, at: pos)
-        if partition != nil { s.partition = partition }
-        state[key] = s
         return out
     }
 
@@ -172,30 +234,67 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         d == d.rounded() && abs(d) < 9e15 ? .int(Int64(d)) : .double(d)
     }
 
-    /// Drops events no future on-time event can see, and keys idle for longer than idle_timeout.
+    /// Keys that must be ahead for a partition's idle watermark to move: one bad record moves only its own key.
+    static let idleWatermarkRank = 8
+
+    /// The idle watermark of each partition: the `idleWatermarkRank`-th newest key time in it (−∞ with fewer
+    /// keys). Using the newest event time instead let one record stamped ahead make every other key look idle.
+    func idleWatermarks() -> [String: Double] {
+        let k = Self.idleWatermarkRank
+        var top: [String: [Double]] = [:]  // the k newest key times of each partition, ascending
+        for s in state.values {
+            let t = s.newest
+            let p = s.partition ?? ""
+            var a = top[p] ?? []
+            if a.count == k {
+                guard t > a[0] else { continue }
+                a.removeFirst()
+            }
+            a.insert(t, at: a.firstIndex { $0 > t } ?? a.count)
+            top[p] = a
+        }
+        return top.mapValues { $0.count == k ? $0[0] : -.infinity }
+    }
+
+    /// Forgets keys whose newest event is more than idle_timeout older than the idle watermark of their
+    /// partition, and compacts the kept events. (Each key prunes its own old events as it is updated.)
     func prune() {
         eventsSincePrune = 0
+        let watermarks = idleWatermarks()
         for key in Array(state.keys) {
             var s = state.removeValue(forKey: key)!
-            let maxTime = maxTimes[s.partition ?? ""] ?? -.infinity
-            let horizon = maxTime - lateness - longest
-            let idleBefore = maxTime - idleTimeout
-            if s.newest < idleBefore { continue }
-            var drop = 0
-            while drop < s.times.count && s.times[drop] <= horizon { drop += 1 }
-            if drop > 0 {
-                s.prunedNewest = s.times[drop - 1]
-                s.times.removeFirst(drop)
-                s.values.removeFirst(drop)
-            }
+            let watermark = watermarks[s.partition ?? ""] ?? -.infinity
+            if s.newest < watermark - idleTimeout { continue }
+            if s.head > 0 && s.head * 2 >= s.times.count { s.compact(work: &workCounter) }
             state[key] = s
         }
         keysGauge.record(state.count)
     }
 
-    var keyCount: Int { state.count }
+    var keyCount: Int { lock.withLock { state.count } }
+
+    // MARK: Partitions
+
+    /// Forgets every key whose state belongs to `partition` (its latest record came from it), and the
+    /// partition's newest accepted time. Keys of unpartitioned records are never dropped.
+    public func drop(partition: String) {
+        lock.withLock {
+            state = state.filter { $0.value.partition != partition }
+            partitionNewest[partition] = nil
+            keysGauge.record(state.count)
+        }
+    }
 
     // MARK: Checkpointed state
+    //
+    // {"newest_accepted": {partition: time}, "keys": {key: [times, values, pruned newest | null, partition?]}}
+    //
+    // A key's newest time is its last time (or its pruned newest), so lateness needs nothing more.
+    // `newest_accepted` is the per-partition bookkeeping of idle_timeout ("" for unpartitioned sources).
+    // Snapshots of earlier versions carry `max_times` (or `max_time`) instead: the newest time seen per
+    // partition, which one bad record could have pushed years ahead. It is ignored; the newest accepted time of
+    // a partition is also derived from its keys, and event times that fail today's checks are dropped from the
+    // restored keys, so an old snapshot poisoned by such a record heals on restore.
 
     public func snapshot() throws -> JSONValue? {
         lock.lock()
@@ -204,15 +303,16 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         var keys: [(String, JSONValue)] = []
         keys.reserveCapacity(state.count)
         for (k, s) in state.sorted(by: { $0.key < $1.key }) { keys.append((k, Self.encode(s))) }
-        return .object([("max_times", Self.encode(maxTimes)), ("keys", .object(keys))])
+        return .object([("newest_accepted", Self.encode(partitionNewest)), ("keys", .object(keys))])
     }
 
     public func restore(_ snapshot: JSONValue) throws {
-        let (restored, times) = try Self.decode(snapshot)
+        let (restored, newest) = try decode(snapshot)
         lock.lock()
         defer { lock.unlock() }
         state = restored
-        maxTimes = times
+        partitionNewest = newest
+        keysGauge.record(state.count)
     }
 
     public func split(_ snapshot: JSONValue) throws -> [String: JSONValue] {
@@ -222,51 +322,114 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             guard let partition = v.arrayValue.flatMap({ $0.count > 3 ? $0[3].stringValue : nil }) else { continue }
             parts[partition, default: []].append((k, v))
         }
-        // Each part carries its partition's newest time, so lateness is judged the same after a move.
-        let times = snapshot["max_times"]
+        // Each part carries its partition's newest accepted time, so idle keys are judged the same after a move.
+        let newest = snapshot["newest_accepted"]
         var out: [String: JSONValue] = [:]
         for (partition, keys) in parts {
-            out[partition] = .object([("max_times", .object([(partition, times?[partition] ?? .null)])), ("keys", .object(keys))])
+            var fields: [(String, JSONValue)] = []
+            if let t = newest?[partition], t.doubleValue != nil { fields.append(("newest_accepted", .object([(partition, t)]))) }
+            fields.append(("keys", .object(keys)))
+            out[partition] = .object(fields)
         }
         return out
     }
 
     public func merge(_ part: JSONValue) throws {
-        let (keys, times) = try Self.decode(part)
+        let (keys, newest) = try decode(part)
         lock.lock()
         defer { lock.unlock() }
         for (k, s) in keys { state[k] = s }
-        for (p, t) in times { maxTimes[p] = max(maxTimes[p] ?? -.infinity, t) }
+        for (p, t) in newest { partitionNewest[p] = max(partitionNewest[p] ?? -.infinity, t) }
+        keysGauge.record(state.count)
+    }
+
+    /// A parent partition's part with every key moved to `partition` (a child shard after a reshard). Keys this
+    /// transform already holds for `partition` win, and so does any key it holds with events newer than the
+    /// parent's: when both children of a split inherit the same parent on this host, the second inherit must
+    /// not reset the keys the first child has moved on with (the transform cannot tell which child a key
+    /// belongs to; a key's records retag it). The child's newest accepted time is at least the parent's.
+    public func inherit(_ part: JSONValue, into partition: String) throws {
+        let (keys, newest) = try decode(part)
+        lock.lock()
+        defer { lock.unlock() }
+        for (k, var inherited) in keys {
+            if var held = state[k] {
+                if held.partition == partition { continue }
+                if held.newest > inherited.newest {
+                    // Fresher than the parent's final state. When it is this host's own state of the parent, it
+                    // moves to the child like the stored one would have.
+                    if held.partition != nil && held.partition == inherited.partition {
+                        held.partition = partition
+                        state[k] = held
+                    }
+                    continue
+                }
+            }
+            inherited.partition = partition
+            state[k] = inherited
+        }
+        if let parentNewest = newest.values.max() { partitionNewest[partition] = max(partitionNewest[partition] ?? -.infinity, parentNewest) }
+        keysGauge.record(state.count)
     }
 
     /// `[times, values, pruned newest, partition?]`.
     static func encode(_ s: KeyState) -> JSONValue {
-        var parts: [JSONValue] = [.array(s.times.map { .double($0) }), .array(s.values.map { .double($0) }), s.prunedNewest.map { .double($0) } ?? .null]
+        var parts: [JSONValue] = [.array(s.liveTimes.map { .double($0) }), .array(s.liveValues.map { .double($0) }),
+                                  s.prunedNewest.map { .double($0) } ?? .null]
         if let p = s.partition { parts.append(.string(p)) }
         return .array(parts)
     }
 
     static func encode(_ times: [String: Double]) -> JSONValue {
-        .object(times.sorted { $0.key < $1.key }.map { ($0.key, $0.value.isFinite ? .double($0.value) : .null) })
+        .object(times.sorted { $0.key < $1.key }.compactMap { $0.value.isFinite ? ($0.key, .double($0.value)) : nil })
     }
 
-    static func decode(_ snapshot: JSONValue) throws -> ([String: KeyState], [String: Double]) {
+    /// The keys of a snapshot (or part), with their cursors rebuilt, and the newest accepted time per partition.
+    func decode(_ snapshot: JSONValue) throws -> ([String: KeyState], [String: Double]) {
         guard let keys = snapshot["keys"]?.objectValue else { throw PipelineError(.checkpoint, "rolling_aggregates state has no keys") }
+        let latest = clock() + maxFuture
+        func valid(_ t: Double) -> Bool { t.isFinite && t >= 0 && t <= Self.maxPlausibleTime && t <= latest }
         var restored: [String: KeyState] = [:]
         restored.reserveCapacity(keys.count)
+        var newest: [String: Double] = [:]
+        var work = 0
         for (k, v) in keys {
-            guard let parts = v.arrayValue, parts.count == 3 || parts.count == 4, let ts = parts[0].arrayValue, let vs = parts[1].arrayValue, ts.count == vs.count else {
+            guard let parts = v.arrayValue, parts.count == 3 || parts.count == 4, let ts = parts[0].arrayValue, let vs = parts[1].arrayValue,
+                  ts.count == vs.count
+            else {
                 throw PipelineError(.checkpoint, "rolling_aggregates state for key \"\(k)\" is malformed")
             }
-            restored[k] = KeyState(times: ts.compactMap(\.doubleValue), values: vs.compactMap(\.doubleValue), prunedNewest: parts[2].doubleValue,
-                                   partition: parts.count == 4 ? parts[3].stringValue : nil)
+            var s = KeyState(windowCount: windows.count)
+            s.times.reserveCapacity(ts.count)
+            s.values.reserveCapacity(vs.count)
+            for (t, value) in zip(ts, vs) {
+                guard let t = t.doubleValue, let value = value.doubleValue else {
+                    throw PipelineError(.checkpoint, "rolling_aggregates state for key \"\(k)\" is malformed")
+                }
+                guard valid(t), value.isFinite else { continue }  // a record that today's checks reject
+                s.times.append(t)
+                s.values.append(value)
+            }
+            if let p = parts[2].doubleValue, valid(p) { s.prunedNewest = p }
+            if parts.count == 4 { s.partition = parts[3].stringValue }
+            if !zip(s.times, s.times.dropFirst()).allSatisfy({ $0 <= $1 }) {
+                let order = s.times.indices.sorted { (s.times[$0], $0) < (s.times[$1], $1) }
+                s.times = order.map { s.times[$0] }
+                s.values = order.map { s.values[$0] }
+            }
+            if s.times.isEmpty && s.prunedNewest == nil { continue }
+            s.prune(keep: shape.keep, work: &work)
+            s.rebuild(shape: shape, work: &work)
+            let p = s.partition ?? ""
+            newest[p] = max(newest[p] ?? -.infinity, s.newest)
+            restored[k] = s
         }
-        var times: [String: Double] = [:]
-        if let byPartition = snapshot["max_times"]?.objectValue {
-            for (p, t) in byPartition { if let d = t.doubleValue { times[p] = d } }
-        } else if let t = snapshot["max_time"]?.doubleValue {
-            times[""] = t  // checkpoints written before lateness was judged per partition
+        // Ignores `max_times`/`max_time` of older snapshots (see above).
+        if let stored = snapshot["newest_accepted"]?.objectValue {
+            for (p, t) in stored {
+                if let d = t.doubleValue, valid(d) { newest[p] = max(newest[p] ?? -.infinity, d) }
+            }
         }
-        return (restored, times)
+        return (restored, newest)
     }
 }

@@ -48,11 +48,13 @@ enum ObjectNaming {
         }
     }
 
-    /// File name of an object whose first record has `origin`: `<partition>-<position>.json.gz`, each part
-    /// escaped to `[A-Za-z0-9._-]` (other bytes as `~XX`), long parts shortened with a SHA-256 suffix.
-    static func objectName(first origin: RecordOrigin, fallback: () -> String) -> String {
+    /// File name of an object whose first record has `origin`: `<partition>-<position>.json.gz`, or
+    /// `<partition>-<position>-<writer>.json.gz` when hosts share the partitions; each part escaped to
+    /// `[A-Za-z0-9._-]` (other bytes as `~XX`), long parts shortened with a SHA-256 suffix.
+    static func objectName(first origin: RecordOrigin, writer: String? = nil, fallback: () -> String) -> String {
         guard let (partition, position) = sourcePosition(origin) else { return "nopos-\(fallback()).json.gz" }
-        return "\(token(partition))-\(token(position)).json.gz"
+        let suffix = writer.map { "-" + token($0) } ?? ""
+        return "\(token(partition))-\(token(position))\(suffix).json.gz"
     }
 
     static func token(_ text: String) -> String {

@@ -24,7 +24,10 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             so do the following objects as long as they are cut by size or count (a function of the records only). \
             Objects the failed run cut by age or at a checkpoint it never completed can start elsewhere than the \
             replay's and then remain as duplicates: keep `batch.max_age` and the checkpoint interval long compared \
-            with the time to recover for the fewest. A record without a usable `time_field` goes under \
+            with the time to recover for the fewest. When hosts share a stream through leases, the name ends in the \
+            writing process's id (`<partition>-<position>-<writer>.json.gz`, new at every start): a host that lost a \
+            lease and has not noticed yet can then never replace an object of the shard's new owner (which may hold \
+            records the old one never read); replays after a lease move or a crash are kept as duplicates instead. A record without a usable `time_field` goes under \
             `dt=unknown/hour=unknown` (not the processing time: that would change on replay and break the keys \
             above); the sink logs how many there were. Objects over `multipart_threshold` compressed are uploaded \
             in parts of that size as they fill.
@@ -63,6 +66,8 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
     /// Objects (not yet uploaded) holding records of each delivery.
     private var holders: [ObjectIdentifier: Int] = [:]
     private var withoutTime = 0
+    /// This process's writer id when hosts share the source's partitions (see `StageContext.writerID`).
+    private var writerID: String?
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         bucket = config.string("bucket")
@@ -87,6 +92,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
 
     public func start(_ context: StageContext) async throws {
         logger = context.logger
+        writerID = context.writerID
         let client = AWSClient(region: region, retryPolicy: retry, environment: environment)
         s3 = try S3Client(client: client, endpointURL: endpointURL)
     }
@@ -114,7 +120,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             if let o = open[group] {
                 object = o
             } else {
-                let name = ObjectNaming.objectName(first: record.origin) { UUID().uuidString.lowercased() }
+                let name = ObjectNaming.objectName(first: record.origin, writer: writerID) { UUID().uuidString.lowercased() }
                 object = PendingObject(key: prefix + dir + "/" + name, first: record.origin, now: now)
                 open[group] = object
             }

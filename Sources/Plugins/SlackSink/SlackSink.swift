@@ -37,7 +37,7 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
             FieldSpec("storm_window", .duration, .defaultValue("1m"), doc: "The window of `storm_threshold`."),
             FieldSpec("storm_top", .int(min: 1, max: 40), .defaultValue(10), doc: "Transactions listed in a storm summary (highest scores first)."),
             FieldSpec("storm_max_batch", .int(min: 1), .defaultValue(1000), doc: "A storm summary is sent once this many alerts wait for it, without waiting for the flush.", advanced: true),
-            FieldSpec("on_exhausted", .oneOf(["dead_letter", "fail"]), .defaultValue("dead_letter"), doc: "When retries run out (Slack down): dead-letter the record with the reason, or stop the pipeline (the records are replayed after a restart)."),
+            FieldSpec("on_exhausted", .oneOf(["dead_letter", "fail"]), .defaultValue("fail"), doc: "When retries run out (Slack down): stop the pipeline without a checkpoint past the alert, so the restart replays it (the default: an outage is transient, and an alert must not end in a file nobody reads), or dead-letter the record with the reason and go on."),
             FieldSpec("max_rate_limited_wait", .duration, .defaultValue("2m"), doc: "Longest total wait on 429 Retry-After for one message before it counts as exhausted.", advanced: true),
             FieldSpec("api_url", .string, .defaultValue("https://slack.com/api"), doc: "Slack Web API base URL (tests).", advanced: true),
             FieldSpec("secrets_endpoint_url", .string, doc: "Secrets Manager endpoint override (local stacks, VPC endpoints).", advanced: true),

@@ -14,11 +14,13 @@ struct LeaseCheckpointStore: CheckpointStore {
 
     func save(_ checkpoint: Checkpoint) async throws {
         var parts: [String: [String: JSONValue]] = [:]
+        var covered: [String] = []
         for (id, transform) in partitioned {
             guard let state = checkpoint.states[id] else { continue }
+            covered.append(id)
             for (shard, part) in try transform.split(state) { parts[shard, default: [:]][id] = part }
         }
-        try await keeper.commit(positions: checkpoint.positions, parts: parts, stream: stream)
+        try await keeper.commit(positions: checkpoint.positions, parts: parts, covered: covered, stream: stream)
     }
 
     func close() async {

@@ -28,6 +28,7 @@ struct LeaseCoordinator: Sendable {
         let stolen = Counter(label: "kinesis_leases_stolen_total", dimensions: [("worker", keeper.me)])
         var balancer = LeaseBalancer(me: keeper.me, failoverTime: leases.failoverTime)
         var readers: [String: Task<Void, Never>] = [:]
+        var readToEnd: Set<String> = []
         let finished = Finished()
         defer { for t in readers.values { t.cancel() } }
         var lastDiscovery = -Double.infinity
@@ -39,10 +40,28 @@ struct LeaseCoordinator: Sendable {
         while !context.isStopping && !Task.isCancelled {
             for key in keeper.drainLost() {
                 readers.removeValue(forKey: key)?.cancel()
+                // Its records after our last checkpoint are read again by the new owner, with the state stored
+                // in the lease: ours must neither be checkpointed by us nor linger in memory.
+                context.forgetPartition(key)
             }
+            // A parent's keys live on in its children: whoever takes a child inherits them from the parent's
+            // lease (below), so this host's copy can go.
+            for key in keeper.drainEnded() { context.forgetPartition(key) }
             for (key, result) in finished.outcomes.withLock({ o in defer { o = [] }; return o }) {
                 readers[key] = nil
                 if case .failure(let error) = result, !context.isStopping, keeper.isHeld(key) { throw error }
+                // An ended shard stays held until its SHARD_END checkpoint is stored (then the keeper drops it).
+                if case .success(let outcome) = result, outcome != .stopped { readToEnd.insert(key) }
+            }
+            readToEnd.formIntersection(keeper.heldKeys)
+            // Every held lease has a running reader and every reader a held lease: a lease held with nothing
+            // reading it would keep its shard silent for as long as this host lives.
+            for key in readers.keys where !keeper.isHeld(key) {
+                readers.removeValue(forKey: key)?.cancel()
+            }
+            for key in keeper.heldKeys.sorted() where readers[key] == nil && !readToEnd.contains(key) {
+                context.logger.warning("a held lease had no reader; giving it back", metadata: ["shard": "\(key)"])
+                await giveBack(key)
             }
             do {
                 var all = try await table.scan()
@@ -58,15 +77,25 @@ struct LeaseCoordinator: Sendable {
                     if decision.isSteal { stolen.increment() } else { taken.increment() }
                     context.logger.info(decision.isSteal ? "lease stolen towards an even share" : "lease taken", metadata: [
                         "shard": "\(key)", "checkpoint": "\(lease.checkpoint)", "target": "\(decision.target)", "hosts": "\(decision.hosts)"])
-                    keeper.adopt(lease)
                     if lease.isEnded {
-                        keeper.drop(key, lost: false)
+                        try? await table.release(key, owner: keeper.me)
                         continue
                     }
                     // The shard's keys get the state its last owner checkpointed before any record of it flows.
-                    try context.restorePartition(key, states: try await keeper.stateStore.decode(lease.state, shard: key))
-                    readers[key]?.cancel()
-                    readers[key] = startReader(key, from: start(for: lease.checkpoint), finished: finished)
+                    // Only once that worked is the lease ours to renew: a lease held without a reader is a silent shard.
+                    do {
+                        let stored = try await keeper.stateStore.decode(lease.state, shard: key)
+                        let inherited = try await parentStates(of: lease)
+                        readers.removeValue(forKey: key)?.cancel()
+                        try await context.restorePartition(key, states: stored.states, covered: stored.covered,
+                                                           checkpointed: SequenceNumber.isSequence(lease.checkpoint), inheriting: inherited)
+                    } catch {
+                        try? await table.release(key, owner: keeper.me)
+                        throw error
+                    }
+                    let tenure = keeper.adopt(lease)
+                    readToEnd.remove(key)
+                    readers[key] = startReader(key, tenure: tenure, from: start(for: lease.checkpoint), finished: finished)
                 }
                 failures = 0
             } catch let error as PipelineError {
@@ -116,8 +145,33 @@ struct LeaseCoordinator: Sendable {
         }
     }
 
-    private func startReader(_ key: String, from start: IteratorStart, finished: Finished) -> Task<Void, Never> {
-        let reader = ShardReader(shardID: key, start: start, api: api, settings: settings, funnel: funnel, context: context)
+    /// A child shard not yet checkpointed starts with its parents' keys: a user whose hash range moved to it
+    /// keeps its rolling state whichever host read the parent. (Both children of a split inherit every key of
+    /// the parent; a key that never appears in a child is forgotten after `idle_timeout`.)
+    private func parentStates(of lease: Lease) async throws -> [(partition: String, states: [String: JSONValue])] {
+        guard !SequenceNumber.isSequence(lease.checkpoint), !lease.parents.isEmpty else { return [] }
+        var out: [(partition: String, states: [String: JSONValue])] = []
+        for parent in lease.parents.sorted() {
+            guard let p = try await keeper.table.get(parent), p.isEnded else { continue }
+            out.append((parent, try await keeper.stateStore.decode(p.state, shard: parent).states))
+        }
+        return out
+    }
+
+    /// Releases a lease this host holds but does not read, so that a scan (this host's or another's) takes it
+    /// properly, with its stored state.
+    private func giveBack(_ key: String) async {
+        keeper.drop(key, lost: false)
+        context.forgetPartition(key)
+        do { try await keeper.table.release(key, owner: keeper.me) } catch {
+            context.logger.warning("could not release a lease; it expires after the failover time", metadata: ["shard": "\(key)", "error": "\(error)"])
+        }
+    }
+
+    private func startReader(_ key: String, tenure: UInt64, from start: IteratorStart, finished: Finished) -> Task<Void, Never> {
+        var reader = ShardReader(shardID: key, start: start, api: api, settings: settings, funnel: funnel, context: context)
+        reader.tenure = tenure
+        reader.mayEmit = { [keeper] in keeper.mayEmit(key, tenure: tenure) }
         return Task {
             let result: Result<ShardReader.Outcome, any Error>
             do { result = .success(try await reader.run()) } catch {

@@ -16,14 +16,23 @@ final class LeaseKeeper: Sendable {
         var renewedAt: Double
         /// The checkpoint stored in the lease (by the previous owner or by this host).
         var committed: String
+        /// Which time this process holds the lease: a reader and the batches it read belong to one tenure, and
+        /// nothing of an earlier tenure may be emitted or checkpointed in a later one.
+        var tenure: UInt64
     }
 
     private struct State {
         var held: [String: Held] = [:]
         var lost: Set<String> = []
+        /// Shards read to their end whose SHARD_END is stored: their children carry their keys on.
+        var ended: Set<String> = []
+        var nextTenure: UInt64 = 1
     }
 
     let table: LeaseTable
+    /// The same table through a client with a short timeout and one retry: a renewal that cannot finish well
+    /// inside the failover time is worth nothing (the lease may be taken meanwhile).
+    let renewTable: LeaseTable
     let me: String
     let failoverTime: Double
     let stateStore: LeaseStateStore
@@ -34,10 +43,11 @@ final class LeaseKeeper: Sendable {
     private let lostCounter: Counter
     private let onClose: @Sendable () -> Void
 
-    init(table: LeaseTable, me: String, failoverTime: Double, stateStore: LeaseStateStore, logger: Logger,
+    init(table: LeaseTable, renewTable: LeaseTable? = nil, me: String, failoverTime: Double, stateStore: LeaseStateStore, logger: Logger,
          onClose: @escaping @Sendable () -> Void = {}) {
         self.onClose = onClose
         self.table = table
+        self.renewTable = renewTable ?? table
         self.me = me
         self.failoverTime = failoverTime
         self.stateStore = stateStore
@@ -50,6 +60,22 @@ final class LeaseKeeper: Sendable {
 
     func isHeld(_ key: String) -> Bool { state.withLock { $0.held[key] != nil } }
 
+    /// How long after its last successful renewal this host still treats a lease as its own. Another host
+    /// takes a lease once its counter stood still for the failover time (as that host sees it, which starts
+    /// no earlier than our last renewal); stopping at two thirds of it leaves room for a slow call and skew.
+    var localDeadline: Double { failoverTime * 2 / 3 }
+
+    /// Whether records read in `tenure` of the lease may still enter the pipeline: the lease is held in that
+    /// same tenure and its local deadline has not passed.
+    func mayEmit(_ key: String, tenure: UInt64) -> Bool {
+        state.withLock { s in
+            guard let h = s.held[key], h.tenure == tenure else { return false }
+            return MonotonicClock.seconds() - h.renewedAt < localDeadline
+        }
+    }
+
+    func tenure(of key: String) -> UInt64? { state.withLock { $0.held[key]?.tenure } }
+
     /// Lease keys lost since the last call (taken by another host, or not renewed within the failover time).
     func drainLost() -> Set<String> {
         state.withLock { s in
@@ -58,9 +84,25 @@ final class LeaseKeeper: Sendable {
         }
     }
 
-    func adopt(_ lease: Lease) {
-        state.withLock { $0.held[lease.key] = Held(counter: lease.counter, renewedAt: MonotonicClock.seconds(), committed: lease.checkpoint) }
+    /// Starts holding a lease just taken; returns the tenure its reader and batches carry.
+    @discardableResult
+    /// Shards whose SHARD_END was stored since the last call.
+    func drainEnded() -> Set<String> {
+        state.withLock { s in
+            defer { s.ended = [] }
+            return s.ended
+        }
+    }
+
+    func adopt(_ lease: Lease) -> UInt64 {
+        let tenure = state.withLock { s -> UInt64 in
+            let t = s.nextTenure
+            s.nextTenure += 1
+            s.held[lease.key] = Held(counter: lease.counter, renewedAt: MonotonicClock.seconds(), committed: lease.checkpoint, tenure: t)
+            return t
+        }
         heldGauge.record(state.withLock { $0.held.count })
+        return tenure
     }
 
     /// Stops renewing a lease (its shard ended and SHARD_END is stored, or it was lost).
@@ -87,8 +129,14 @@ final class LeaseKeeper: Sendable {
     }
 
     /// Renews every held lease at once: a round must stay well inside the failover time however many
-    /// leases this host holds.
+    /// leases this host holds. A lease whose local deadline passed is given up first, whatever its call does.
     func renewAll() async {
+        let now = MonotonicClock.seconds()
+        let overdue = state.withLock { s in s.held.filter { now - $0.value.renewedAt >= localDeadline }.keys.sorted() }
+        for key in overdue {
+            logger.warning("lease not renewed within its local deadline; giving it up", metadata: ["shard": "\(key)"])
+            drop(key, lost: true)
+        }
         let keys = state.withLock { $0.held.keys.sorted() }
         await withTaskGroup(of: Void.self) { group in
             for key in keys { group.addTask { await self.renew(key) } }
@@ -97,10 +145,13 @@ final class LeaseKeeper: Sendable {
 
     private func renew(_ key: String) async {
             do {
-                if let counter = try await table.renew(key, owner: me) {
+                if let counter = try await renewTable.renew(key, owner: me) {
                     state.withLock { s in
-                        s.held[key]?.counter = counter
-                        s.held[key]?.renewedAt = MonotonicClock.seconds()
+                        // A checkpoint written meanwhile may have bumped the counter further.
+                        guard var h = s.held[key] else { return }
+                        h.counter = max(h.counter, counter)
+                        h.renewedAt = MonotonicClock.seconds()
+                        s.held[key] = h
                     }
                 } else {
                     logger.warning("lease lost to another host", metadata: ["shard": "\(key)"])
@@ -109,7 +160,7 @@ final class LeaseKeeper: Sendable {
             } catch {
                 // Could not reach the table: the lease holds until the failover time is over, then another
                 // host may take it, so stop reading it before that happens.
-                let overdue = state.withLock { s in s.held[key].map { MonotonicClock.seconds() - $0.renewedAt > failoverTime * 2 / 3 } ?? false }
+                let overdue = state.withLock { s in s.held[key].map { MonotonicClock.seconds() - $0.renewedAt >= localDeadline } ?? false }
                 logger.warning("lease renewal failed", metadata: ["shard": "\(key)", "error": "\(error)", "giving_up": "\(overdue)"])
                 if overdue { drop(key, lost: true) }
             }
@@ -117,9 +168,12 @@ final class LeaseKeeper: Sendable {
 
     /// Writes the checkpoint of every held shard whose position moved: the sequence number (or SHARD_END) and
     /// the shard's part of the keyed state.
-    func commit(positions: [String: JSONValue], parts: [String: [String: JSONValue]], stream: String) async throws {
+    /// `covered`: the transforms whose state the parts hold (a shard without keys has no part but is covered).
+    func commit(positions: [String: JSONValue], parts: [String: [String: JSONValue]], covered: [String], stream: String) async throws {
         for (shard, value) in positions.sorted(by: { $0.key < $1.key }) {
             guard let held = state.withLock({ $0.held[shard] }), let position = ShardPosition(value) else { continue }
+            // Only a lease inside its local deadline may be checkpointed: past it, another host may own it.
+            guard MonotonicClock.seconds() - held.renewedAt < localDeadline else { continue }
             let checkpoint: String
             switch position {
             case .after(let s): checkpoint = s
@@ -129,19 +183,42 @@ final class LeaseKeeper: Sendable {
             // A position from an earlier tenure of this host can be older than what the last owner stored.
             if SequenceNumber.isSequence(checkpoint), SequenceNumber.isSequence(held.committed),
                !SequenceNumber.isAfter(checkpoint, held.committed) { continue }
-            let stateText = try await stateStore.encode(parts[shard], stream: stream, shard: shard, checkpoint: checkpoint)
-            if try await table.checkpoint(shard, owner: me, checkpoint: checkpoint, state: stateText) {
-                state.withLock { $0.held[shard]?.committed = checkpoint }
+            let stateText = try await stateStore.encode(parts[shard], stream: stream, shard: shard, checkpoint: checkpoint,
+                                                        transforms: covered)
+            if let counter = try await storeCheckpoint(shard, held: held, checkpoint: checkpoint, state: stateText) {
+                state.withLock { s in
+                    guard var h = s.held[shard], h.tenure == held.tenure else { return }
+                    h.committed = checkpoint
+                    h.counter = max(h.counter, counter)
+                    s.held[shard] = h
+                }
                 if checkpoint == Lease.shardEnd {
                     // Children may start now; an ended lease is never taken again, so it needs no renewal.
                     logger.info("shard read to its end; SHARD_END stored", metadata: ["shard": "\(shard)"])
                     drop(shard, lost: false)
+                    _ = state.withLock { $0.ended.insert(shard) }
                 }
             } else {
                 logger.warning("checkpoint not stored: the lease is no longer ours", metadata: ["shard": "\(shard)"])
                 drop(shard, lost: true)
             }
         }
+    }
+
+    /// Writes a checkpoint conditional on the lease being ours in the version we last saw (owner and counter,
+    /// as the KCL does). Our own renewal may have bumped the counter meanwhile: then the lease is read again and
+    /// the write retried while it is still ours in the same tenure. nil when it is no longer ours.
+    private func storeCheckpoint(_ shard: String, held: Held, checkpoint: String, state stateText: String?) async throws -> Int64? {
+        var expected = held.counter
+        for _ in 0..<3 {
+            if let counter = try await table.checkpoint(shard, owner: me, counter: expected, checkpoint: checkpoint, state: stateText) {
+                return counter
+            }
+            guard let current = try await table.get(shard), current.owner == me,
+                  let now = state.withLock({ $0.held[shard] }), now.tenure == held.tenure else { return nil }
+            expected = current.counter
+        }
+        return nil
     }
 
     /// Stops renewing and gives every held lease back.

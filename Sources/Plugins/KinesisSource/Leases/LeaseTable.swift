@@ -77,16 +77,26 @@ struct LeaseTable: Sendable {
             values: [(":me", Lease.s(owner)), (":one", Lease.n(1)), (":zero", Lease.n(0)), (":seen", Lease.n(counter))])
     }
 
-    /// Stores the checkpoint (and the keyed state of the shard) of a lease this host holds; false when it is
-    /// no longer ours.
-    func checkpoint(_ key: String, owner: String, checkpoint: String, state: String?) async throws -> Bool {
-        var set = "SET #cp = :cp, ownerSwitchesSinceCheckpoint = :zero"
-        var values: [(String, JSONValue)] = [(":cp", Lease.s(checkpoint)), (":zero", Lease.n(0)), (":me", Lease.s(owner))]
+    /// Stores the checkpoint (and the keyed state of the shard) of a lease this host holds; nil when it is
+    /// no longer ours in the version seen (`counter`). Returns the lease's new counter (the write bumps it, as
+    /// every change of a lease does).
+    func checkpoint(_ key: String, owner: String, counter: Int64, checkpoint: String, state: String?) async throws -> Int64? {
+        var set = "SET #cp = :cp, ownerSwitchesSinceCheckpoint = :zero, leaseCounter = leaseCounter + :one"
+        var values: [(String, JSONValue)] = [(":cp", Lease.s(checkpoint)), (":zero", Lease.n(0)), (":one", Lease.n(1)),
+                                             (":me", Lease.s(owner)), (":seen", Lease.n(counter))]
         if let state {
             set += ", pipelineState = :state"
             values.append((":state", Lease.s(state)))
         }
-        return try await update(key, set, condition: "leaseOwner = :me", values: values, names: [("#cp", "checkpoint")]) != nil
+        return try await update(key, set, condition: "leaseOwner = :me AND leaseCounter = :seen", values: values, names: [("#cp", "checkpoint")])?.counter
+    }
+
+    /// One lease as stored now (a strongly consistent read); nil when there is none.
+    func get(_ key: String) async throws -> Lease? {
+        let reply = try await dynamo.call("GetItem", .object([
+            ("TableName", .string(name)), ("Key", .object([("leaseKey", Lease.s(key))])), ("ConsistentRead", .bool(true)),
+        ]))
+        return reply["Item"].flatMap(Lease.init(item:))
     }
 
     /// Gives a lease up (at shutdown) so another host takes it at once instead of after the failover time.

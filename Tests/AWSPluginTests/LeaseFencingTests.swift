@@ -1,0 +1,96 @@
+import AWSCore
+import Foundation
+import Logging
+import PipelineHost
+import Testing
+import TestSupport
+
+@testable import KinesisSource
+
+/// Where lease ownership is enforced: at the checkpoint write (owner and counter), at renewal (a deadline of
+/// its own), and before a reader emits (the local lease deadline).
+@Suite(.serialized, .motoServer())
+struct LeaseFencingTests {
+    static func keeper(_ table: LeaseTable, renew: LeaseTable? = nil, me: String, failover: Double = 3) -> LeaseKeeper {
+        var logger = Logger(label: "lease-test")
+        logger.logLevel = .critical
+        return LeaseKeeper(table: table, renewTable: renew, me: me, failoverTime: failover,
+                           stateStore: LeaseStateStore(s3: nil, bucket: nil, prefix: "", enabled: false), logger: logger)
+    }
+
+    /// A host that lost a lease and took it back holds a new version of it: a checkpoint conditioned on the
+    /// version it held before (owner alone matches again) must not be stored.
+    @Test func aCheckpointNeedsTheLeaseVersionItWasTakenIn() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let table = LeaseSharingTests.leaseTable(aws, "fence-leases")
+        try await table.ensureExists()
+        #expect(try await table.create(Lease(key: "shard-1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: [])))
+        let first = try #require(try await table.take("shard-1", counter: 0, owner: "host-a"))
+        let stolen = try #require(try await table.take("shard-1", counter: first.counter, owner: "host-b"))
+        let back = try #require(try await table.take("shard-1", counter: stolen.counter, owner: "host-a"))
+        #expect(back.owner == "host-a")
+
+        // The write of the first tenure: same owner, old counter.
+        let stale = try await table.checkpoint("shard-1", owner: "host-a", counter: first.counter, checkpoint: "100", state: nil)
+        #expect(stale == nil, "a checkpoint of an earlier tenure was stored")
+        let current = try await table.checkpoint("shard-1", owner: "host-a", counter: back.counter, checkpoint: "200", state: nil)
+        #expect(current == back.counter + 1)
+        #expect(try await table.get("shard-1")?.checkpoint == "200")
+    }
+
+    /// The keeper retries a checkpoint that raced with its own renewal (same owner, same tenure), and gives up
+    /// a lease that another host took.
+    @Test func theKeeperStoresThroughItsOwnRenewalsButNotThroughASteal() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let table = LeaseSharingTests.leaseTable(aws, "fence-keeper")
+        try await table.ensureExists()
+        _ = try await table.create(Lease(key: "s1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: []))
+        let keeper = Self.keeper(table, me: "host-a")
+        let lease = try #require(try await table.take("s1", counter: 0, owner: "host-a"))
+        let tenure = keeper.adopt(lease)
+        _ = try await table.renew("s1", owner: "host-a")  // bumps the counter behind the keeper's back
+        let seq = "49590338271490256608559692538361571095921575989136588898"
+        try await keeper.commit(positions: ["s1": ShardPosition.after(seq).json], parts: [:], covered: [], stream: "tx")
+        #expect(try await table.get("s1")?.checkpoint == seq)
+        #expect(keeper.mayEmit("s1", tenure: tenure))
+
+        let now = try #require(try await table.get("s1"))
+        _ = try #require(try await table.take("s1", counter: now.counter, owner: "host-b"))
+        let later = "49590338271490256608559692538361571095921575989136588999"
+        try await keeper.commit(positions: ["s1": ShardPosition.after(later).json], parts: [:], covered: [], stream: "tx")
+        #expect(try await table.get("s1")?.checkpoint == seq, "the stolen lease keeps the new owner's checkpoint")
+        #expect(!keeper.isHeld("s1"))
+        #expect(!keeper.mayEmit("s1", tenure: tenure))
+        #expect(keeper.drainLost() == ["s1"])
+    }
+
+    /// DynamoDB stalls: a renewal has a deadline of its own (a third of the failover time), and once the local
+    /// lease deadline (two thirds) passes without a renewal the lease is given up and nothing more may be
+    /// emitted under it, long before the source's retry policy (8 attempts, 30 s timeouts) would end.
+    @Test func aStalledRenewalGivesTheLeaseUpAtItsLocalDeadline() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let table = LeaseSharingTests.leaseTable(aws, "fence-stall")
+        try await table.ensureExists()
+        _ = try await table.create(Lease(key: "s1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: []))
+        // Renewals go to a DynamoDB that never answers within a minute.
+        let stalled = try FakeHTTPServer { _ in .delay(.seconds(60), then: { .reset }) }
+        defer { stalled.stop() }
+        var dynamo = try JSONProtocolClient.dynamoDB(aws.client, endpointURL: stalled.url)
+        dynamo.timeout = .milliseconds(500)
+        let keeper = Self.keeper(table, renew: LeaseTable(dynamo: dynamo, name: "fence-stall"), me: "host-a", failover: 1.5)
+        let tenure = keeper.adopt(try #require(try await table.take("s1", counter: 0, owner: "host-a")))
+        #expect(keeper.mayEmit("s1", tenure: tenure))
+
+        let started = Date()
+        while keeper.isHeld("s1") {
+            try #require(Date().timeIntervalSince(started) < 10, "the lease was still held 10 s into a DynamoDB stall")
+            await keeper.renewAll()
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(!keeper.mayEmit("s1", tenure: tenure), "a reader must stop once the local deadline passed")
+        #expect(keeper.drainLost() == ["s1"])
+    }
+}

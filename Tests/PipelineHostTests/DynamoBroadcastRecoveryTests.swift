@@ -1,0 +1,393 @@
+import AdminHTTP
+import AWSCore
+import BuiltinPlugins
+@testable import DynamoBroadcast
+import Foundation
+import Logging
+@testable import PipelineHost
+import Prometheus
+import Synchronization
+import Testing
+import TestSupport
+
+/// The `dynamo_broadcast` follower when the stream loses its positions (DynamoDB's real error answers, injected by a
+/// proxy in front of moto for the one call that would get them), and the readiness it reports when it cannot sync.
+@Suite(.motoServer(), .serialized) struct DynamoBroadcastRecoveryTests {
+    let env = ["AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1"]
+
+    @Test func aTrimmedStreamPositionReloadsTheTableAndFollowsOn() async throws {
+        let moto = try await freshMoto()
+        let dynamo = try await makeTable(moto)
+        try await put(dynamo, "u1", age: 20)
+        try await put(dynamo, "u2", age: 30)
+        let script = StreamScript()
+        let proxy = try script.proxy(moto)
+        defer { proxy.stop() }
+        let log = BroadcastLog()
+        let bc = try broadcast(endpoint: proxy.url, logger: log.logger())
+        try await bc.start(StageContext(id: "users", logger: log.logger(), stats: RuntimeStats()))
+        #expect(age(bc, "u1") == 20)
+        try await put(dynamo, "u1", age: 21)
+        try await waitFor("the first stream update") { age(bc, "u1") == 21 }
+
+        // The iterator expires; the position it would be taken again from (AFTER_SEQUENCE_NUMBER) has been trimmed,
+        // for good, as after a day without reading.
+        let scansBefore = script.calls("Scan")
+        script.update { $0.expireGetRecords = 1; $0.trimAfterSequence = true }
+        try await waitFor("the TrimmedDataAccessException") { script.served("TrimmedDataAccessException") >= 1 }
+        try await put(dynamo, "u1", age: 22)
+        try await waitFor("the update made after the error") { age(bc, "u1") == 22 }
+        #expect(script.calls("Scan") > scansBefore, "the table was scanned again")
+        try await put(dynamo, "u2", age: 33)
+        try await waitFor("a later update through the stream") { age(bc, "u2") == 33 }
+
+        let warnings = log.lines.filter { $0.contains("stream positions lost") }
+        #expect(warnings.count == 1, "logged once: \(warnings)")
+        #expect(warnings.first?.contains("TrimmedDataAccessException") == true && warnings.first?.contains("GetShardIterator") == true)
+        #expect(log.lines.contains { $0.contains("reference table reloaded") })
+        await bc.stop()
+    }
+
+    @Test func aStreamThatNoLongerExistsReloadsTheTableAndFollowsTheNewStream() async throws {
+        let moto = try await freshMoto()
+        let dynamo = try await makeTable(moto)
+        try await put(dynamo, "u1", age: 20)
+        try await put(dynamo, "u2", age: 30)
+        let script = StreamScript()
+        let proxy = try script.proxy(moto)
+        defer { proxy.stop() }
+        let log = BroadcastLog()
+        let bc = try broadcast(endpoint: proxy.url, logger: log.logger())
+        try await bc.start(StageContext(id: "users", logger: log.logger(), stats: RuntimeStats()))
+        try await put(dynamo, "u1", age: 21)
+        try await waitFor("the first stream update") { age(bc, "u1") == 21 }
+
+        // The table is deleted and created again: its old stream is gone (every call naming it answers
+        // ResourceNotFoundException, as DynamoDB Streams does), the new table has a new stream.
+        let oldLabel = try #require(try await dynamo.call("DescribeTable", ["TableName": "user_demographics"])["Table"]?["LatestStreamLabel"]?.stringValue)
+        script.update { $0.goneStreamLabel = oldLabel }
+        _ = try await dynamo.call("DeleteTable", ["TableName": "user_demographics"])
+        _ = try await makeTable(moto)
+        try await put(dynamo, "u1", age: 40)
+        try await put(dynamo, "u3", age: 50)
+        try await waitFor("the ResourceNotFoundException") { script.served("ResourceNotFoundException") >= 1 }
+        try await put(dynamo, "u1", age: 41)
+        try await waitFor("the update made after the error") { age(bc, "u1") == 41 }
+        #expect(age(bc, "u3") == 50)
+        #expect(bc.table.withLookup { $0("u2") } == nil, "u2 went with the old table")
+        try await put(dynamo, "u3", age: 51)
+        try await waitFor("a later update through the new stream") { age(bc, "u3") == 51 }
+        let warnings = log.lines.filter { $0.contains("stream positions lost") }
+        #expect(warnings.count == 1, "logged once: \(warnings)")
+        #expect(warnings.first?.contains("ResourceNotFoundException") == true)
+        await bc.stop()
+    }
+
+    @Test func readinessFailsWhileTheStreamCannotBeReadForLongerThanMaxStaleness() async throws {
+        let moto = try await freshMoto()
+        let dynamo = try await makeTable(moto)
+        try await put(dynamo, "u1", age: 20)
+        let script = StreamScript()
+        let proxy = try script.proxy(moto)
+        defer { proxy.stop() }
+        let stats = RuntimeStats()
+        stats.setReady(true)
+        let bc = try broadcast(endpoint: proxy.url, extra: #", "max_staleness": "1s""#, logger: BroadcastLog().logger())
+        try await bc.start(StageContext(id: "users", logger: BroadcastLog().logger(), stats: stats))
+        try await Task.sleep(for: .milliseconds(1500))
+        try await waitFor("readiness while following normally") { stats.readiness.ready }
+
+        for phase in ["failing", "stalled"] {
+            script.update { if phase == "failing" { $0.failStreams = true } else { $0.stallStreams = true } }
+            try await waitFor("readiness to fail (\(phase))") { !stats.readiness.ready }
+            let reasons = stats.readiness.reasons.joined(separator: "\n")
+            #expect(reasons.contains("users: reference table \"user_demographics\" last synced"), "\(reasons)")
+            #expect(reasons.contains("max_staleness 1 s"), "\(reasons)")
+            if phase == "failing" { #expect(reasons.contains("injected"), "the last error is named: \(reasons)") }
+            #expect(bc.follower!.syncAge > 1)
+            script.update { $0.failStreams = false; $0.stallStreams = false }
+            try await put(dynamo, "u1", age: phase == "failing" ? 21 : 22)
+            try await waitFor("readiness to come back (\(phase))") { stats.readiness.ready }
+            try await waitFor("the update after recovery (\(phase))") { age(bc, "u1") == (phase == "failing" ? 21 : 22) }
+        }
+        await bc.stop()
+        #expect(stats.unreadyComponents.isEmpty, "a stopped transform holds nothing back")
+    }
+
+    // MARK: Helpers
+
+    func makeTable(_ moto: MotoServer) async throws -> JSONProtocolClient {
+        let dynamo = try JSONProtocolClient.dynamoDB(moto.makeClient(), endpointURL: moto.endpoint)
+        _ = try await dynamo.call("CreateTable", .object([
+            ("TableName", "user_demographics"), ("BillingMode", "PAY_PER_REQUEST"),
+            ("AttributeDefinitions", [["AttributeName": "user_id", "AttributeType": "S"]]),
+            ("KeySchema", [["AttributeName": "user_id", "KeyType": "HASH"]]),
+            ("StreamSpecification", ["StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"]),
+        ]))
+        return dynamo
+    }
+
+    func put(_ dynamo: JSONProtocolClient, _ user: String, age: Int) async throws {
+        _ = try await dynamo.call("PutItem", .object([("TableName", "user_demographics"), ("Item", .object([
+            ("user_id", ["S": .string(user)]), ("age", ["N": .string(String(age))]),
+        ]))]))
+    }
+
+    func broadcast(endpoint: String, extra: String = "", logger: Logger) throws -> DynamoBroadcast {
+        let dir = TestFiles.scratch("bcr")
+        let text = """
+            {"name": "bc", "source": {"type": "file", "path": "\(dir)/in.jsonl"},
+             "transforms": [{"type": "dynamo_broadcast", "id": "users", "table": "user_demographics", "endpoint_url": "\(endpoint)",
+                             "fields": ["age"], "poll_interval": "50ms", "scan_segments": 2\(extra)}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}], "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "bc.json", registry: BuiltinPlugins.registry, environment: env)
+        let context = BuildContext(pipelineName: "bc", logger: logger, environment: env, registry: BuiltinPlugins.registry)
+        return try #require(try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context) as? DynamoBroadcast)
+    }
+
+    func age(_ bc: DynamoBroadcast, _ user: String) -> Int64? {
+        bc.table.withLookup { $0(user) }?.first?.intValue
+    }
+
+    func waitFor(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while !condition() {
+            try #require(Date() < deadline, "timed out waiting for \(what)")
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+}
+
+/// What the proxy in front of moto does to DynamoDB Streams calls, changed by the test as it goes.
+final class StreamScript: Sendable {
+    struct State {
+        /// GetRecords calls still to answer ExpiredIteratorException.
+        var expireGetRecords = 0
+        /// GetShardIterator AFTER_SEQUENCE_NUMBER answers TrimmedDataAccessException.
+        var trimAfterSequence = false
+        /// Streams calls naming this stream (its ARN, or an iterator of it) answer ResourceNotFoundException.
+        var goneStreamLabel: String?
+        /// Streams calls answer HTTP 500.
+        var failStreams = false
+        /// Streams calls are answered after 3 s.
+        var stallStreams = false
+        var calls: [String: Int] = [:]
+        var served: [String: Int] = [:]
+    }
+
+    let state = Mutex(State())
+    private let proxySlot = Mutex<FaultProxy?>(nil)
+
+    func update(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
+    func calls(_ operation: String) -> Int { state.withLock { $0.calls[operation] ?? 0 } }
+    func served(_ code: String) -> Int { state.withLock { $0.served[code] ?? 0 } }
+
+    func proxy(_ moto: MotoServer) throws -> FaultProxy {
+        let proxy = try FaultProxy(upstreamPort: moto.port) { [self] request in intercept(request) }
+        proxySlot.withLock { $0 = proxy }
+        return proxy
+    }
+
+    /// DynamoDB's JSON error shape, as the real service sends it.
+    static func error(_ code: String, _ message: String) -> FakeHTTPServer.Action {
+        .respond(status: 400, headers: [("Content-Type", "application/x-amz-json-1.0")],
+                 body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#\#(code)","message":"\#(message)"}"#.utf8))
+    }
+
+    private func intercept(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action? {
+        let target = request.header("x-amz-target") ?? ""
+        let operation = String(target.split(separator: ".").last ?? "")
+        let streams = target.hasPrefix("DynamoDBStreams_")
+        let body = String(decoding: request.body, as: UTF8.self)
+        let (action, stall): (FakeHTTPServer.Action?, Bool) = state.withLock { s in
+            s.calls[operation, default: 0] += 1
+            func serve(_ code: String, _ message: String) -> FakeHTTPServer.Action {
+                s.served[code, default: 0] += 1
+                return Self.error(code, message)
+            }
+            guard streams else { return (nil, false) }
+            if let label = s.goneStreamLabel, body.contains(label) {
+                return (serve("ResourceNotFoundException", "Requested resource not found: Stream: \(label) not found"), false)
+            }
+            if operation == "GetRecords" && s.expireGetRecords > 0 {
+                s.expireGetRecords -= 1
+                return (serve("ExpiredIteratorException", "Iterator expired. The iterator was created at time X while right now it is Y"), false)
+            }
+            if operation == "GetShardIterator" && s.trimAfterSequence && body.contains("AFTER_SEQUENCE_NUMBER") {
+                return (serve("TrimmedDataAccessException", "The operation attempted to read past the oldest stream record in a shard."), false)
+            }
+            if s.failStreams {
+                return (.respond(status: 500, headers: [("Content-Type", "application/x-amz-json-1.0")],
+                                 body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected failure"}"#.utf8)), false)
+            }
+            return (nil, s.stallStreams)
+        }
+        if stall, let proxy = proxySlot.withLock({ $0 }) {
+            return .delay(.seconds(3), then: { proxy.passThrough(request) })
+        }
+        return action
+    }
+}
+
+/// Collects log lines (level, message, metadata).
+final class BroadcastLog: Sendable {
+    private let entries = Mutex<[String]>([])
+    var lines: [String] { entries.withLock { $0 } }
+
+    func logger() -> Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+
+    struct Handler: LogHandler {
+        let log: BroadcastLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            let all = metadata.merging(explicit ?? [:]) { $1 }
+            log.entries.withLock { $0.append("\(level) \(message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
+        }
+    }
+}
+
+/// The follower against a scripted DynamoDB + Streams: parents before children, ended shards pruned.
+@Suite struct DynamoFollowerShardTests {
+    final class FakeStream: Sendable {
+        let phase = Mutex(0)
+        let log = Mutex<[String]>([])
+
+        static func ok(_ text: String) -> FakeHTTPServer.Action {
+            .respond(status: 200, headers: [("Content-Type", "application/x-amz-json-1.0")], body: Array(text.utf8))
+        }
+
+        static func change(_ age: Int, seq: Int) -> String {
+            #"{"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "\#(seq)", "Keys": {"user_id": {"S": "u1"}}, "NewImage": {"user_id": {"S": "u1"}, "age": {"N": "\#(age)"}}}}"#
+        }
+
+        func handle(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
+            let operation = String((request.header("x-amz-target") ?? "").split(separator: ".").last ?? "")
+            let body = (try? DocumentParser.parseValue(request.body)) ?? .null
+            let phase = self.phase.withLock { $0 }
+            let arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/L"
+            switch operation {
+            case "DescribeTable":
+                return Self.ok(#"{"Table": {"TableName": "t", "LatestStreamArn": "\#(arn)"}}"#)
+            case "Scan":
+                return Self.ok(#"{"Items": [{"user_id": {"S": "u1"}, "age": {"N": "1"}}]}"#)
+            case "DescribeStream":
+                let parentOpen = #"{"ShardId": "P", "SequenceNumberRange": {"StartingSequenceNumber": "1"}}"#
+                let parentClosed = #"{"ShardId": "P", "SequenceNumberRange": {"StartingSequenceNumber": "1", "EndingSequenceNumber": "11"}}"#
+                let child = #"{"ShardId": "C", "ParentShardId": "P", "SequenceNumberRange": {"StartingSequenceNumber": "20"}}"#
+                let shards = phase == 0 ? [parentOpen] : phase == 1 ? [parentClosed, child] : [child]
+                return Self.ok(#"{"StreamDescription": {"StreamArn": "\#(arn)", "Shards": [\#(shards.joined(separator: ","))]}}"#)
+            case "GetShardIterator":
+                let it = "\(body["ShardId"]?.stringValue ?? "?")-\(body["ShardIteratorType"]?.stringValue ?? "?")"
+                log.withLock { $0.append("GetShardIterator \(it)") }
+                return Self.ok(#"{"ShardIterator": "\#(it)"}"#)
+            case "GetRecords":
+                let it = body["ShardIterator"]?.stringValue ?? ""
+                log.withLock { $0.append("GetRecords \(it)") }
+                switch it {
+                case "P-LATEST": return Self.ok(#"{"Records": [\#(Self.change(2, seq: 10))], "NextShardIterator": "P-1"}"#)
+                case "P-1": return Self.ok(#"{"Records": [\#(Self.change(3, seq: 11))]}"#)  // closed, read to its end
+                case "C-TRIM_HORIZON": return Self.ok(#"{"Records": [\#(Self.change(4, seq: 20))], "NextShardIterator": "C-1"}"#)
+                default: return Self.ok(#"{"Records": [], "NextShardIterator": "\#(it)"}"#)
+                }
+            default:
+                return .respond(status: 400, body: Array(#"{"__type": "UnknownOperationException"}"#.utf8))
+            }
+        }
+    }
+
+    @Test func childrenAreReadAfterTheirParentsAndEndedShardsArePruned() async throws {
+        let fake = FakeStream()
+        let server = try FakeHTTPServer { fake.handle($0) }
+        defer { server.stop() }
+        let aws = AWSClient(region: "us-east-1", credentialProvider: StaticCredentialProvider(accessKeyID: "AKID", secretAccessKey: "s"),
+                            retryPolicy: .none, environment: [:])
+        defer { aws.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let table = BroadcastTable(fields: ["age"])
+        let follower = DynamoTableFollower(
+            dynamo: try .dynamoDB(aws, endpointURL: server.url), streams: try .dynamoDBStreams(aws, endpointURL: server.url),
+            tableName: "t", keyAttribute: "user_id", table: table, segments: 1, pollInterval: 0.05, logger: logger)
+        func age() -> JSONValue? { table.withLookup { $0("u1") }?.first }
+
+        try await follower.load()
+        #expect(follower.trackedShards == ["P"])
+        #expect(age() == .int(1))
+
+        // The parent has closed and has a child; the child waits until the parent is read to its end.
+        fake.phase.withLock { $0 = 1 }
+        try await follower.discoverShards()
+        #expect(follower.trackedShards == ["C", "P"])
+        try await follower.pollOnce()
+        #expect(age() == .int(2))
+        #expect(!fake.log.withLock { $0 }.contains { $0.contains(" C-") }, "the child is not touched before its parent ended")
+        try await follower.pollOnce()
+        #expect(age() == .int(4), "the parent's last change, then the child's")
+        #expect(follower.trackedShards == ["C"], "the ended parent is pruned")
+        #expect(follower.finishedShards == ["P"])
+        let log = fake.log.withLock { $0 }
+        #expect(log.firstIndex(of: "GetShardIterator C-TRIM_HORIZON")! > log.firstIndex(of: "GetRecords P-1")!)
+
+        // Listed again, the ended parent is not taken for a new shard; once the stream trims it, it is forgotten.
+        try await follower.discoverShards()
+        #expect(follower.trackedShards == ["C"])
+        #expect(fake.log.withLock { $0 }.filter { $0.hasPrefix("GetShardIterator P") }.count == 1)
+        fake.phase.withLock { $0 = 2 }
+        try await follower.discoverShards()
+        #expect(follower.finishedShards.isEmpty)
+        try await follower.pollOnce()
+        #expect(follower.trackedShards == ["C"])
+        #expect(age() == .int(4))
+    }
+}
+
+final class PortBox: Sendable { let value = Mutex(0) }
+
+/// `/ready` over HTTP: 503 with the reasons while a component holds readiness back.
+@Suite struct AdminReadinessTests {
+    @Test func readyAnswers503WithTheReasonsOfUnreadyComponents() async throws {
+        let stats = RuntimeStats()
+        let server = AdminServer(host: "127.0.0.1", port: 0, stats: stats, registry: PrometheusCollectorRegistry(), logger: BroadcastLog().logger())
+        let port = PortBox()
+        let admin = Task { [server, port] in
+            try await server.run { p in port.value.withLock { $0 = p } }
+        }
+        defer { admin.cancel() }
+        let deadline = Date().addingTimeInterval(20)
+        while port.value.withLock({ $0 }) == 0 {
+            try #require(Date() < deadline)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        func ready() async throws -> (Int, String) {
+            let r = try await http.execute(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port.value.withLock { $0 })/ready"))
+            return (r.status, String(decoding: r.body, as: UTF8.self))
+        }
+        #expect(try await ready().0 == 503, "not started")
+        stats.setReady(true)
+        #expect(try await ready().0 == 200)
+        stats.setUnready(component: "users", reason: "reference table \"user_demographics\" last synced 7.0 s ago")
+        stats.setUnready(component: "other", reason: "second reason")
+        let (status, body) = try await ready()
+        #expect(status == 503)
+        #expect(body.contains(#""ready":false"#))
+        #expect(body.contains(#"users: reference table \"user_demographics\" last synced 7.0 s ago"#), "\(body)")
+        #expect(body.contains("other: second reason"))
+        stats.clearUnready(component: "users")
+        stats.clearUnready(component: "other")
+        let (again, text) = try await ready()
+        #expect(again == 200 && text.contains(#""ready":true"#))
+        admin.cancel()
+        _ = await admin.result
+    }
+}
