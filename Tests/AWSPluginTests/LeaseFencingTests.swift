@@ -93,4 +93,70 @@ struct LeaseFencingTests {
         #expect(!keeper.mayEmit("s1", tenure: tenure), "a reader must stop once the local deadline passed")
         #expect(keeper.drainLost() == ["s1"])
     }
+
+    /// Two hosts that read the same records of a shard (a host that lost its lease and had not noticed, and the
+    /// new owner starting at the last checkpoint) never write the same S3 key, so neither can replace an object of
+    /// the other with fewer records. Before, keys were `<shard>-<first position>` for both.
+    @Test func twoHostsReadingTheSameRecordsNeverWriteTheSameObjectKey() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("fence-s3", shards: 1)
+        try await aws.s3.createBucket("fence-s3")
+        try await aws.put("fence-s3", KinesisPipelineTests.transactions(0..<300))
+        let table = LeaseSharingTests.leaseTable(aws, "fence-s3-leases")
+        func host(_ worker: String, total: Int) async throws -> [String: [String]] {
+            let h = PipelineHarness("fence-s3-\(worker)")
+            let stop = StopSignal()
+            async let run = h.run("""
+                "source": \(LeaseSharingTests.leaseSource(moto, stream: "fence-s3", table: "fence-s3-leases", worker: worker)),
+                "sinks": [{"type": "s3", "bucket": "fence-s3", "prefix": "tx", "endpoint_url": "\(moto.endpoint)", "batch": {"max_events": 100}}]
+                """, interval: "100ms", stop: stop)
+            try await LeaseSharingTests.waitFor("\(worker) read the shard") {
+                let objects = (try? await AWSReadBack.objects(aws.s3, bucket: "fence-s3", prefix: "tx")) ?? [:]
+                return objects.values.reduce(0) { $0 + $1.count } >= total
+            }
+            stop.stop()
+            _ = try await run
+            return try await AWSReadBack.objects(aws.s3, bucket: "fence-s3", prefix: "tx")
+        }
+        let afterA = try await host("host-a", total: 300)
+        #expect(afterA.values.reduce(0) { $0 + $1.count } == 300)
+        // Host B starts where A started: the lease's checkpoint is put back, as if A never checkpointed.
+        let lease = try #require(try await table.get("shardId-000000000000"))
+        _ = try #require(try await table.take(lease.key, counter: lease.counter, owner: "rewind"))
+        let rewound = try #require(try await table.get(lease.key))
+        #expect(try await table.checkpoint(lease.key, owner: "rewind", counter: rewound.counter, checkpoint: "TRIM_HORIZON", state: nil) != nil)
+        try await table.release(lease.key, owner: "rewind")
+        let afterB = try await host("host-b", total: 600)
+        #expect(Set(afterA.keys).isSubset(of: Set(afterB.keys)))
+        for (key, lines) in afterA { #expect(afterB[key] == lines, "object \(key) was replaced") }
+        #expect(afterB.values.reduce(0) { $0 + $1.count } == 600, "both reads kept, as duplicates under distinct keys")
+        #expect(afterA.keys.allSatisfy { $0.range(of: #"-[0-9a-z]{8}\.json\.gz$"#, options: .regularExpression) != nil }, "\(afterA.keys.sorted())")
+    }
+
+    /// A lease whose stored state cannot be read is not kept: before, it was taken and renewed with no reader
+    /// (its shard silent for as long as the host lived). Now it is released and, once the failures persist,
+    /// the source fails with the cause.
+    @Test func aLeaseWhoseStateCannotBeReadIsNotHeldWithoutAReader() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("fence-state", shards: 1)
+        let table = LeaseSharingTests.leaseTable(aws, "fence-state-leases")
+        try await table.ensureExists()
+        let shard = "shardId-000000000000"
+        // A checkpoint whose state is kept in S3 while this host has no state_bucket to read it with.
+        #expect(try await table.create(Lease(key: shard, owner: nil, counter: 0, checkpoint: "49590338271490256608559692538361571095921575989136588898",
+                                             parents: [], state: #"{"s3": "s3://fence-state/lease-state/fence-state/\#(shard)/gone.json"}"#)))
+        let h = PipelineHarness("fence-state")
+        let source = #"{"type": "kinesis", "stream_name": "fence-state", "endpoint_url": "\#(moto.endpoint)", "retry": {"max_attempts": 3, "initial_backoff": "10ms"}, "#
+            + #""leases": {"table": "fence-state-leases", "worker_id": "host-a", "failover_time": "1500ms", "endpoint_url": "\#(moto.endpoint)"}}"#
+        await #expect {
+            try await h.run("""
+                "source": \(source), "transforms": [{"type": "rolling_aggregates"}],
+                "sinks": [{"type": "file", "path": "\(h.dir)/out.jsonl"}]
+                """, interval: "100ms")
+        } throws: { "\($0)".contains("state_bucket") }
+        let after = try #require(try await table.get(shard))
+        #expect(after.owner == nil, "the lease is still held by \(after.owner ?? "")")
+    }
 }
