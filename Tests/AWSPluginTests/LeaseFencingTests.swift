@@ -49,7 +49,7 @@ struct LeaseFencingTests {
         _ = try await table.create(Lease(key: "s1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: []))
         let keeper = Self.keeper(table, me: "host-a")
         let lease = try #require(try await table.take("s1", counter: 0, owner: "host-a"))
-        let tenure = keeper.adopt(lease)
+        let tenure = keeper.adopt(lease, renewedAt: MonotonicClock.seconds())
         _ = try await table.renew("s1", owner: "host-a")  // bumps the counter behind the keeper's back
         let seq = "49590338271490256608559692538361571095921575989136588898"
         try await keeper.commit(positions: ["s1": ShardPosition.after(seq).json], parts: [:], covered: [], stream: "tx")
@@ -67,7 +67,7 @@ struct LeaseFencingTests {
     }
 
     /// DynamoDB stalls: a renewal has a deadline of its own (a third of the failover time), and once the local
-    /// lease deadline (two thirds) passes without a renewal the lease is given up and nothing more may be
+    /// lease deadline (five sixths) passes without a renewal the lease is given up and nothing more may be
     /// emitted under it, long before the source's retry policy (8 attempts, 30 s timeouts) would end.
     @Test func aStalledRenewalGivesTheLeaseUpAtItsLocalDeadline() async throws {
         let moto = try await freshMoto()
@@ -81,7 +81,7 @@ struct LeaseFencingTests {
         var dynamo = try JSONProtocolClient.dynamoDB(aws.client, endpointURL: stalled.url)
         dynamo.timeout = .milliseconds(500)
         let keeper = Self.keeper(table, renew: LeaseTable(dynamo: dynamo, name: "fence-stall"), me: "host-a", failover: 1.5)
-        let tenure = keeper.adopt(try #require(try await table.take("s1", counter: 0, owner: "host-a")))
+        let tenure = keeper.adopt(try #require(try await table.take("s1", counter: 0, owner: "host-a")), renewedAt: MonotonicClock.seconds())
         #expect(keeper.mayEmit("s1", tenure: tenure))
 
         let started = Date()

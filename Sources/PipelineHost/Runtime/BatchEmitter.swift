@@ -39,8 +39,14 @@ final class BatchEmitter: Sendable {
         deadLettered = Counter(label: "pipeline_dead_letter_total", dimensions: [("pipeline", pipeline), ("stage", "source")])
     }
 
-    func emit(_ source: SourceBatch) async throws {
-        let id: UInt64 = state.withLock { s in
+    /// Numbers and sends a batch. `admit` is asked under the emitter's lock, atomically with recording the
+    /// batch's positions: a source whose partitions can be lost (leases) refuses a batch of a partition it no
+    /// longer holds there, so neither a position nor a record of it slips past `forget(partition:)` or a restore.
+    /// Returns false when `admit` refused.
+    @discardableResult
+    func emit(_ source: SourceBatch, admit: () -> Bool = { true }) async throws -> Bool {
+        let numbered: UInt64? = state.withLock { s in
+            guard admit() else { return nil }
             let id = s.nextBatchID
             s.nextBatchID += 1
             s.lastBatchID = id
@@ -48,9 +54,11 @@ final class BatchEmitter: Sendable {
                 s.positions[p] = pos
                 s.lastBatchOf[p] = id
             }
+            // Registered under the lock, so a restore that waits for this partition's batches sees it pending.
+            tracker.register(id)
             return id
         }
-        tracker.register(id)
+        guard let id = numbered else { return false }
         let token = AckToken(batchID: id, tracker: tracker)
         stats.addIn(records: source.records.count + source.deadLetters.count, bytes: source.bytes)
         recordsIn.increment(by: source.records.count + source.deadLetters.count)
@@ -58,6 +66,7 @@ final class BatchEmitter: Sendable {
         if !source.deadLetters.isEmpty { deadLettered.increment(by: source.deadLetters.count) }
         try await output.send(.batch(Batch(id: id, records: source.records, deadLetters: source.deadLetters, token: token)))
         try await barrierIfDue()
+        return true
     }
 
     /// Emits a barrier when the interval has passed and batches came since the last one.
@@ -96,6 +105,12 @@ final class BatchEmitter: Sendable {
     func waitForEarlierRecords(of partition: String) async {
         guard let last = state.withLock({ $0.lastBatchOf[partition] }) else { return }
         await tracker.waitUntilComplete(upTo: last)
+    }
+
+    /// Before a partition's state is restored: its earlier batches are done (`waitForEarlierRecords`), and no
+    /// position of an earlier tenure may be checkpointed with the restored state.
+    func forgetPosition(of partition: String) {
+        state.withLock { _ = $0.positions.removeValue(forKey: partition) }
     }
 
     /// Forgets a partition's position: this host no longer reads it (a lost or released lease), so no later

@@ -105,6 +105,12 @@ public struct SourceContext: Sendable {
         try await emitter.emit(batch)
     }
 
+    /// Hands a batch to the pipeline if `admit` (asked atomically with recording its positions) says its
+    /// partition is still this source's; false when refused. For sources whose partitions can be taken away.
+    public func emit(_ batch: SourceBatch, if admit: () -> Bool) async throws -> Bool {
+        try await emitter.emit(batch, admit: admit)
+    }
+
     /// Waits until `seconds` pass or a stop is requested, whichever is first (for polling sources). An idle
     /// source calls this, which also lets a due checkpoint barrier through.
     public func sleep(seconds: Double) async throws {
@@ -127,6 +133,7 @@ public struct SourceContext: Sendable {
                                  inheriting: [(partition: String, states: [String: JSONValue])] = []) async throws {
         await emitter.waitForEarlierRecords(of: partition)
         for parent in inheriting { await emitter.waitForEarlierRecords(of: parent.partition) }
+        emitter.forgetPosition(of: partition)
         try partitions.restore(partition, states, covered, checkpointed, inheriting)
     }
 

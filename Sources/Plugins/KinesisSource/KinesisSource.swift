@@ -215,13 +215,15 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
                 if context.isStopping { break }
                 switch item {
                 case .batch(let batch, let shard, let tenure):
-                    // A batch read under a lease that was lost (or lapsed) while it waited here is dropped: its
-                    // position is not ours to checkpoint, and the shard's new owner reads it again.
-                    if let tenure, let keeper = leaseCoordinator?.keeper, !keeper.mayEmit(shard, tenure: tenure) {
-                        context.logger.debug("dropping a batch read under a lost lease", metadata: ["shard": "\(shard)", "records": "\(batch.records.count)"])
+                    guard let tenure, let keeper = leaseCoordinator?.keeper else {
+                        try await context.emit(batch)
                         continue
                     }
-                    try await context.emit(batch)
+                    // A batch read in a tenure of the lease that is over (lost, given back, taken again since) is
+                    // dropped: its position is not ours to checkpoint, and the shard's owner reads it again.
+                    if !(try await context.emit(batch, if: { keeper.status(shard, tenure: tenure) != .gone })) {
+                        context.logger.debug("dropping a batch read under a lost lease", metadata: ["shard": "\(shard)", "records": "\(batch.records.count)"])
+                    }
                 case .tick: try await context.sleep(seconds: 0)
                 }
             }

@@ -19,10 +19,22 @@ struct ShardReader: Sendable {
     let settings: KinesisSource.Settings
     let funnel: BatchFunnel
     let context: SourceContext
-    /// With leases: the tenure of the lease this reader reads in, and whether records of that tenure may
-    /// still be emitted (the lease is held and its local deadline has not passed).
+    /// With leases: the tenure of the lease this reader reads in, and the lease's status in that tenure.
     var tenure: UInt64? = nil
-    var mayEmit: @Sendable () -> Bool = { true }
+    var lease: (@Sendable () -> LeaseKeeper.Status)? = nil
+
+    /// Waits while the lease is lapsed (held, but its local deadline passed: another host may be about to take
+    /// it); false once it is gone.
+    private func leaseAllowsReading() async throws -> Bool {
+        guard let lease else { return true }
+        while true {
+            switch lease() {
+            case .current: return true
+            case .gone: return false
+            case .lapsed: try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
 
     private var location: String { "\(api.stream)/\(shardID)" }
 
@@ -41,8 +53,8 @@ struct ShardReader: Sendable {
         context.logger.debug("reading shard", metadata: ["shard": "\(shardID)", "start": "\(start)"])
 
         while !context.isStopping && !Task.isCancelled {
-            // A reader whose lease lapsed stops before reading on: another host may own the shard now.
-            if !mayEmit() { return .stopped }
+            // No read past the local lease deadline: another host may own the shard by now.
+            guard try await leaseAllowsReading() else { return .stopped }
             let wait = lastCall + minInterval - MonotonicClock.seconds()
             if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
             lastCall = MonotonicClock.seconds()
@@ -94,7 +106,7 @@ struct ShardReader: Sendable {
                 // travel in one batch, so a checkpoint never falls inside one.
                 let position: ShardPosition = ended ? .closed(lastSequence: lastSequence) : .after(lastSequence!)
                 let batch = SourceBatch(records: records, deadLetters: deadLetters, positions: [(shardID, position.json)], bytes: bytes)
-                guard mayEmit() else { return .stopped }
+                guard try await leaseAllowsReading() else { return .stopped }
                 guard await funnel.put(batch, shard: shardID, tenure: tenure) else { return .stopped }
             }
             if ended {

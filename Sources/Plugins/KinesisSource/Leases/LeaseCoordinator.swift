@@ -93,7 +93,17 @@ struct LeaseCoordinator: Sendable {
                         try? await table.release(key, owner: keeper.me)
                         throw error
                     }
-                    let tenure = keeper.adopt(lease)
+                    // The restore may have waited for this host's earlier records of the shard: renew once, so
+                    // the local deadline counts from a write that landed after it.
+                    let sent = MonotonicClock.seconds()
+                    guard let counter = try? await keeper.renewTable.renew(key, owner: keeper.me) else {
+                        context.logger.warning("lease lost while its state was restored", metadata: ["shard": "\(key)"])
+                        context.forgetPartition(key)
+                        continue
+                    }
+                    var renewed = lease
+                    renewed.counter = counter
+                    let tenure = keeper.adopt(renewed, renewedAt: sent)
                     readToEnd.remove(key)
                     readers[key] = startReader(key, tenure: tenure, from: start(for: lease.checkpoint), finished: finished)
                 }
@@ -171,7 +181,7 @@ struct LeaseCoordinator: Sendable {
     private func startReader(_ key: String, tenure: UInt64, from start: IteratorStart, finished: Finished) -> Task<Void, Never> {
         var reader = ShardReader(shardID: key, start: start, api: api, settings: settings, funnel: funnel, context: context)
         reader.tenure = tenure
-        reader.mayEmit = { [keeper] in keeper.mayEmit(key, tenure: tenure) }
+        reader.lease = { [keeper] in keeper.status(key, tenure: tenure) }
         return Task {
             let result: Result<ShardReader.Outcome, any Error>
             do { result = .success(try await reader.run()) } catch {

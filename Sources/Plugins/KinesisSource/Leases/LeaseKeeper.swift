@@ -12,7 +12,8 @@ import Synchronization
 final class LeaseKeeper: Sendable {
     struct Held: Sendable {
         var counter: Int64
-        /// Monotonic time of the last successful renewal (or take).
+        /// Monotonic time at which the last successful renewal (or the take) was *sent*: the write landed no
+        /// earlier, so no other host can see the lease expire before this + the failover time.
         var renewedAt: Double
         /// The checkpoint stored in the lease (by the previous owner or by this host).
         var committed: String
@@ -60,19 +61,30 @@ final class LeaseKeeper: Sendable {
 
     func isHeld(_ key: String) -> Bool { state.withLock { $0.held[key] != nil } }
 
-    /// How long after its last successful renewal this host still treats a lease as its own. Another host
-    /// takes a lease once its counter stood still for the failover time (as that host sees it, which starts
-    /// no earlier than our last renewal); stopping at two thirds of it leaves room for a slow call and skew.
-    var localDeadline: Double { failoverTime * 2 / 3 }
+    /// How long after sending its last successful renewal this host still treats a lease as its own. Another
+    /// host takes a lease once its counter stood still for the failover time as that host sees it, which starts
+    /// no earlier than our renewal landed; a sixth of the failover time is left for the gap between a check
+    /// and the read it allows.
+    var localDeadline: Double { failoverTime * 5 / 6 }
 
-    /// Whether records read in `tenure` of the lease may still enter the pipeline: the lease is held in that
-    /// same tenure and its local deadline has not passed.
-    func mayEmit(_ key: String, tenure: UInt64) -> Bool {
+    enum Status: Equatable {
+        /// Held in this tenure and renewed within the local deadline: read and emit.
+        case current
+        /// Held in this tenure, but the local deadline passed without a renewal: read nothing more until a
+        /// renewal succeeds (it proves the lease is still ours) or the lease is given up.
+        case lapsed
+        /// Not held in this tenure any more.
+        case gone
+    }
+
+    func status(_ key: String, tenure: UInt64) -> Status {
         state.withLock { s in
-            guard let h = s.held[key], h.tenure == tenure else { return false }
-            return MonotonicClock.seconds() - h.renewedAt < localDeadline
+            guard let h = s.held[key], h.tenure == tenure else { return .gone }
+            return MonotonicClock.seconds() - h.renewedAt < localDeadline ? .current : .lapsed
         }
     }
+
+    func mayEmit(_ key: String, tenure: UInt64) -> Bool { status(key, tenure: tenure) == .current }
 
     func tenure(of key: String) -> UInt64? { state.withLock { $0.held[key]?.tenure } }
 
@@ -94,11 +106,12 @@ final class LeaseKeeper: Sendable {
         }
     }
 
-    func adopt(_ lease: Lease) -> UInt64 {
+    /// `renewedAt`: when the take or the last renewal of `lease` was sent.
+    func adopt(_ lease: Lease, renewedAt: Double) -> UInt64 {
         let tenure = state.withLock { s -> UInt64 in
             let t = s.nextTenure
             s.nextTenure += 1
-            s.held[lease.key] = Held(counter: lease.counter, renewedAt: MonotonicClock.seconds(), committed: lease.checkpoint, tenure: t)
+            s.held[lease.key] = Held(counter: lease.counter, renewedAt: renewedAt, committed: lease.checkpoint, tenure: t)
             return t
         }
         heldGauge.record(state.withLock { $0.held.count })
@@ -129,14 +142,9 @@ final class LeaseKeeper: Sendable {
     }
 
     /// Renews every held lease at once: a round must stay well inside the failover time however many
-    /// leases this host holds. A lease whose local deadline passed is given up first, whatever its call does.
+    /// leases this host holds. A lapsed lease is renewed too: success proves no one took it (the write is
+    /// conditional on the owner), and a failure gives it up.
     func renewAll() async {
-        let now = MonotonicClock.seconds()
-        let overdue = state.withLock { s in s.held.filter { now - $0.value.renewedAt >= localDeadline }.keys.sorted() }
-        for key in overdue {
-            logger.warning("lease not renewed within its local deadline; giving it up", metadata: ["shard": "\(key)"])
-            drop(key, lost: true)
-        }
         let keys = state.withLock { $0.held.keys.sorted() }
         await withTaskGroup(of: Void.self) { group in
             for key in keys { group.addTask { await self.renew(key) } }
@@ -144,13 +152,14 @@ final class LeaseKeeper: Sendable {
     }
 
     private func renew(_ key: String) async {
+            let sent = MonotonicClock.seconds()
             do {
                 if let counter = try await renewTable.renew(key, owner: me) {
                     state.withLock { s in
                         // A checkpoint written meanwhile may have bumped the counter further.
                         guard var h = s.held[key] else { return }
                         h.counter = max(h.counter, counter)
-                        h.renewedAt = MonotonicClock.seconds()
+                        h.renewedAt = max(h.renewedAt, sent)
                         s.held[key] = h
                     }
                 } else {
