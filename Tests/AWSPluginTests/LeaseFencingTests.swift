@@ -131,7 +131,7 @@ struct LeaseFencingTests {
         #expect(Set(afterA.keys).isSubset(of: Set(afterB.keys)))
         for (key, lines) in afterA { #expect(afterB[key] == lines, "object \(key) was replaced") }
         #expect(afterB.values.reduce(0) { $0 + $1.count } == 600, "both reads kept, as duplicates under distinct keys")
-        #expect(afterA.keys.allSatisfy { $0.range(of: #"-[0-9a-z]{8}\.json\.gz$"#, options: .regularExpression) != nil }, "\(afterA.keys.sorted())")
+        #expect(afterA.keys.allSatisfy { $0.range(of: #"-[0-9a-z]{8}-[0-9]+\.json\.gz$"#, options: .regularExpression) != nil }, "\(afterA.keys.sorted())")
     }
 
     /// A lease whose stored state cannot be read is not kept: before, it was taken and renewed with no reader

@@ -1,3 +1,4 @@
+import Synchronization
 import Logging
 
 /// A plugin type: its one declaration and how it is built from the validated config.
@@ -88,6 +89,7 @@ public struct SourceContext: Sendable {
     let emitter: BatchEmitter
     let stop: StopSignal
     let partitions: PartitionHandover
+    let generations = PartitionGenerations()
 
     init(logger: Logger, resumePositions: [String: JSONValue], emitter: BatchEmitter, stop: StopSignal,
          partitions: PartitionHandover = PartitionHandover()) {
@@ -134,19 +136,53 @@ public struct SourceContext: Sendable {
         await emitter.waitForEarlierRecords(of: partition)
         for parent in inheriting { await emitter.waitForEarlierRecords(of: parent.partition) }
         emitter.forgetPosition(of: partition)
-        try partitions.restore(partition, states, covered, checkpointed, inheriting)
+        // A new generation of the partition: a drop still pending from an earlier loss can no longer land. What
+        // this host still holds of the partition (keys first seen after the stored checkpoint) goes first.
+        try generations.renew(partition) {
+            partitions.drop(partition)
+            try partitions.restore(partition, states, covered, checkpointed, inheriting)
+        }
     }
 
     /// This host no longer reads the partition (its lease was lost or released, or the shard ended and was
     /// handed on): no later checkpoint of this host stores a position for it, and its keyed state is dropped.
+    ///
+    /// The keys are dropped only once the partition's records already in the pipeline are done: they were read
+    /// before the loss and get the features they would have got (the next owner computes the same ones).
     public func forgetPartition(_ partition: String) {
         emitter.forget(partition: partition)
-        partitions.drop(partition)
+        let generation = generations.current(partition)
+        let (emitter, partitions, generations) = (emitter, partitions, generations)
+        Task {
+            await emitter.waitForEarlierRecords(of: partition)
+            generations.ifUnchanged(partition, generation) { partitions.drop(partition) }
+        }
     }
 
     /// Reports how far a bounded input is, for the progress line.
     public func reportProgress(done: Int64, total: Int64) {
         emitter.stats.setProgress(done: done, total: total)
+    }
+}
+
+/// Orders the keyed-state changes of a partition that moves between hosts: a drop deferred after a loss never
+/// lands after the partition was taken back and restored.
+final class PartitionGenerations: Sendable {
+    private let generations = Mutex<[String: UInt64]>([:])
+
+    func current(_ partition: String) -> UInt64 { generations.withLock { $0[partition, default: 0] } }
+
+    /// Runs `body` if the partition is still in `generation`, atomically with the check.
+    func ifUnchanged(_ partition: String, _ generation: UInt64, _ body: () -> Void) {
+        generations.withLock { g in if g[partition, default: 0] == generation { body() } }
+    }
+
+    /// Starts a new generation of the partition and runs `body` in it, atomically.
+    func renew(_ partition: String, _ body: () throws -> Void) throws {
+        try generations.withLock { (g: inout [String: UInt64]) throws -> Void in
+            g[partition, default: 0] += 1
+            try body()
+        }
     }
 }
 

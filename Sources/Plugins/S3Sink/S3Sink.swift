@@ -25,9 +25,10 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             Objects the failed run cut by age or at a checkpoint it never completed can start elsewhere than the \
             replay's and then remain as duplicates: keep `batch.max_age` and the checkpoint interval long compared \
             with the time to recover for the fewest. When hosts share a stream through leases, the name ends in the \
-            writing process's id (`<partition>-<position>-<writer>.json.gz`, new at every start): a host that lost a \
-            lease and has not noticed yet can then never replace an object of the shard's new owner (which may hold \
-            records the old one never read); replays after a lease move or a crash are kept as duplicates instead. A record without a usable `time_field` goes under \
+            writing process's id and the object's number in that process (`<partition>-<position>-<writer>-<n>.json.gz`, \
+            the id new at every start): a host that lost a lease and has not noticed yet can then never replace an \
+            object of the shard's new owner (which may hold records the old one never read), nor can a host replace \
+            its own object when it reads a shard again; replays after a lease move or a crash are kept as duplicates. A record without a usable `time_field` goes under \
             `dt=unknown/hour=unknown` (not the processing time: that would change on replay and break the keys \
             above); the sink logs how many there were. Objects over `multipart_threshold` compressed are uploaded \
             in parts of that size as they fill.
@@ -68,6 +69,9 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
     private var withoutTime = 0
     /// This process's writer id when hosts share the source's partitions (see `StageContext.writerID`).
     private var writerID: String?
+    /// Objects named so far with the writer id: each name also carries its number, because one process can
+    /// read the same records twice (a lease lost and taken back) and must not replace its own earlier object.
+    private var objectsNamed = 0
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         bucket = config.string("bucket")
@@ -120,7 +124,12 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             if let o = open[group] {
                 object = o
             } else {
-                let name = ObjectNaming.objectName(first: record.origin, writer: writerID) { UUID().uuidString.lowercased() }
+                var writer: String?
+                if let writerID {
+                    objectsNamed += 1
+                    writer = "\(writerID)-\(objectsNamed)"
+                }
+                let name = ObjectNaming.objectName(first: record.origin, writer: writer) { UUID().uuidString.lowercased() }
                 object = PendingObject(key: prefix + dir + "/" + name, first: record.origin, now: now)
                 open[group] = object
             }

@@ -74,6 +74,7 @@ struct LeaseCoordinator: Sendable {
                 let decision = balancer.decide(all, now: now, held: keeper.heldKeys, randomSeed: UInt64(now * 1000))
                 for (key, counter) in decision.take {
                     guard let lease = try await table.take(key, counter: counter, owner: keeper.me) else { continue }
+                    keeper.noteTaken(key)
                     if decision.isSteal { stolen.increment() } else { taken.increment() }
                     context.logger.info(decision.isSteal ? "lease stolen towards an even share" : "lease taken", metadata: [
                         "shard": "\(key)", "checkpoint": "\(lease.checkpoint)", "target": "\(decision.target)", "hosts": "\(decision.hosts)"])

@@ -27,6 +27,9 @@ final class LeaseKeeper: Sendable {
         var lost: Set<String> = []
         /// Shards read to their end whose SHARD_END is stored: their children carry their keys on.
         var ended: Set<String> = []
+        /// Every lease this process took: at close each is released if the table still names this host,
+        /// also one it gave up locally (a lapsed renewal) or took while stopping.
+        var taken: Set<String> = []
         var nextTenure: UInt64 = 1
     }
 
@@ -98,6 +101,9 @@ final class LeaseKeeper: Sendable {
 
     /// Starts holding a lease just taken; returns the tenure its reader and batches carry.
     @discardableResult
+    /// A take of `key` succeeded in the table (before its state is restored and it is adopted).
+    func noteTaken(_ key: String) { _ = state.withLock { $0.taken.insert(key) } }
+
     /// Shards whose SHARD_END was stored since the last call.
     func drainEnded() -> Set<String> {
         state.withLock { s in
@@ -239,7 +245,7 @@ final class LeaseKeeper: Sendable {
         task?.cancel()
         let keys = state.withLock { s -> [String] in
             defer { s.held = [:] }
-            return s.held.keys.sorted()
+            return s.taken.union(s.held.keys).subtracting(s.ended).sorted()
         }
         for key in keys {
             do { try await table.release(key, owner: me) } catch {
