@@ -51,6 +51,11 @@ final class AckTracker: Sendable {
     }
 
     var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Whether every batch with an id <= `upTo` is acknowledged (or the pipeline failed).
+    func isComplete(upTo: UInt64) -> Bool {
+        state.withLock { s in s.aborted || (s.pending.min() ?? UInt64.max) > upTo }
+    }
     var isAborted: Bool { state.withLock { $0.aborted } }
 
     /// The pipeline failed: wake every waiter; no checkpoint will be written.

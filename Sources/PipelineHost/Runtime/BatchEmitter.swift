@@ -102,9 +102,15 @@ final class BatchEmitter: Sendable {
     /// Returns once every batch that held records of `partition` has been acknowledged (at once when there
     /// were none): a partition taken back by this host must not see its earlier records processed against the
     /// state restored for it.
-    func waitForEarlierRecords(of partition: String) async {
+    ///
+    /// Throws `CancellationError` once a stop is requested: while the pipeline drains, the records may be held
+    /// by a sink until the final barrier, which comes only after the source has returned.
+    func waitForEarlierRecords(of partition: String, stop: StopSignal) async throws {
         guard let last = state.withLock({ $0.lastBatchOf[partition] }) else { return }
-        await tracker.waitUntilComplete(upTo: last)
+        while !tracker.isComplete(upTo: last) {
+            if stop.isStopping || Task.isCancelled { throw CancellationError() }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
     }
 
     /// Before a partition's state is restored: its earlier batches are done (`waitForEarlierRecords`), and no

@@ -133,8 +133,8 @@ public struct SourceContext: Sendable {
     /// first with every key moved to `partition`; the partition's own state then overrides it.
     public func restorePartition(_ partition: String, states: [String: JSONValue], covered: Set<String>?, checkpointed: Bool,
                                  inheriting: [(partition: String, states: [String: JSONValue])] = []) async throws {
-        await emitter.waitForEarlierRecords(of: partition)
-        for parent in inheriting { await emitter.waitForEarlierRecords(of: parent.partition) }
+        try await emitter.waitForEarlierRecords(of: partition, stop: stop)
+        for parent in inheriting { try await emitter.waitForEarlierRecords(of: parent.partition, stop: stop) }
         emitter.forgetPosition(of: partition)
         // A new generation of the partition: a drop still pending from an earlier loss can no longer land. What
         // this host still holds of the partition (keys first seen after the stored checkpoint) goes first.
@@ -153,8 +153,10 @@ public struct SourceContext: Sendable {
         emitter.forget(partition: partition)
         let generation = generations.current(partition)
         let (emitter, partitions, generations) = (emitter, partitions, generations)
+        let stop = stop
         Task {
-            await emitter.waitForEarlierRecords(of: partition)
+            // While stopping, the keys need not go: the process is about to end.
+            guard (try? await emitter.waitForEarlierRecords(of: partition, stop: stop)) != nil else { return }
             generations.ifUnchanged(partition, generation) { partitions.drop(partition) }
         }
     }

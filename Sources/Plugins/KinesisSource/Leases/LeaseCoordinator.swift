@@ -17,7 +17,8 @@ struct LeaseCoordinator: Sendable {
     let context: SourceContext
 
     private final class Finished: Sendable {
-        let outcomes = Mutex<[(String, Result<ShardReader.Outcome, any Error>)]>([])
+        /// Shard, the tenure its reader read in, and how it ended.
+        let outcomes = Mutex<[(String, UInt64, Result<ShardReader.Outcome, any Error>)]>([])
     }
 
     func run() async throws {
@@ -27,10 +28,11 @@ struct LeaseCoordinator: Sendable {
         let taken = Counter(label: "kinesis_leases_taken_total", dimensions: [("worker", keeper.me)])
         let stolen = Counter(label: "kinesis_leases_stolen_total", dimensions: [("worker", keeper.me)])
         var balancer = LeaseBalancer(me: keeper.me, failoverTime: leases.failoverTime)
-        var readers: [String: Task<Void, Never>] = [:]
+        /// The running reader of each shard, with the tenure it reads in.
+        var readers: [String: (task: Task<Void, Never>, tenure: UInt64)] = [:]
         var readToEnd: Set<String> = []
         let finished = Finished()
-        defer { for t in readers.values { t.cancel() } }
+        defer { for r in readers.values { r.task.cancel() } }
         var lastDiscovery = -Double.infinity
         var failures = 0
         let tick = leases.failoverTime / 3
@@ -39,7 +41,7 @@ struct LeaseCoordinator: Sendable {
 
         while !context.isStopping && !Task.isCancelled {
             for key in keeper.drainLost() {
-                readers.removeValue(forKey: key)?.cancel()
+                readers.removeValue(forKey: key)?.task.cancel()
                 // Its records after our last checkpoint are read again by the new owner, with the state stored
                 // in the lease: ours must neither be checkpointed by us nor linger in memory.
                 context.forgetPartition(key)
@@ -47,7 +49,10 @@ struct LeaseCoordinator: Sendable {
             // A parent's keys live on in its children: whoever takes a child inherits them from the parent's
             // lease (below), so this host's copy can go.
             for key in keeper.drainEnded() { context.forgetPartition(key) }
-            for (key, result) in finished.outcomes.withLock({ o in defer { o = [] }; return o }) {
+            for (key, tenure, result) in finished.outcomes.withLock({ o in defer { o = [] }; return o }) {
+                // A reader of an earlier tenure (cancelled when its lease was lost) may end after the shard was
+                // taken again: its end says nothing about the current reader.
+                guard readers[key]?.tenure == tenure else { continue }
                 readers[key] = nil
                 if case .failure(let error) = result, !context.isStopping, keeper.isHeld(key) { throw error }
                 // An ended shard stays held until its SHARD_END checkpoint is stored (then the keeper drops it).
@@ -57,7 +62,7 @@ struct LeaseCoordinator: Sendable {
             // Every held lease has a running reader and every reader a held lease: a lease held with nothing
             // reading it would keep its shard silent for as long as this host lives.
             for key in readers.keys where !keeper.isHeld(key) {
-                readers.removeValue(forKey: key)?.cancel()
+                readers.removeValue(forKey: key)?.task.cancel()
             }
             for key in keeper.heldKeys.sorted() where readers[key] == nil && !readToEnd.contains(key) {
                 context.logger.warning("a held lease had no reader; giving it back", metadata: ["shard": "\(key)"])
@@ -87,7 +92,7 @@ struct LeaseCoordinator: Sendable {
                     do {
                         let stored = try await keeper.stateStore.decode(lease.state, shard: key)
                         let inherited = try await parentStates(of: lease)
-                        readers.removeValue(forKey: key)?.cancel()
+                        readers.removeValue(forKey: key)?.task.cancel()
                         try await context.restorePartition(key, states: stored.states, covered: stored.covered,
                                                            checkpointed: SequenceNumber.isSequence(lease.checkpoint), inheriting: inherited)
                     } catch {
@@ -106,7 +111,7 @@ struct LeaseCoordinator: Sendable {
                     renewed.counter = counter
                     let tenure = keeper.adopt(renewed, renewedAt: sent)
                     readToEnd.remove(key)
-                    readers[key] = startReader(key, tenure: tenure, from: start(for: lease.checkpoint), finished: finished)
+                    readers[key] = (startReader(key, tenure: tenure, from: start(for: lease.checkpoint), finished: finished), tenure)
                 }
                 failures = 0
             } catch let error as PipelineError {
@@ -188,7 +193,7 @@ struct LeaseCoordinator: Sendable {
             do { result = .success(try await reader.run()) } catch {
                 result = Task.isCancelled ? .success(.stopped) : .failure(error)
             }
-            finished.outcomes.withLock { $0.append((key, result)) }
+            finished.outcomes.withLock { $0.append((key, tenure, result)) }
         }
     }
 }
