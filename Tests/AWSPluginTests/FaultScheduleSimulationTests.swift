@@ -24,8 +24,9 @@ struct FaultScheduleSimulationTests {
             try? (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         }
         let binary = try SimBinary.prepare()
+        defer { SimBinary.release(binary.copyDirectory) }  // every seed's run has stopped its hosts by then
         lines.append("fault-schedule simulation: \(config.seeds.count) seeds from \(config.seeds[0]), \(config.steps) steps and \(config.records) records each")
-        lines.append("binary: \(binary)")
+        lines.append("binary: \(binary.description)")
         for seed in config.seeds {
             let moto = try await freshMoto()
             let outcome = await SimRun(seed: seed, config: config, moto: moto).run()

@@ -35,18 +35,25 @@ struct SimConfig: Sendable {
 /// while a long run goes on, and every host of a run must be the same program. PIPELINE_HOST_BIN, when set, is
 /// used as it is.
 enum SimBinary {
-    static func prepare() throws -> String {
+    /// A description of the binary, and the directory of the copy to remove once every host has stopped.
+    static func prepare() throws -> (description: String, copyDirectory: String?) {
         let source = HostProcess.binary
         let attributes = try FileManager.default.attributesOfItem(atPath: source)
         let modified = (attributes[.modificationDate] as? Date).map { ISO8601DateFormatter().string(from: $0) } ?? "?"
         let size = (attributes[.size] as? Int) ?? 0
-        if ProcessInfo.processInfo.environment["PIPELINE_HOST_BIN"] != nil { return "\(source) (PIPELINE_HOST_BIN; built \(modified), \(size) bytes)" }
+        if ProcessInfo.processInfo.environment["PIPELINE_HOST_BIN"] != nil { return ("\(source) (PIPELINE_HOST_BIN; built \(modified), \(size) bytes)", nil) }
         let dir = NSTemporaryDirectory() + "simulation-bin-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let copy = dir + "/pipeline-host"
         try FileManager.default.copyItem(atPath: source, toPath: copy)
         setenv("PIPELINE_HOST_BIN", copy, 1)
-        return "\(source) (built \(modified), \(size) bytes), copied to \(copy)"
+        return ("\(source) (built \(modified), \(size) bytes), copied for this run", dir)
+    }
+
+    static func release(_ copyDirectory: String?) {
+        guard let copyDirectory else { return }
+        unsetenv("PIPELINE_HOST_BIN")
+        try? FileManager.default.removeItem(atPath: copyDirectory)
     }
 }
 
