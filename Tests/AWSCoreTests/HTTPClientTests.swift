@@ -64,8 +64,9 @@ import TestSupport
         }
         #expect(error?.kind == .timeout)
         // Far under the server's 20 s stall, with room for a loaded CI machine (tests run in parallel there;
-        // 4.2 s was seen for this 200 ms timeout while the hostile-body test hammered the model server).
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // 4.2 s was seen for this 200 ms timeout while the hostile-body test hammered the model server, 12.7 s
+        // once with the lease and simulation suites' child processes just ended).
+        #expect(ContinuousClock.now - start < .seconds(16))
     }
 
     @Test func resetIsTyped() async throws {
@@ -91,7 +92,7 @@ import TestSupport
         let result = await task.result
         let error = #expect(throws: HTTPClientError.self) { try result.get() }
         #expect(error?.kind == .cancelled)
-        #expect(ContinuousClock.now - start < .seconds(10), "cancelled long before the server's 20 s reply")
+        #expect(ContinuousClock.now - start < .seconds(16), "cancelled before the server's 20 s reply (13.8 s seen on a loaded CI machine)")
     }
 
     @Test func shutdownFailsLaterRequests() async throws {
