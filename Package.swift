@@ -87,7 +87,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["AWSCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AWSCore", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .executableTarget(
             name: "ModelServer",
             dependencies: [

@@ -54,7 +54,7 @@ struct LeaseFencingTests {
         let seq = "49590338271490256608559692538361571095921575989136588898"
         try await keeper.commit(positions: ["s1": ShardPosition.after(seq).json], parts: [:], covered: [], stream: "tx")
         #expect(try await table.get("s1")?.checkpoint == seq)
-        #expect(keeper.mayEmit("s1", tenure: tenure))
+        #expect(keeper.status("s1", tenure: tenure) == .current)
 
         let now = try #require(try await table.get("s1"))
         _ = try #require(try await table.take("s1", counter: now.counter, owner: "host-b"))
@@ -62,7 +62,7 @@ struct LeaseFencingTests {
         try await keeper.commit(positions: ["s1": ShardPosition.after(later).json], parts: [:], covered: [], stream: "tx")
         #expect(try await table.get("s1")?.checkpoint == seq, "the stolen lease keeps the new owner's checkpoint")
         #expect(!keeper.isHeld("s1"))
-        #expect(!keeper.mayEmit("s1", tenure: tenure))
+        #expect(keeper.status("s1", tenure: tenure) == .gone)
         #expect(keeper.drainLost() == ["s1"])
     }
 
@@ -82,7 +82,7 @@ struct LeaseFencingTests {
         dynamo.timeout = .milliseconds(500)
         let keeper = Self.keeper(table, renew: LeaseTable(dynamo: dynamo, name: "fence-stall"), me: "host-a", failover: 1.5)
         let tenure = keeper.adopt(try #require(try await table.take("s1", counter: 0, owner: "host-a")), renewedAt: MonotonicClock.seconds())
-        #expect(keeper.mayEmit("s1", tenure: tenure))
+        #expect(keeper.status("s1", tenure: tenure) == .current)
 
         let started = Date()
         while keeper.isHeld("s1") {
@@ -90,7 +90,7 @@ struct LeaseFencingTests {
             await keeper.renewAll()
         }
         #expect(Date().timeIntervalSince(started) < 5)
-        #expect(!keeper.mayEmit("s1", tenure: tenure), "a reader must stop once the local deadline passed")
+        #expect(keeper.status("s1", tenure: tenure) == .gone, "a reader must stop once the local deadline passed")
         #expect(keeper.drainLost() == ["s1"])
     }
 

@@ -23,7 +23,7 @@ import TestSupport
         let script = StreamScript()
         let proxy = try script.proxy(moto)
         defer { proxy.stop() }
-        let log = BroadcastLog()
+        let log = LogCapture()
         let bc = try broadcast(endpoint: proxy.url, logger: log.logger())
         try await bc.start(StageContext(id: "users", logger: log.logger(), stats: RuntimeStats()))
         #expect(age(bc, "u1") == 20)
@@ -41,10 +41,10 @@ import TestSupport
         try await put(dynamo, "u2", age: 33)
         try await waitFor("a later update through the stream") { age(bc, "u2") == 33 }
 
-        let warnings = log.lines.filter { $0.contains("stream positions lost") }
+        let warnings = log.all.filter { $0.contains("stream positions lost") }
         #expect(warnings.count == 1, "logged once: \(warnings)")
         #expect(warnings.first?.contains("TrimmedDataAccessException") == true && warnings.first?.contains("GetShardIterator") == true)
-        #expect(log.lines.contains { $0.contains("reference table reloaded") })
+        #expect(log.all.contains { $0.contains("reference table reloaded") })
         await bc.stop()
     }
 
@@ -56,7 +56,7 @@ import TestSupport
         let script = StreamScript()
         let proxy = try script.proxy(moto)
         defer { proxy.stop() }
-        let log = BroadcastLog()
+        let log = LogCapture()
         let bc = try broadcast(endpoint: proxy.url, logger: log.logger())
         try await bc.start(StageContext(id: "users", logger: log.logger(), stats: RuntimeStats()))
         try await put(dynamo, "u1", age: 21)
@@ -77,7 +77,7 @@ import TestSupport
         #expect(bc.table.withLookup { $0("u2") } == nil, "u2 went with the old table")
         try await put(dynamo, "u3", age: 51)
         try await waitFor("a later update through the new stream") { age(bc, "u3") == 51 }
-        let warnings = log.lines.filter { $0.contains("stream positions lost") }
+        let warnings = log.all.filter { $0.contains("stream positions lost") }
         #expect(warnings.count == 1, "logged once: \(warnings)")
         #expect(warnings.first?.contains("ResourceNotFoundException") == true)
         await bc.stop()
@@ -92,8 +92,8 @@ import TestSupport
         defer { proxy.stop() }
         let stats = RuntimeStats()
         stats.setReady(true)
-        let bc = try broadcast(endpoint: proxy.url, extra: #", "max_staleness": "1s""#, logger: BroadcastLog().logger())
-        try await bc.start(StageContext(id: "users", logger: BroadcastLog().logger(), stats: stats))
+        let bc = try broadcast(endpoint: proxy.url, extra: #", "max_staleness": "1s""#, logger: LogCapture().logger())
+        try await bc.start(StageContext(id: "users", logger: LogCapture().logger(), stats: stats))
         try await Task.sleep(for: .milliseconds(1500))
         try await waitFor("readiness while following normally") { stats.readiness.ready }
 
@@ -230,125 +230,6 @@ final class StreamScript: Sendable {
     }
 }
 
-/// Collects log lines (level, message, metadata).
-final class BroadcastLog: Sendable {
-    private let entries = Mutex<[String]>([])
-    var lines: [String] { entries.withLock { $0 } }
-
-    func logger() -> Logger {
-        Logger(label: "test") { _ in Handler(log: self) }
-    }
-
-    struct Handler: LogHandler {
-        let log: BroadcastLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            let all = metadata.merging(explicit ?? [:]) { $1 }
-            log.entries.withLock { $0.append("\(level) \(message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
-        }
-    }
-}
-
-/// The follower against a scripted DynamoDB + Streams: parents before children, ended shards pruned.
-@Suite struct DynamoFollowerShardTests {
-    final class FakeStream: Sendable {
-        let phase = Mutex(0)
-        let log = Mutex<[String]>([])
-
-        static func ok(_ text: String) -> FakeHTTPServer.Action {
-            .respond(status: 200, headers: [("Content-Type", "application/x-amz-json-1.0")], body: Array(text.utf8))
-        }
-
-        static func change(_ age: Int, seq: Int) -> String {
-            #"{"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "\#(seq)", "Keys": {"user_id": {"S": "u1"}}, "NewImage": {"user_id": {"S": "u1"}, "age": {"N": "\#(age)"}}}}"#
-        }
-
-        func handle(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
-            let operation = String((request.header("x-amz-target") ?? "").split(separator: ".").last ?? "")
-            let body = (try? DocumentParser.parseValue(request.body)) ?? .null
-            let phase = self.phase.withLock { $0 }
-            let arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/L"
-            switch operation {
-            case "DescribeTable":
-                return Self.ok(#"{"Table": {"TableName": "t", "LatestStreamArn": "\#(arn)"}}"#)
-            case "Scan":
-                return Self.ok(#"{"Items": [{"user_id": {"S": "u1"}, "age": {"N": "1"}}]}"#)
-            case "DescribeStream":
-                let parentOpen = #"{"ShardId": "P", "SequenceNumberRange": {"StartingSequenceNumber": "1"}}"#
-                let parentClosed = #"{"ShardId": "P", "SequenceNumberRange": {"StartingSequenceNumber": "1", "EndingSequenceNumber": "11"}}"#
-                let child = #"{"ShardId": "C", "ParentShardId": "P", "SequenceNumberRange": {"StartingSequenceNumber": "20"}}"#
-                let shards = phase == 0 ? [parentOpen] : phase == 1 ? [parentClosed, child] : [child]
-                return Self.ok(#"{"StreamDescription": {"StreamArn": "\#(arn)", "Shards": [\#(shards.joined(separator: ","))]}}"#)
-            case "GetShardIterator":
-                let it = "\(body["ShardId"]?.stringValue ?? "?")-\(body["ShardIteratorType"]?.stringValue ?? "?")"
-                log.withLock { $0.append("GetShardIterator \(it)") }
-                return Self.ok(#"{"ShardIterator": "\#(it)"}"#)
-            case "GetRecords":
-                let it = body["ShardIterator"]?.stringValue ?? ""
-                log.withLock { $0.append("GetRecords \(it)") }
-                switch it {
-                case "P-LATEST": return Self.ok(#"{"Records": [\#(Self.change(2, seq: 10))], "NextShardIterator": "P-1"}"#)
-                case "P-1": return Self.ok(#"{"Records": [\#(Self.change(3, seq: 11))]}"#)  // closed, read to its end
-                case "C-TRIM_HORIZON": return Self.ok(#"{"Records": [\#(Self.change(4, seq: 20))], "NextShardIterator": "C-1"}"#)
-                default: return Self.ok(#"{"Records": [], "NextShardIterator": "\#(it)"}"#)
-                }
-            default:
-                return .respond(status: 400, body: Array(#"{"__type": "UnknownOperationException"}"#.utf8))
-            }
-        }
-    }
-
-    @Test func childrenAreReadAfterTheirParentsAndEndedShardsArePruned() async throws {
-        let fake = FakeStream()
-        let server = try FakeHTTPServer { fake.handle($0) }
-        defer { server.stop() }
-        let aws = AWSClient(region: "us-east-1", credentialProvider: StaticCredentialProvider(accessKeyID: "AKID", secretAccessKey: "s"),
-                            retryPolicy: .none, environment: [:])
-        defer { aws.shutdown() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let table = BroadcastTable(fields: ["age"])
-        let follower = DynamoTableFollower(
-            dynamo: try .dynamoDB(aws, endpointURL: server.url), streams: try .dynamoDBStreams(aws, endpointURL: server.url),
-            tableName: "t", keyAttribute: "user_id", table: table, segments: 1, pollInterval: 0.05, logger: logger)
-        func age() -> JSONValue? { table.withLookup { $0("u1") }?.first }
-
-        try await follower.load()
-        #expect(follower.trackedShards == ["P"])
-        #expect(age() == .int(1))
-
-        // The parent has closed and has a child; the child waits until the parent is read to its end.
-        fake.phase.withLock { $0 = 1 }
-        try await follower.discoverShards()
-        #expect(follower.trackedShards == ["C", "P"])
-        try await follower.pollOnce()
-        #expect(age() == .int(2))
-        #expect(!fake.log.withLock { $0 }.contains { $0.contains(" C-") }, "the child is not touched before its parent ended")
-        try await follower.pollOnce()
-        #expect(age() == .int(4), "the parent's last change, then the child's")
-        #expect(follower.trackedShards == ["C"], "the ended parent is pruned")
-        #expect(follower.finishedShards == ["P"])
-        let log = fake.log.withLock { $0 }
-        #expect(log.firstIndex(of: "GetShardIterator C-TRIM_HORIZON")! > log.firstIndex(of: "GetRecords P-1")!)
-
-        // Listed again, the ended parent is not taken for a new shard; once the stream trims it, it is forgotten.
-        try await follower.discoverShards()
-        #expect(follower.trackedShards == ["C"])
-        #expect(fake.log.withLock { $0 }.filter { $0.hasPrefix("GetShardIterator P") }.count == 1)
-        fake.phase.withLock { $0 = 2 }
-        try await follower.discoverShards()
-        #expect(follower.finishedShards.isEmpty)
-        try await follower.pollOnce()
-        #expect(follower.trackedShards == ["C"])
-        #expect(age() == .int(4))
-    }
-}
 
 final class PortBox: Sendable { let value = Mutex(0) }
 
@@ -356,7 +237,7 @@ final class PortBox: Sendable { let value = Mutex(0) }
 @Suite struct AdminReadinessTests {
     @Test func readyAnswers503WithTheReasonsOfUnreadyComponents() async throws {
         let stats = RuntimeStats()
-        let server = AdminServer(host: "127.0.0.1", port: 0, stats: stats, registry: PrometheusCollectorRegistry(), logger: BroadcastLog().logger())
+        let server = AdminServer(host: "127.0.0.1", port: 0, stats: stats, registry: PrometheusCollectorRegistry(), logger: LogCapture().logger())
         let port = PortBox()
         let admin = Task { [server, port] in
             try await server.run { p in port.value.withLock { $0 = p } }

@@ -45,7 +45,7 @@ import TestSupport
     }
 
     /// Runs file → file sink (gzip) over `input` lines; the sink's log goes to `log`.
-    func run(_ input: String, sink: String, log: BroadcastLog = BroadcastLog()) async throws {
+    func run(_ input: String, sink: String, log: LogCapture = LogCapture()) async throws {
         TestFiles.write(input, to: dir + "/in.jsonl")
         try? FileManager.default.removeItem(atPath: dir + "/cp")
         let text = """
@@ -64,7 +64,7 @@ import TestSupport
         write(m1 + m2 + Array(m3.prefix(m3.count / 2)), to: path)
         #expect(try gunzip(path).status != 0, "as the crash left it, the file does not decode")
 
-        let log = BroadcastLog()
+        let log = LogCapture()
         try await run(Self.lines(0..<4, "new"), sink: #"{"type": "file", "path": "\#(path)", "compression": "gzip"}"#, log: log)
         let result = try gunzip(path)
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result.stderr)")
@@ -72,7 +72,7 @@ import TestSupport
         #expect(result.lines == expected)
         #expect(try readThroughByteReader(path) == expected, "the project's own reader too")
         #expect(Array(bytes(path).prefix(m1.count + m2.count)) == m1 + m2, "the complete members are kept as they were")
-        let cut = log.lines.filter { $0.contains("cut off a gzip member") }
+        let cut = log.all.filter { $0.contains("cut off a gzip member") }
         #expect(cut.count == 1)
         #expect(cut.first?.contains("bytes_cut=\(m3.count / 2)") == true && cut.first?.contains("file=\(path)") == true, "\(cut)")
     }
@@ -83,7 +83,7 @@ import TestSupport
         let path = dir + "/out.jsonl.gz"
         write(m1 + m2, to: path)
         #expect(try GzipMembers.scan(path: path) == GzipMembers.Scan(validEnd: Int64(m1.count + m2.count), members: 2, tail: .none))
-        let log = BroadcastLog()
+        let log = LogCapture()
         try await run("", sink: #"{"type": "file", "path": "\#(path)", "compression": "gzip"}"#, log: log)
         #expect(bytes(path) == m1 + m2)
         try await run(Self.lines(0..<2, "new"), sink: #"{"type": "file", "path": "\#(path)", "compression": "gzip"}"#, log: log)
@@ -91,7 +91,7 @@ import TestSupport
         let result = try gunzip(path)
         #expect(result.status == 0)
         #expect(result.lines == (Self.lines(0..<5, "old") + Self.lines(0..<2, "new")).split(separator: "\n").map(String.init))
-        #expect(!log.lines.contains { $0.contains("cut off") })
+        #expect(!log.all.contains { $0.contains("cut off") })
     }
 
     @Test func anythingButACrashLeftoverFailsTheStartAndIsKept() async throws {

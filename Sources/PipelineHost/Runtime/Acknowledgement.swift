@@ -29,6 +29,8 @@ final class AckTracker: Sendable {
         var pending = Set<UInt64>()
         var waiters: [(upTo: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var aborted = false
+
+        func isComplete(upTo: UInt64) -> Bool { aborted || (pending.min() ?? UInt64.max) > upTo }
     }
     private let state = Mutex(State())
 
@@ -54,7 +56,7 @@ final class AckTracker: Sendable {
 
     /// Whether every batch with an id <= `upTo` is acknowledged (or the pipeline failed).
     func isComplete(upTo: UInt64) -> Bool {
-        state.withLock { s in s.aborted || (s.pending.min() ?? UInt64.max) > upTo }
+        state.withLock { $0.isComplete(upTo: upTo) }
     }
     var isAborted: Bool { state.withLock { $0.aborted } }
 
@@ -73,7 +75,7 @@ final class AckTracker: Sendable {
     func waitUntilComplete(upTo: UInt64) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now: Bool = state.withLock { s in
-                if s.aborted || (s.pending.min() ?? UInt64.max) > upTo { return true }
+                if s.isComplete(upTo: upTo) { return true }
                 s.waiters.append((upTo, c))
                 return false
             }

@@ -113,14 +113,8 @@ final class BatchEmitter: Sendable {
         }
     }
 
-    /// Before a partition's state is restored: its earlier batches are done (`waitForEarlierRecords`), and no
-    /// position of an earlier tenure may be checkpointed with the restored state.
-    func forgetPosition(of partition: String) {
-        state.withLock { _ = $0.positions.removeValue(forKey: partition) }
-    }
-
-    /// Forgets a partition's position: this host no longer reads it (a lost or released lease), so no later
-    /// checkpoint of this host may store a position for it.
+    /// Forgets a partition's position: this host no longer reads it (a lost or released lease), or is about to
+    /// restore its state (no position of an earlier tenure may be checkpointed with the restored state).
     func forget(partition: String) {
         state.withLock { _ = $0.positions.removeValue(forKey: partition) }
     }

@@ -73,11 +73,7 @@ public final class PipelineRunner: Sendable {
                 if checkpointed {
                     let present = covered ?? Set(states.keys)
                     if let missing = keyedPartitioned.first(where: { !present.contains($0) }) {
-                        throw PipelineError(.checkpoint, """
-                            the checkpoint of partition \(partition) has no state for transform "\(missing)", which keeps keyed \
-                            state: resuming would start its features from zero. If "\(missing)" is new in the spec, start it \
-                            empty with --fresh-state \(missing)
-                            """, at: storeDescription)
+                        throw Self.missingState(missing, in: "the checkpoint of partition \(partition)", at: storeDescription)
                     }
                 }
                 for parent in inheriting {
@@ -113,11 +109,7 @@ public final class PipelineRunner: Sendable {
                         throw PipelineError(.checkpoint, "cannot restore the state of transform \"\(id)\": \(error)", at: store.description, underlying: error)
                     }
                 } else if t.hasKeyedState && !freshState.contains(id) {
-                    throw PipelineError(.checkpoint, """
-                        checkpoint \(checkpoint.id) has no state for transform "\(id)", which keeps keyed state: resuming would \
-                        start its features from zero. If "\(id)" is new in the spec, start it empty with --fresh-state \(id); \
-                        to start the whole pipeline over, remove the checkpoint
-                        """, at: store.description)
+                    throw Self.missingState(id, in: "checkpoint \(checkpoint.id)", at: store.description)
                 }
             }
             logger.info("resuming from checkpoint", metadata: ["checkpoint": "\(checkpoint.id)", "store": "\(store.description)"])
@@ -251,6 +243,14 @@ public final class PipelineRunner: Sendable {
         return RunSummary(
             recordsIn: stats.recordsIn, sinkOutputs: stats.sinkOutputs, deadLettered: stats.deadLettered,
             checkpoints: stats.checkpoints, seconds: MonotonicClock.seconds() - started, resumedFrom: checkpoint?.id)
+    }
+
+    /// A checkpoint that lacks the state of a transform with keyed state: never a silent fresh start.
+    static func missingState(_ id: String, in checkpoint: String, at store: String) -> PipelineError {
+        PipelineError(.checkpoint, """
+            \(checkpoint) has no state for transform "\(id)", which keeps keyed state: resuming would start its \
+            features from zero. If "\(id)" is new in the spec, start it empty with --fresh-state \(id)
+            """, at: store)
     }
 
     /// Eight random base-36 characters: distinct across the lives of every host sharing a stream.

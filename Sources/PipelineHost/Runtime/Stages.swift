@@ -135,7 +135,7 @@ public struct SourceContext: Sendable {
                                  inheriting: [(partition: String, states: [String: JSONValue])] = []) async throws {
         try await emitter.waitForEarlierRecords(of: partition, stop: stop)
         for parent in inheriting { try await emitter.waitForEarlierRecords(of: parent.partition, stop: stop) }
-        emitter.forgetPosition(of: partition)
+        emitter.forget(partition: partition)
         // A new generation of the partition: a drop still pending from an earlier loss can no longer land. What
         // this host still holds of the partition (keys first seen after the stored checkpoint) goes first.
         try generations.renew(partition) {

@@ -144,13 +144,12 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
         guard let leases else { return nil }
         // Its own HTTP client: the lease table is still written after the read loop ends (final checkpoint, release).
         let http = HTTPClient()
-        let client = AWSClient(region: region, credentialProvider: CredentialProviders.default(httpClient: http, environment: environment),
-                               httpClient: http, retryPolicy: settings.retry, environment: environment)
+        let credentials = CredentialProviders.default(httpClient: http, environment: environment)
+        let client = AWSClient(region: region, credentialProvider: credentials, httpClient: http, retryPolicy: settings.retry, environment: environment)
         let table = LeaseTable(dynamo: try .dynamoDB(client, endpointURL: leases.endpointURL), name: leases.table)
         // Renewals: one retry and a timeout of a third of the failover time, whatever the source's retry policy
         // says; the keeper gives a lease up once its local deadline passes without a renewal.
-        let renewClient = AWSClient(region: region, credentialProvider: CredentialProviders.default(httpClient: http, environment: environment),
-                                    httpClient: http, retryPolicy: RetryPolicy(maxAttempts: 2, baseBackoff: .milliseconds(50), maxBackoff: .milliseconds(200)),
+        let renewClient = AWSClient(region: region, credentialProvider: credentials, httpClient: http, retryPolicy: RetryPolicy(maxAttempts: 2, baseBackoff: .milliseconds(50), maxBackoff: .milliseconds(200)),
                                     environment: environment)
         var renewDynamo = try JSONProtocolClient.dynamoDB(renewClient, endpointURL: leases.endpointURL)
         renewDynamo.timeout = .milliseconds(Int64(max(200, leases.failoverTime / 3 * 1000)))

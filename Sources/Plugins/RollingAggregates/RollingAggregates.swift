@@ -82,9 +82,6 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     // over or gives up a partition: the lock orders those against batches.
     private let lock = NSLock()
     private var state: [String: KeyState] = [:]
-    /// The newest accepted event time per source partition ("" for unpartitioned sources), for idle_timeout.
-    /// Only records that passed the time checks count, so it is at most wall clock + max_future.
-    private var partitionNewest: [String: Double] = [:]
     private var eventsSincePrune = 0
     private var scratch: [WindowStats] = []
 
@@ -202,8 +199,6 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// Inserts the event into its key's state and returns the features over the events before it. The caller
     /// has checked the event time (plausible, not in the future, not late for its key).
     func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
-        let p = partition ?? ""
-        partitionNewest[p] = max(partitionNewest[p] ?? -.infinity, t)
         // Take the state out so its arrays are uniquely referenced while they change.
         var s = state.removeValue(forKey: key) ?? KeyState(windowCount: windows.count)
         let previous = s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter)
@@ -275,26 +270,24 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     // MARK: Partitions
 
-    /// Forgets every key whose state belongs to `partition` (its latest record came from it), and the
-    /// partition's newest accepted time. Keys of unpartitioned records are never dropped.
+    /// Forgets every key whose state belongs to `partition` (its latest record came from it). Keys of
+    /// unpartitioned records are never dropped.
     public func drop(partition: String) {
         lock.withLock {
             state = state.filter { $0.value.partition != partition }
-            partitionNewest[partition] = nil
             keysGauge.record(state.count)
         }
     }
 
     // MARK: Checkpointed state
     //
-    // {"newest_accepted": {partition: time}, "keys": {key: [times, values, pruned newest | null, partition?]}}
+    // {"keys": {key: [times, values, pruned newest | null, partition?]}}
     //
-    // A key's newest time is its last time (or its pruned newest), so lateness needs nothing more.
-    // `newest_accepted` is the per-partition bookkeeping of idle_timeout ("" for unpartitioned sources).
-    // Snapshots of earlier versions carry `max_times` (or `max_time`) instead: the newest time seen per
-    // partition, which one bad record could have pushed years ahead. It is ignored; the newest accepted time of
-    // a partition is also derived from its keys, and event times that fail today's checks are dropped from the
-    // restored keys, so an old snapshot poisoned by such a record heals on restore.
+    // A key's newest time is its last time (or its pruned newest), so lateness needs nothing more, and the idle
+    // watermark of a partition is derived from its keys. Snapshots of earlier versions also carry `max_times`
+    // (or `max_time`): the newest time seen per partition, which one bad record could have pushed years ahead.
+    // It is ignored, and event times that fail today's checks are dropped from the restored keys, so an old
+    // snapshot poisoned by such a record heals on restore.
 
     public func snapshot() throws -> JSONValue? {
         lock.lock()
@@ -303,15 +296,14 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         var keys: [(String, JSONValue)] = []
         keys.reserveCapacity(state.count)
         for (k, s) in state.sorted(by: { $0.key < $1.key }) { keys.append((k, Self.encode(s))) }
-        return .object([("newest_accepted", Self.encode(partitionNewest)), ("keys", .object(keys))])
+        return .object([("keys", .object(keys))])
     }
 
     public func restore(_ snapshot: JSONValue) throws {
-        let (restored, newest) = try decode(snapshot)
+        let restored = try decode(snapshot)
         lock.lock()
         defer { lock.unlock() }
         state = restored
-        partitionNewest = newest
         keysGauge.record(state.count)
     }
 
@@ -322,24 +314,14 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             guard let partition = v.arrayValue.flatMap({ $0.count > 3 ? $0[3].stringValue : nil }) else { continue }
             parts[partition, default: []].append((k, v))
         }
-        // Each part carries its partition's newest accepted time, so idle keys are judged the same after a move.
-        let newest = snapshot["newest_accepted"]
-        var out: [String: JSONValue] = [:]
-        for (partition, keys) in parts {
-            var fields: [(String, JSONValue)] = []
-            if let t = newest?[partition], t.doubleValue != nil { fields.append(("newest_accepted", .object([(partition, t)]))) }
-            fields.append(("keys", .object(keys)))
-            out[partition] = .object(fields)
-        }
-        return out
+        return parts.mapValues { .object([("keys", .object($0))]) }
     }
 
     public func merge(_ part: JSONValue) throws {
-        let (keys, newest) = try decode(part)
+        let keys = try decode(part)
         lock.lock()
         defer { lock.unlock() }
         for (k, s) in keys { state[k] = s }
-        for (p, t) in newest { partitionNewest[p] = max(partitionNewest[p] ?? -.infinity, t) }
         keysGauge.record(state.count)
     }
 
@@ -347,9 +329,9 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// transform already holds for `partition` win, and so does any key it holds with events newer than the
     /// parent's: when both children of a split inherit the same parent on this host, the second inherit must
     /// not reset the keys the first child has moved on with (the transform cannot tell which child a key
-    /// belongs to; a key's records retag it). The child's newest accepted time is at least the parent's.
+    /// belongs to; a key's records retag it).
     public func inherit(_ part: JSONValue, into partition: String) throws {
-        let (keys, newest) = try decode(part)
+        let keys = try decode(part)
         lock.lock()
         defer { lock.unlock() }
         for (k, var inherited) in keys {
@@ -368,7 +350,6 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             inherited.partition = partition
             state[k] = inherited
         }
-        if let parentNewest = newest.values.max() { partitionNewest[partition] = max(partitionNewest[partition] ?? -.infinity, parentNewest) }
         keysGauge.record(state.count)
     }
 
@@ -380,18 +361,13 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         return .array(parts)
     }
 
-    static func encode(_ times: [String: Double]) -> JSONValue {
-        .object(times.sorted { $0.key < $1.key }.compactMap { $0.value.isFinite ? ($0.key, .double($0.value)) : nil })
-    }
-
-    /// The keys of a snapshot (or part), with their cursors rebuilt, and the newest accepted time per partition.
-    func decode(_ snapshot: JSONValue) throws -> ([String: KeyState], [String: Double]) {
+    /// The keys of a snapshot (or part), with their cursors rebuilt.
+    func decode(_ snapshot: JSONValue) throws -> [String: KeyState] {
         guard let keys = snapshot["keys"]?.objectValue else { throw PipelineError(.checkpoint, "rolling_aggregates state has no keys") }
         let latest = clock() + maxFuture
         func valid(_ t: Double) -> Bool { t.isFinite && t >= 0 && t <= Self.maxPlausibleTime && t <= latest }
         var restored: [String: KeyState] = [:]
         restored.reserveCapacity(keys.count)
-        var newest: [String: Double] = [:]
         var work = 0
         for (k, v) in keys {
             guard let parts = v.arrayValue, parts.count == 3 || parts.count == 4, let ts = parts[0].arrayValue, let vs = parts[1].arrayValue,
@@ -420,16 +396,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             if s.times.isEmpty && s.prunedNewest == nil { continue }
             s.prune(keep: shape.keep, work: &work)
             s.rebuild(shape: shape, work: &work)
-            let p = s.partition ?? ""
-            newest[p] = max(newest[p] ?? -.infinity, s.newest)
             restored[k] = s
         }
-        // Ignores `max_times`/`max_time` of older snapshots (see above).
-        if let stored = snapshot["newest_accepted"]?.objectValue {
-            for (p, t) in stored {
-                if let d = t.doubleValue, valid(d) { newest[p] = max(newest[p] ?? -.infinity, d) }
-            }
-        }
-        return (restored, newest)
+        return restored
     }
 }

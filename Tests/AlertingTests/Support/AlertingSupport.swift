@@ -64,31 +64,6 @@ final class FakeSlack: Sendable {
     }
 }
 
-/// Collects every log line (message and metadata) for the secret-leak checks.
-final class LogCapture: Sendable {
-    let lines = Mutex<[String]>([])
-    var all: [String] { lines.withLock { $0 } }
-
-    func logger(_ label: String = "test") -> Logger {
-        Logger(label: label) { _ in CapturingHandler(capture: self) }
-    }
-
-    struct CapturingHandler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            let all = metadata.merging(explicit ?? [:]) { $1 }
-            capture.lines.withLock { $0.append("\(level) \(message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
-        }
-    }
-}
-
 enum Alerting {
     static let registry = PluginRegistry([
         .source(FileSource.self), .source(LambdaSNSSource.self), .sink(FileSink.self), .sink(SlackSink.self),

@@ -87,7 +87,6 @@ final class LeaseKeeper: Sendable {
         }
     }
 
-    func mayEmit(_ key: String, tenure: UInt64) -> Bool { status(key, tenure: tenure) == .current }
 
     func tenure(of key: String) -> UInt64? { state.withLock { $0.held[key]?.tenure } }
 
