@@ -75,7 +75,7 @@ public final class LambdaPipelineHandler: Sendable {
 public struct EphemeralCheckpointStore: CheckpointStore {
     public init() {}
     public func load() async throws -> Checkpoint? { nil }
-    public func save(_ checkpoint: Checkpoint) async throws {}
+    public func save(_ checkpoint: Checkpoint) async throws -> CheckpointSaveResult { .complete }
     public var description: String { "none (lambda)" }
 }
 

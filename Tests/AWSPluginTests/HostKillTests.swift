@@ -88,13 +88,7 @@ struct HostKillTests {
         let duplicates = seen.values.reduce(0) { $0 + max(0, $1 - 1) }
         print("kinesis kill -9: \(count) records, \(beforeRestart) in S3 at the kill, \(duplicates) duplicates after the restart")
 
-        var alerts = Set<String>()
-        while true {
-            let reply = try await aws.sqs.call("ReceiveMessage", ["QueueUrl": .string(queueURL), "MaxNumberOfMessages": 10, "VisibilityTimeout": 300])
-            let messages = reply["Messages"]?.arrayValue ?? []
-            if messages.isEmpty { break }
-            for m in messages { if let id = field(m["Body"]?.stringValue ?? "", "transaction_id")?.stringValue { alerts.insert(id) } }
-        }
+        let alerts = Set(try await AWSReadBack.queueBodies(aws.sqs, url: queueURL).compactMap { field($0, "transaction_id")?.stringValue })
         #expect(alerts.count == count / 50, "every alert published at least once")
     }
 

@@ -70,16 +70,9 @@ struct KinesisPipelineTests {
 
         // SNS → SQS (raw delivery): the 200 alerts, bodies are the records' JSON.
         var alerts = Set<String>()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while alerts.count < 200 && ContinuousClock.now < deadline {
-            let reply = try await aws.sqs.call("ReceiveMessage", ["QueueUrl": .string(queueURL), "MaxNumberOfMessages": 10, "VisibilityTimeout": 300])
-            let messages = reply["Messages"]?.arrayValue ?? []
-            if messages.isEmpty { break }
-            for m in messages {
-                let body = try #require(m["Body"]?.stringValue)
-                #expect(field(body, "alert") == .bool(true))
-                if let id = field(body, "transaction_id")?.stringValue { alerts.insert(id) }
-            }
+        for body in try await AWSReadBack.queueBodies(aws.sqs, url: queueURL) {
+            #expect(field(body, "alert") == .bool(true))
+            if let id = field(body, "transaction_id")?.stringValue { alerts.insert(id) }
         }
         #expect(alerts.count == 200)
         print("kinesis→s3+sns: 10000 records in \(elapsed)")

@@ -94,6 +94,32 @@ struct LeaseFencingTests {
         #expect(keeper.drainLost() == ["s1"])
     }
 
+    /// A lease past its local deadline is not checkpointed (another host may own it by now), and the keeper says
+    /// so: the runner then checkpoints again without waiting for new records. Once a renewal proves the lease is
+    /// still ours, the same SHARD_END is stored and the shard is done.
+    @Test func aLapsedLeaseDefersItsCheckpointUntilARenewalLands() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        let table = LeaseSharingTests.leaseTable(aws, "fence-lapsed")
+        try await table.ensureExists()
+        _ = try await table.create(Lease(key: "s1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: []))
+        let keeper = Self.keeper(table, me: "host-a", failover: 3)
+        let lease = try #require(try await table.take("s1", counter: 0, owner: "host-a"))
+        // Taken (or last renewed) 2.6 s ago: past the local deadline of 2.5 s.
+        let tenure = keeper.adopt(lease, renewedAt: MonotonicClock.seconds() - 2.6)
+        #expect(keeper.status("s1", tenure: tenure) == .lapsed)
+        let end = ShardPosition.closed(lastSequence: nil).json
+        let deferred = try await keeper.commit(positions: ["s1": end], parts: [:], covered: [], stream: "tx")
+        #expect(deferred == ["s1"])
+        #expect(try await table.get("s1")?.checkpoint == "TRIM_HORIZON", "nothing is written under a lapsed lease")
+
+        await keeper.renewAll()
+        #expect(keeper.status("s1", tenure: tenure) == .current)
+        #expect(try await keeper.commit(positions: ["s1": end], parts: [:], covered: [], stream: "tx").isEmpty)
+        #expect(try await table.get("s1")?.isEnded == true)
+        #expect(keeper.drainEnded() == ["s1"])
+    }
+
     /// Two hosts that read the same records of a shard (a host that lost its lease and had not noticed, and the
     /// new owner starting at the last checkpoint) never write the same S3 key, so neither can replace an object of
     /// the other with fewer records. Before, keys were `<shard>-<first position>` for both.

@@ -129,15 +129,9 @@ struct FaultInjectionTests {
         let seen = try await scored()
         #expect(seen.count == count, "\(count - seen.count) records missing from S3")
         #expect(postedToSlack().count == alerts.count)
-        var viaSNS = Set<String>()
-        while true {
-            let reply = try await sqs.call("ReceiveMessage", ["QueueUrl": .string(queueURL), "MaxNumberOfMessages": 10, "VisibilityTimeout": 300])
-            let messages = reply["Messages"]?.arrayValue ?? []
-            if messages.isEmpty { break }
-            for m in messages {
-                if let t = (try? DocumentParser.parseValue(Array((m["Body"]?.stringValue ?? "").utf8)))?["transaction_id"]?.stringValue { viaSNS.insert(t) }
-            }
-        }
+        let viaSNS = Set(try await AWSReadBack.queueBodies(sqs, url: queueURL).compactMap {
+            (try? DocumentParser.parseValue(Array($0.utf8)))?["transaction_id"]?.stringValue
+        })
         #expect(viaSNS == Set(alerts), "\(alerts.count - viaSNS.count) alerts missing from SNS")
         let dlq = (try? String(contentsOfFile: dir + "/dlq.jsonl", encoding: .utf8)) ?? ""
         #expect(dlq.isEmpty, "transient faults must not dead-letter: \(dlq.prefix(500))")

@@ -2,6 +2,7 @@ import BuiltinPlugins
 import Foundation
 import Logging
 import PipelineHost
+import Synchronization
 import Testing
 
 /// A checkpoint holds the state of every keyed transform for its cut, always: after an idle spell, on a
@@ -104,5 +105,55 @@ import Testing
                                                freshState: ["agg"]).run()
         #expect(summary.recordsIn == 1)
         #expect(Self.keyCount(try Self.checkpoint(dir)) == 1)
+    }
+
+    /// A store that could not write a partition's position (a Kinesis lease past its local deadline) gets another
+    /// checkpoint at the next interval although no record comes. Before, barriers came only after new batches:
+    /// a closed shard whose SHARD_END missed its one checkpoint stayed unended (its children never started) while
+    /// the host idled.
+    @Test func aDeferredCheckpointIsRetriedWithoutNewRecords() async throws {
+        let dir = TestFiles.scratch("cpdeferred")
+        TestFiles.write((0..<10).map { Self.event($0, user: $0, ts: 1_718_000_000 + $0) }.joined(separator: "\n") + "\n", to: dir + "/in.jsonl")
+        let store = DeferringStore(deferFull: 2, keys: 10)
+        let stop = StopSignal()
+        let runner = PipelineRunner(spec: try Self.spec(dir, follow: true), registry: BuiltinPlugins.registry, logger: Self.quiet,
+                                    environment: [:], store: store, stop: stop)
+        let run = Task { try await runner.run() }
+        defer { stop.stop() }
+        let deadline = Date().addingTimeInterval(30)
+        while store.saved.withLock({ $0.filter { !$0.deferred }.isEmpty }) {
+            try #require(Date() < deadline, "no checkpoint stored after the deferred ones; saves: \(store.saved.withLock { $0.count })")
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        // Stored before the stop: by a barrier the deferral asked for, since no record came after the last batch.
+        stop.stop()
+        _ = try await run.value
+        let saves = store.saved.withLock { $0 }
+        let stored = try #require(saves.first { !$0.deferred })
+        #expect(saves.filter { $0.deferred && Self.keyCount($0.checkpoint) == 10 }.count == 2)
+        #expect(Self.keyCount(stored.checkpoint) == 10)
+    }
+}
+
+/// Defers every save (as a lease store does for a lapsed lease) until it has deferred `deferFull` that hold
+/// all `keys` keys, that is after the last record: only barriers without new batches can follow.
+final class DeferringStore: CheckpointStore {
+    let deferFull: Int
+    let keys: Int
+    let saved = Mutex<[(checkpoint: Checkpoint, deferred: Bool)]>([])
+    init(deferFull: Int, keys: Int) {
+        self.deferFull = deferFull
+        self.keys = keys
+    }
+    var description: String { "deferring test store" }
+    func load() async throws -> Checkpoint? { nil }
+    func save(_ checkpoint: Checkpoint) async throws -> CheckpointSaveResult {
+        let deferred = saved.withLock { s in
+            let full = s.filter { $0.deferred && CheckpointStateTests.keyCount($0.checkpoint) == keys }.count
+            let deferring = full < deferFull
+            s.append((checkpoint, deferring))
+            return deferring
+        }
+        return deferred ? .deferred(partitions: Array(checkpoint.positions.keys)) : .complete
     }
 }

@@ -21,6 +21,28 @@ public enum AWSReadBack {
         return (topic, queueURL)
     }
 
+    /// The body of every message in the queue (raw SNS deliveries: each is a record's JSON). Reads until three
+    /// receives in a row (each waiting a second) come back empty: one empty receive does not prove the queue is
+    /// drained on a loaded machine. Messages stay invisible for 10 minutes, so none is read twice.
+    public static func queueBodies(_ sqs: JSONProtocolClient, url: String) async throws -> [String] {
+        var bodies: [String] = []
+        var empty = 0
+        for _ in 0..<100_000 {
+            let request: JSONValue = ["QueueUrl": .string(url), "MaxNumberOfMessages": 10, "VisibilityTimeout": 600,
+                                      "WaitTimeSeconds": empty > 0 ? 1 : 0]
+            let messages = try await sqs.call("ReceiveMessage", request)["Messages"]?.arrayValue ?? []
+            if messages.isEmpty {
+                empty += 1
+                if empty >= 3 { return bodies }
+                continue
+            }
+            empty = 0
+            bodies += messages.compactMap { $0["Body"]?.stringValue }
+        }
+        Issue.record("the queue did not run empty after 100,000 receives")
+        return bodies
+    }
+
     /// Every object under `prefix`, gunzipped: key → lines.
     public static func objects(_ s3: S3Client, bucket: String, prefix: String) async throws -> [String: [String]] {
         var out: [String: [String]] = [:]

@@ -50,7 +50,8 @@ public struct Checkpoint: Sendable, Equatable {
 public protocol CheckpointStore: Sendable {
     func load() async throws -> Checkpoint?
     /// Stores atomically: a reader sees the previous checkpoint or this one, never a mix.
-    func save(_ checkpoint: Checkpoint) async throws
+    @discardableResult
+    func save(_ checkpoint: Checkpoint) async throws -> CheckpointSaveResult
     /// Called once when the run ends, after the final checkpoint (or after a failure): a store that holds
     /// leases releases them here.
     func close() async
@@ -59,4 +60,14 @@ public protocol CheckpointStore: Sendable {
 
 extension CheckpointStore {
     public func close() async {}
+}
+
+/// What a save stored. A store that writes each partition on its own (Kinesis leases) may have to leave a
+/// partition out for now, e.g. one whose lease is past its local deadline until a renewal lands.
+public enum CheckpointSaveResult: Sendable, Equatable {
+    case complete
+    /// These partitions' positions were not stored. The runner then puts in another barrier at the next
+    /// interval even when no records come: an idle partition's last position (a closed shard's end, which its
+    /// children wait for) must not stay unstored until new input happens to arrive.
+    case deferred(partitions: [String])
 }

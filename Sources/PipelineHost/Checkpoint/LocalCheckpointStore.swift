@@ -18,11 +18,13 @@ public struct LocalCheckpointStore: CheckpointStore {
         }
     }
 
-    public func save(_ checkpoint: Checkpoint) async throws {
+    @discardableResult
+    public func save(_ checkpoint: Checkpoint) async throws -> CheckpointSaveResult {
         var w = JSONWriter(capacity: 4096)
         w.write(checkpoint.json)
         w.append("\n")
         try FileIO.writeAtomically(w.bytes, to: path)
+        return .complete
     }
 }
 

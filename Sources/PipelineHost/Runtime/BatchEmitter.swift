@@ -14,6 +14,8 @@ final class BatchEmitter: Sendable {
         var positions: [String: JSONValue]
         /// Partitions this process has emitted records of, with the last batch that held one.
         var lastBatchOf: [String: UInt64] = [:]
+        /// The last checkpoint could not store every position: the next barrier is due without new batches.
+        var barrierRequested = false
     }
 
     let output: BoundedChannel<StreamItem>
@@ -69,12 +71,19 @@ final class BatchEmitter: Sendable {
         return true
     }
 
-    /// Emits a barrier when the interval has passed and batches came since the last one.
+    /// Emits a barrier when the interval has passed and batches came since the last one (or a barrier was
+    /// requested).
     func barrierIfDue() async throws {
         let due = state.withLock { s in
-            s.lastBatchID > s.lastBarrierBatchID && MonotonicClock.seconds() - s.lastBarrierTime >= interval
+            (s.lastBatchID > s.lastBarrierBatchID || s.barrierRequested) && MonotonicClock.seconds() - s.lastBarrierTime >= interval
         }
         if due { try await barrier(isFinal: false) }
+    }
+
+    /// Makes the next barrier due at the next interval even if no batch comes: the last checkpoint left a
+    /// position unstored (`CheckpointSaveResult.deferred`).
+    func requestBarrier() {
+        state.withLock { $0.barrierRequested = true }
     }
 
     /// Puts a barrier into the stream. The barrier takes the next batch number and is registered with the
@@ -92,6 +101,7 @@ final class BatchEmitter: Sendable {
                             passage: AckToken(batchID: slot, tracker: tracker))
             s.nextBarrierID += 1
             s.lastBarrierBatchID = s.lastBatchID
+            s.barrierRequested = false
             s.lastBarrierTime = MonotonicClock.seconds()
             return b
         }

@@ -197,7 +197,7 @@ public final class PipelineRunner: Sendable {
                 try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats)
             }
             add("checkpoint") {
-                try await self.coordinateCheckpoints(barriers: barrierChannel, tracker: tracker, deadLetters: deadLetterChannel, store: store,
+                try await self.coordinateCheckpoints(barriers: barrierChannel, emitter: emitter, tracker: tracker, deadLetters: deadLetterChannel, store: store,
                                                      keyed: transforms.filter { $0.1.hasKeyedState }.map(\.0))
             }
             // The shutdown deadline: once a stop is requested, draining gets `shutdown_timeout` seconds.
@@ -356,7 +356,7 @@ public final class PipelineRunner: Sendable {
 
     /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink and the
     /// barrier itself has passed every transform (so its snapshots are all there).
-    func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>,
+    func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, emitter: BatchEmitter, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>,
                                store: any CheckpointStore, keyed: [String]) async throws {
         let written = Counter(label: "pipeline_checkpoints_total", dimensions: [("pipeline", spec.name)])
         let lag = Gauge(label: "pipeline_checkpoint_duration_seconds", dimensions: [("pipeline", spec.name)])
@@ -372,8 +372,13 @@ public final class PipelineRunner: Sendable {
             }
             let cp = Checkpoint(id: barrier.id, pipeline: spec.name, createdAt: MonotonicClock.wallSeconds(),
                                 positions: barrier.positions, states: states)
-            do { try await store.save(cp) } catch {
+            let result: CheckpointSaveResult
+            do { result = try await store.save(cp) } catch {
                 throw PipelineError(.checkpoint, "cannot write checkpoint \(cp.id): \(error)", at: store.description, underlying: error)
+            }
+            if case .deferred(let partitions) = result {
+                logger.debug("checkpoint left partitions for the next one", metadata: ["checkpoint": "\(cp.id)", "partitions": "\(partitions)"])
+                emitter.requestBarrier()
             }
             stats.checkpointWritten(at: cp.createdAt)
             written.increment()

@@ -12,7 +12,7 @@ struct LeaseCheckpointStore: CheckpointStore {
 
     func load() async throws -> Checkpoint? { nil }
 
-    func save(_ checkpoint: Checkpoint) async throws {
+    func save(_ checkpoint: Checkpoint) async throws -> CheckpointSaveResult {
         var parts: [String: [String: JSONValue]] = [:]
         var covered: [String] = []
         for (id, transform) in partitioned {
@@ -20,7 +20,8 @@ struct LeaseCheckpointStore: CheckpointStore {
             covered.append(id)
             for (shard, part) in try transform.split(state) { parts[shard, default: [:]][id] = part }
         }
-        try await keeper.commit(positions: checkpoint.positions, parts: parts, covered: covered, stream: stream)
+        let deferred = try await keeper.commit(positions: checkpoint.positions, parts: parts, covered: covered, stream: stream)
+        return deferred.isEmpty ? .complete : .deferred(partitions: deferred)
     }
 
     func close() async {

@@ -98,8 +98,6 @@ final class LeaseKeeper: Sendable {
         }
     }
 
-    /// Starts holding a lease just taken; returns the tenure its reader and batches carry.
-    @discardableResult
     /// A take of `key` succeeded in the table (before its state is restored and it is adopted).
     func noteTaken(_ key: String) { _ = state.withLock { $0.taken.insert(key) } }
 
@@ -111,7 +109,9 @@ final class LeaseKeeper: Sendable {
         }
     }
 
+    /// Starts holding a lease just taken; returns the tenure its reader and batches carry.
     /// `renewedAt`: when the take or the last renewal of `lease` was sent.
+    @discardableResult
     func adopt(_ lease: Lease, renewedAt: Double) -> UInt64 {
         let tenure = state.withLock { s -> UInt64 in
             let t = s.nextTenure
@@ -183,11 +183,18 @@ final class LeaseKeeper: Sendable {
     /// Writes the checkpoint of every held shard whose position moved: the sequence number (or SHARD_END) and
     /// the shard's part of the keyed state.
     /// `covered`: the transforms whose state the parts hold (a shard without keys has no part but is covered).
-    func commit(positions: [String: JSONValue], parts: [String: [String: JSONValue]], covered: [String], stream: String) async throws {
+    /// Returns the shards left out because their lease was past its local deadline: they are written by a later
+    /// checkpoint once a renewal lands (or given up with the lease).
+    @discardableResult
+    func commit(positions: [String: JSONValue], parts: [String: [String: JSONValue]], covered: [String], stream: String) async throws -> [String] {
+        var deferred: [String] = []
         for (shard, value) in positions.sorted(by: { $0.key < $1.key }) {
             guard let held = state.withLock({ $0.held[shard] }), let position = ShardPosition(value) else { continue }
             // Only a lease inside its local deadline may be checkpointed: past it, another host may own it.
-            guard MonotonicClock.seconds() - held.renewedAt < localDeadline else { continue }
+            guard MonotonicClock.seconds() - held.renewedAt < localDeadline else {
+                deferred.append(shard)
+                continue
+            }
             let checkpoint: String
             switch position {
             case .after(let s): checkpoint = s
@@ -217,6 +224,7 @@ final class LeaseKeeper: Sendable {
                 drop(shard, lost: true)
             }
         }
+        return deferred
     }
 
     /// Writes a checkpoint conditional on the lease being ours in the version we last saw (owner and counter,

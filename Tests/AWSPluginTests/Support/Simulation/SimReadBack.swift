@@ -103,25 +103,6 @@ struct SimDeadLetter: Sendable {
 }
 
 enum SimReadBack {
-    /// Every message in the queue (raw SNS deliveries: each body is a record's JSON). Reads until three
-    /// receives in a row come back empty; messages stay invisible for 10 minutes, so none is read twice.
-    static func queue(_ aws: AWSFixture, url: String) async throws -> [String] {
-        var bodies: [String] = []
-        var empty = 0
-        for _ in 0..<100_000 {
-            let reply = try await aws.sqs.call("ReceiveMessage", ["QueueUrl": .string(url), "MaxNumberOfMessages": 10, "VisibilityTimeout": 600])
-            let messages = reply["Messages"]?.arrayValue ?? []
-            if messages.isEmpty {
-                empty += 1
-                if empty >= 3 { return bodies }
-                continue
-            }
-            empty = 0
-            bodies += messages.compactMap { $0["Body"]?.stringValue }
-        }
-        throw SimError.harness("the alert queue did not run empty after 100,000 receives")
-    }
-
     /// Every entry of every dead-letter file in `dir` (one per worker id). A line cut by a kill -9 is skipped.
     static func deadLetters(dir: String) -> [SimDeadLetter] {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("dlq-") }.sorted()

@@ -220,7 +220,7 @@ struct SimRun {
             }
             versions[key] = read
         }
-        let alerts = try await SimReadBack.queue(world.aws, url: world.queueURL)
+        let alerts = try await AWSReadBack.queueBodies(world.aws.sqs, url: world.queueURL)
         return SimObservations(current: current, versions: versions, alerts: alerts, deadLetters: SimReadBack.deadLetters(dir: world.dir))
     }
 }
