@@ -37,13 +37,14 @@ public struct JSONWriter: Sendable {
 
     public mutating func writeObject(_ pairs: [(String, JSONValue)]) {
         bytes.append(UInt8(ascii: "{"))
-        var first = true
-        for (k, v) in pairs {
-            if !first { bytes.append(UInt8(ascii: ",")) }
-            first = false
-            writeString(k)
-            bytes.append(UInt8(ascii: ":"))
-            write(v)
+        // Through the buffer: iterating the array would retain and release every name and value.
+        pairs.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                writeString(buffer[i].0)
+                bytes.append(UInt8(ascii: ":"))
+                write(buffer[i].1)
+            }
         }
         bytes.append(UInt8(ascii: "}"))
     }

@@ -31,13 +31,10 @@ public struct Record: Sendable {
     }
 
     public subscript(name: String) -> JSONValue? {
-        get {
-            for (k, v) in fields where k == name { return v }
-            return nil
-        }
+        get { index(of: name).map { fields[$0].1 } }
         set {
             raw = nil
-            if let i = fields.firstIndex(where: { $0.0 == name }) {
+            if let i = index(of: name) {
                 if let newValue { fields[i].1 = newValue } else { fields.remove(at: i) }
             } else if let newValue {
                 fields.append((name, newValue))
@@ -45,9 +42,37 @@ public struct Record: Sendable {
         }
     }
 
-    /// Sets many fields at once (one pass over existing fields per name).
+    /// Position of a field. Lengths are compared first: field names mostly differ in length, and a length is
+    /// read without touching the string's bytes (String `==` on unequal strings takes a slow path).
+    @inline(__always)
+    func index(of name: String) -> Int? {
+        let length = name.utf8.count
+        return fields.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices where buffer[i].0.utf8.count == length && buffer[i].0 == name { return i }
+            return nil
+        }
+    }
+
+    /// Makes room for this many fields, for a stage about to add several.
+    public mutating func reserveCapacity(_ count: Int) { fields.reserveCapacity(count) }
+
+    /// Sets many fields at once: room for all of them is made once, and each is appended unless the record
+    /// has it already.
     public mutating func set(_ updates: [(String, JSONValue)]) {
-        for (k, v) in updates { self[k] = v }
+        raw = nil
+        fields.reserveCapacity(fields.count + updates.count)
+        for (k, v) in updates {
+            if let i = index(of: k) { fields[i].1 = v } else { fields.append((k, v)) }
+        }
+    }
+
+    /// `set` for names and values in two arrays of the same length (a joined row), without pairing them first.
+    public mutating func set(names: [String], values: [JSONValue]) {
+        raw = nil
+        fields.reserveCapacity(fields.count + names.count)
+        for j in 0..<min(names.count, values.count) {
+            if let i = index(of: names[j]) { fields[i].1 = values[j] } else { fields.append((names[j], values[j])) }
+        }
     }
 
     public var json: JSONValue { .object(fields) }

@@ -71,10 +71,40 @@ public struct Batch: Sendable {
 
     /// Keeps the records for which `body` returns nil and dead-letters the others with the reason returned.
     public mutating func removeFailures(stage: String, _ body: (inout Record) throws -> String?) rethrows {
+        try update(stage: stage) { record in try body(&record).map(RecordOutcome.deadLetter) ?? .keep }
+    }
+
+    /// What `update` does with a record after its body ran.
+    public enum RecordOutcome {
+        case keep
+        /// Removed on purpose (a configured drop, which the caller counts).
+        case drop
+        /// To the dead-letter output with this reason.
+        case deadLetter(String)
+    }
+
+    /// Runs `body` on every record in place, then removes the records it dropped or dead-lettered, in order.
+    /// In place matters: a record copied out of the array and changed would copy its fields (copy on write).
+    public mutating func update(stage: String, _ body: (inout Record) throws -> RecordOutcome) rethrows {
+        var removed: [(index: Int, reason: String?)] = []
+        for i in records.indices {
+            switch try body(&records[i]) {
+            case .keep: continue
+            case .drop: removed.append((i, nil))
+            case .deadLetter(let reason): removed.append((i, reason))
+            }
+        }
+        guard !removed.isEmpty else { return }
         var kept: [Record] = []
-        kept.reserveCapacity(records.count)
-        for var r in records {
-            if let reason = try body(&r) { deadLetters.append(DeadLetter(record: r, reason: reason, stage: stage)) } else { kept.append(r) }
+        kept.reserveCapacity(records.count - removed.count)
+        var next = 0
+        for i in records.indices {
+            if next < removed.count, removed[next].index == i {
+                if let reason = removed[next].reason { deadLetters.append(DeadLetter(record: records[i], reason: reason, stage: stage)) }
+                next += 1
+            } else {
+                kept.append(records[i])
+            }
         }
         records = kept
     }

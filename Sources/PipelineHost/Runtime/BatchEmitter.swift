@@ -45,8 +45,10 @@ final class BatchEmitter: Sendable {
     /// batch's positions: a source whose partitions can be lost (leases) refuses a batch of a partition it no
     /// longer holds there, so neither a position nor a record of it slips past `forget(partition:)` or a restore.
     /// Returns false when `admit` refused.
+    /// `source` is consumed: its records move on into the pipeline, so the transforms that change them own them
+    /// alone (a copy held here would make their first change copy every record).
     @discardableResult
-    func emit(_ source: SourceBatch, admit: () -> Bool = { true }) async throws -> Bool {
+    func emit(_ source: consuming SourceBatch, admit: () -> Bool = { true }) async throws -> Bool {
         let numbered: UInt64? = state.withLock { s in
             guard admit() else { return nil }
             let id = s.nextBatchID
@@ -66,7 +68,9 @@ final class BatchEmitter: Sendable {
         recordsIn.increment(by: source.records.count + source.deadLetters.count)
         bytesIn.increment(by: source.bytes)
         if !source.deadLetters.isEmpty { deadLettered.increment(by: source.deadLetters.count) }
-        try await output.send(.batch(Batch(id: id, records: source.records, deadLetters: source.deadLetters, token: token)))
+        let records = source.records
+        source.records = []
+        try await output.send(.batch(Batch(id: id, records: records, deadLetters: source.deadLetters, token: token)))
         try await barrierIfDue()
         return true
     }

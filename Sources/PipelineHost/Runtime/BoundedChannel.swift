@@ -7,7 +7,9 @@ final class BoundedChannel<Element: Sendable>: Sendable {
     struct Closed: Error {}
 
     private struct State {
-        var buffer: [Element] = []
+        /// Popped slots are nil: an element left in the buffer after it was handed out would share its arrays
+        /// with the receiver, and the receiver's first change to them would copy them all (copy on write).
+        var buffer: [Element?] = []
         var head = 0
         var writable = true
         var closed = false
@@ -15,7 +17,7 @@ final class BoundedChannel<Element: Sendable>: Sendable {
         var senders: [(Element, CheckedContinuation<Void, any Error>)] = []
         var count: Int { buffer.count - head }
         mutating func pop() -> Element {
-            let e = buffer[head]
+            let e = buffer[head].take()!
             head += 1
             if head > 64 && head * 2 > buffer.count {
                 buffer.removeFirst(head)
@@ -37,7 +39,10 @@ final class BoundedChannel<Element: Sendable>: Sendable {
         self.low = min(low ?? high / 2, high - 1)
     }
 
-    func send(_ element: Element) async throws {
+    /// `element` is moved through, never copied: a batch the sender still held a copy of while the receiver
+    /// changes it would be copied on its first write.
+    func send(_ element: consuming Element) async throws {
+        var slot: Element? = consume element
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let action: SendAction = state.withLock { s in
                 if s.closed { return .closed }
@@ -46,16 +51,16 @@ final class BoundedChannel<Element: Sendable>: Sendable {
                     return .resumeReceiver(r)
                 }
                 if s.writable {
-                    s.buffer.append(element)
+                    s.buffer.append(slot.take()!)
                     if s.count >= high { s.writable = false }
                     return .done
                 }
-                s.senders.append((element, c))
+                s.senders.append((slot.take()!, c))
                 return .wait
             }
             switch action {
             case .resumeReceiver(let r):
-                r.resume(returning: element)
+                r.resume(returning: slot.take()!)
                 c.resume()
             case .done: c.resume()
             case .wait: break

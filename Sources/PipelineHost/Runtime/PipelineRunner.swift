@@ -266,16 +266,17 @@ public final class PipelineRunner: Sendable {
         let width = max(1, t.maxConcurrentBatches)
         let processed = Counter(label: "pipeline_transform_records_total", dimensions: [("transform", id)])
         let failed = Counter(label: "pipeline_dead_letter_total", dimensions: [("stage", id)])
-        @Sendable func process(_ batch: Batch) async -> Batch {
+        @Sendable func process(_ batch: consuming Batch) async -> Batch {
+            // The batch is changed in place: keeping the original for the error path would make every record's
+            // first change copy its fields. A failed batch goes to the dead-letter output as the transform left it.
             var b = batch
             let before = b.deadLetters.count
             do {
                 try await t.process(&b)
             } catch {
-                // The batch as it came in goes to the dead-letter output, every record with the reason.
-                b = batch
-                for r in batch.records { b.deadLetter(r, reason: "transform failed: \(error)", stage: id) }
+                let records = b.records
                 b.records = []
+                for r in records { b.deadLetter(r, reason: "transform failed: \(error)", stage: id) }
             }
             processed.increment(by: b.records.count)
             if b.deadLetters.count > before { failed.increment(by: b.deadLetters.count - before) }
@@ -283,8 +284,9 @@ public final class PipelineRunner: Sendable {
         }
         if width == 1 {
             while let item = await input.receive() {
-                switch item {
-                case .batch(let batch): try await output.send(.batch(await process(batch)))
+                // `consume`: the item must not keep a second reference to the records the transform changes.
+                switch consume item {
+                case .batch(let batch): try await output.send(.batch(await process(consume batch)))
                 case .barrier(let barrier):
                     if let state = try t.snapshot() { barrier.record(state: state, for: id) }
                     try await output.send(.barrier(barrier))
@@ -294,7 +296,7 @@ public final class PipelineRunner: Sendable {
             // Ordered async I/O: up to `width` batches in flight, results emitted in arrival order.
             var inFlight: [Task<Batch, Never>] = []
             while let item = await input.receive() {
-                switch item {
+                switch consume item {
                 case .batch(let batch):
                     inFlight.append(Task { await process(batch) })
                     if inFlight.count >= width { try await output.send(.batch(await inFlight.removeFirst().value)) }

@@ -103,14 +103,14 @@ public struct SourceContext: Sendable {
     public var isStopping: Bool { stop.isStopping }
 
     /// Hands a batch to the pipeline; suspends while the pipeline is full (backpressure).
-    public func emit(_ batch: SourceBatch) async throws {
-        try await emitter.emit(batch)
+    public func emit(_ batch: consuming SourceBatch) async throws {
+        try await emitter.emit(consume batch)
     }
 
     /// Hands a batch to the pipeline if `admit` (asked atomically with recording its positions) says its
     /// partition is still this source's; false when refused. For sources whose partitions can be taken away.
-    public func emit(_ batch: SourceBatch, if admit: () -> Bool) async throws -> Bool {
-        try await emitter.emit(batch, admit: admit)
+    public func emit(_ batch: consuming SourceBatch, if admit: () -> Bool) async throws -> Bool {
+        try await emitter.emit(consume batch, admit: admit)
     }
 
     /// Waits until `seconds` pass or a stop is requested, whichever is first (for polling sources). An idle

@@ -146,6 +146,19 @@ final class BroadcastTable: Sendable {
         }
     }
 
+    /// Runs `body` with a join function, holding the lock once for a whole batch: `join(key, &record)` sets the
+    /// key's row into the record (the table's field names) and is false when the table has no such key.
+    func withJoin<R>(_ body: (_ join: (String, inout Record) -> Bool) throws -> R) rethrows -> R {
+        try table.withLock { t in
+            try body { key, record in
+                guard let row = t.rows[key] else { return false }
+                record.reserveCapacity(record.fields.count + fields.count)
+                for c in t.columns.indices { record[fields[c]] = t.columns[c][Int(row)] }
+                return true
+            }
+        }
+    }
+
     /// Runs `body` with a lookup function, holding the lock once for a whole batch.
     func withLookup<R>(_ body: (_ lookup: (String) -> [JSONValue]?) throws -> R) rethrows -> R {
         try table.withLock { t in

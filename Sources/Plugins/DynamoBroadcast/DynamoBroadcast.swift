@@ -195,33 +195,24 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
     public func process(_ batch: inout Batch) async throws {
         var unknownCount = 0, droppedCount = 0
         let fields = table.fields
-        var kept: [Record] = []
-        kept.reserveCapacity(batch.records.count)
-        table.withLookup { lookup in
-            for var record in batch.records {
+        let nulls = Array(repeating: JSONValue.null, count: fields.count)
+        table.withJoin { join in
+            batch.update(stage: id) { record in
                 let key = record[keyField]?.keyText
-                let values: [JSONValue]
-                if let key, let found = lookup(key) {
-                    values = found
-                } else {
-                    unknownCount += 1
-                    switch policy {
-                    case .defaults: values = defaults
-                    case .missing: values = Array(repeating: .null, count: fields.count)
-                    case .deadLetter:
-                        batch.deadLetter(record, reason: "unknown \(keyField) \(key.map { "\"\($0)\"" } ?? "(absent)") in the reference table", stage: id)
-                        continue
-                    case .drop:
-                        // Dropping is the configured policy: counted, not silent.
-                        droppedCount += 1
-                        continue
-                    }
+                if let key, join(key, &record) { return .keep }
+                unknownCount += 1
+                switch policy {
+                case .defaults: record.set(names: fields, values: defaults)
+                case .missing: record.set(names: fields, values: nulls)
+                case .deadLetter: return .deadLetter("unknown \(keyField) \(key.map { "\"\($0)\"" } ?? "(absent)") in the reference table")
+                case .drop:
+                    // Dropping is the configured policy: counted, not silent.
+                    droppedCount += 1
+                    return .drop
                 }
-                record.set(Array(zip(fields, values)))
-                kept.append(record)
+                return .keep
             }
         }
-        batch.records = kept
         if unknownCount > 0 { unknown.increment(by: unknownCount) }
         if droppedCount > 0 { dropped.increment(by: droppedCount) }
     }

@@ -123,7 +123,7 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
             deadLetters = []
             batchBytes = 0
             batchStarted = MonotonicClock.seconds()
-            try await context.emit(batch)
+            try await context.emit(consume batch)
             context.reportProgress(done: progressBase + reader.fileBytesRead, total: progressTotal)
         }
 

@@ -220,8 +220,9 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
                     }
                     // A batch read in a tenure of the lease that is over (lost, given back, taken again since) is
                     // dropped: its position is not ours to checkpoint, and the shard's owner reads it again.
+                    let count = batch.records.count
                     if !(try await context.emit(batch, if: { keeper.status(shard, tenure: tenure) != .gone })) {
-                        context.logger.debug("dropping a batch read under a lost lease", metadata: ["shard": "\(shard)", "records": "\(batch.records.count)"])
+                        context.logger.debug("dropping a batch read under a lost lease", metadata: ["shard": "\(shard)", "records": "\(count)"])
                     }
                 case .tick: try await context.sleep(seconds: 0)
                 }

@@ -147,13 +147,20 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
                 future += 1
                 return "future event time: \"\(timeField)\" = \(Self.text(t)) is \(Self.text(t - (latest - maxFuture)))s ahead of the wall clock, beyond max_future \(Self.text(maxFuture))s"
             }
-            if let newest = state[key]?.newest, t < newest - lateness {
-                late += 1
-                return "late: event time \(t) is \(newest - t)s behind the newest event time \(newest) of its key, beyond allowed_lateness \(lateness)s"
-            }
             var partition: String?
             if case .sequence(let p, _) = record.origin { partition = p }
-            record.set(update(key: key, time: t, value: value, partition: partition))
+            // One dictionary access per event: the lateness check and the update share it.
+            guard let previous = withState(key, { s -> Double?? in
+                let newest = s.newest
+                if t < newest - lateness { return nil }
+                if partition != nil { s.partition = partition }
+                return .some(s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter))
+            }) else {
+                late += 1
+                let newest = state[key]?.newest ?? t
+                return "late: event time \(t) is \(newest - t)s behind the newest event time \(newest) of its key, beyond allowed_lateness \(lateness)s"
+            }
+            writeFeatures(time: t, previous: previous, into: &record)
             return nil
         }
         if late > 0 {
@@ -169,7 +176,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             rejected["future", default: 0] += future
         }
         eventsSincePrune += batch.records.count
-        if eventsSincePrune > 50_000 { prune() }
+        if eventsSincePrune > max(50_000, 2 * state.count) { prune() }
     }
 
     /// Why `t` cannot be seconds since 1970, or nil when it can.
@@ -196,16 +203,27 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : "\(d)"
     }
 
+    /// Runs `body` on the state of `key` in place (a new key starts empty).
+    @inline(__always)
+    private func withState<R>(_ key: String, _ body: (inout KeyState) -> R) -> R {
+        body(&state[key, default: KeyState(windowCount: windows.count)])
+    }
+
     /// Inserts the event into its key's state and returns the features over the events before it. The caller
     /// has checked the event time (plausible, not in the future, not late for its key).
     func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
-        // Take the state out so its arrays are uniquely referenced while they change.
-        var s = state.removeValue(forKey: key) ?? KeyState(windowCount: windows.count)
-        let previous = s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter)
-        if partition != nil { s.partition = partition }
-        state[key] = s
-        var out: [(String, JSONValue)] = []
-        out.reserveCapacity(windows.count * aggregates.count + 1)
+        let previous = withState(key) { s -> Double? in
+            if partition != nil { s.partition = partition }
+            return s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter)
+        }
+        var record = Record(fields: [])
+        writeFeatures(time: t, previous: previous, into: &record)
+        return record.fields
+    }
+
+    /// Sets the features in `scratch` (filled by `KeyState.insert`) and the seconds since `previous` on the record.
+    private func writeFeatures(time t: Double, previous: Double?, into record: inout Record) {
+        record.reserveCapacity(record.fields.count + windows.count * aggregates.count + 1)
         for w in 0..<scratch.count {
             let stats = scratch[w]
             for a in 0..<aggregates.count {
@@ -216,13 +234,12 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
                 case .mean: v = stats.count > 0 ? stats.sum.map { .double($0 / Double(stats.count)) } ?? .null : .null
                 case .max: v = stats.count > 0 ? .double(stats.max) : .null
                 }
-                out.append((outputNames[w][a], v))
+                record[outputNames[w][a]] = v
             }
         }
         if let sinceField {
-            out.append((sinceField, previous.map { Self.number(t - $0) } ?? .null))
+            record[sinceField] = previous.map { Self.number(t - $0) } ?? .null
         }
-        return out
     }
 
     static func number(_ d: Double) -> JSONValue {
@@ -234,35 +251,49 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     /// The idle watermark of each partition: the `idleWatermarkRank`-th newest key time in it (−∞ with fewer
     /// keys). Using the newest event time instead let one record stamped ahead make every other key look idle.
-    func idleWatermarks() -> [String: Double] {
+    /// A short list, not a dictionary: a stream has few partitions, and a linear search over them is cheaper per
+    /// key than hashing the partition name.
+    private func partitionWatermarks() -> [(partition: String?, watermark: Double)] {
         let k = Self.idleWatermarkRank
-        var top: [String: [Double]] = [:]  // the k newest key times of each partition, ascending
-        for s in state.values {
-            let t = s.newest
-            let p = s.partition ?? ""
-            var a = top[p] ?? []
-            if a.count == k {
-                guard t > a[0] else { continue }
-                a.removeFirst()
+        var top: [(partition: String?, times: [Double])] = []  // the k newest key times of each partition, ascending
+        var i = state.values.startIndex
+        while i != state.values.endIndex {
+            let t = state.values[i].newest
+            let p = state.values[i].partition
+            state.values.formIndex(after: &i)
+            var slot = top.firstIndex { $0.partition == p } ?? -1
+            if slot < 0 {
+                top.append((p, []))
+                slot = top.count - 1
             }
-            a.insert(t, at: a.firstIndex { $0 > t } ?? a.count)
-            top[p] = a
+            if top[slot].times.count == k {
+                guard t > top[slot].times[0] else { continue }
+                top[slot].times.removeFirst()
+            }
+            top[slot].times.insert(t, at: top[slot].times.firstIndex { $0 > t } ?? top[slot].times.count)
         }
-        return top.mapValues { $0.count == k ? $0[0] : -.infinity }
+        return top.map { ($0.partition, $0.times.count == k ? $0.times[0] : -.infinity) }
     }
 
     /// Forgets keys whose newest event is more than idle_timeout older than the idle watermark of their
     /// partition, and compacts the kept events. (Each key prunes its own old events as it is updated.)
+    /// Called every `max(50,000, 2 × keys)` events, so its O(keys) pass costs O(1) per event.
     func prune() {
         eventsSincePrune = 0
-        let watermarks = idleWatermarks()
-        for key in Array(state.keys) {
-            var s = state.removeValue(forKey: key)!
-            let watermark = watermarks[s.partition ?? ""] ?? -.infinity
-            if s.newest < watermark - idleTimeout { continue }
-            if s.head > 0 && s.head * 2 >= s.times.count { s.compact(work: &workCounter) }
-            state[key] = s
+        let watermarks = partitionWatermarks()
+        var idle: [String] = []
+        var i = state.values.startIndex
+        while i != state.values.endIndex {
+            let p = state.values[i].partition
+            let watermark = watermarks.first { $0.partition == p }?.watermark ?? -.infinity
+            if state.values[i].newest < watermark - idleTimeout {
+                idle.append(state.keys[i])
+            } else if state.values[i].head > 0 && state.values[i].head * 2 >= state.values[i].times.count {
+                state.values[i].compact(work: &workCounter)
+            }
+            state.values.formIndex(after: &i)
         }
+        for key in idle { state.removeValue(forKey: key) }
         keysGauge.record(state.count)
     }
 
