@@ -59,9 +59,29 @@ import Testing
         var w = JSONWriter()
         r.write(to: &w)
         #expect(w.string == line)
+        // Added fields follow the original bytes; the parsed ones are not serialized again.
         r["c"] = .int(3)
         w.removeAll()
         r.write(to: &w)
-        #expect(w.string == #"{"b":1,"a":2,"c":3}"#)
+        #expect(w.string == #"{"b": 1,   "a": 2,"c":3}"#)
+        #expect(r.payloadText == w.string)
+        // A changed parsed field: the whole record is written afresh.
+        r["a"] = .string("x")
+        w.removeAll()
+        r.write(to: &w)
+        #expect(w.string == #"{"b":1,"a":"x","c":3}"#)
+        // So is a removed one, and a record whose bytes were not an object is never used as a prefix.
+        var bad = Record(fields: [], raw: Array("not json".utf8))
+        #expect(bad.payloadText == "not json")
+        bad["reason"] = .string("r")
+        w.removeAll()
+        bad.write(to: &w)
+        #expect(w.string == #"{"reason":"r"}"#)
+        var removed = Record(fields: try #require(try parse(line)), raw: Array((line + "\n").utf8))
+        removed["b"] = nil
+        removed["d"] = .null
+        w.removeAll()
+        removed.write(to: &w)
+        #expect(w.string == #"{"a":2,"d":null}"#)
     }
 }

@@ -17,24 +17,34 @@ public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
 
 /// One event: named JSON fields in document order, plus the raw bytes it was parsed from.
 ///
-/// `raw` lets an untouched record be written back byte for byte without serializing it again, and
-/// is what a dead-letter entry shows as the original payload. Any field change clears it.
+/// `raw` lets the parsed fields be written back byte for byte without serializing them again: a stage that
+/// only adds fields (a join, features, a score) keeps it, and a sink writes the original bytes followed by the
+/// added fields. A change to or removal of a parsed field clears it.
 public struct Record: Sendable {
     public private(set) var fields: [(String, JSONValue)]
     public private(set) var raw: [UInt8]?
+    /// How many leading `fields` `raw` holds (the ones after them were added since).
+    private var rawFieldCount: Int
     public var origin: RecordOrigin
 
     public init(fields: [(String, JSONValue)], raw: [UInt8]? = nil, origin: RecordOrigin = .none) {
         self.fields = fields
         self.raw = raw
+        rawFieldCount = fields.count
         self.origin = origin
+    }
+
+    /// Called before a change to field `i`: a parsed field that changes no longer matches `raw`.
+    @inline(__always)
+    private mutating func willChange(_ i: Int) {
+        if i < rawFieldCount { raw = nil }
     }
 
     public subscript(name: String) -> JSONValue? {
         get { index(of: name).map { fields[$0].1 } }
         set {
-            raw = nil
             if let i = index(of: name) {
+                willChange(i)
                 if let newValue { fields[i].1 = newValue } else { fields.remove(at: i) }
             } else if let newValue {
                 fields.append((name, newValue))
@@ -59,32 +69,60 @@ public struct Record: Sendable {
     /// Sets many fields at once: room for all of them is made once, and each is appended unless the record
     /// has it already.
     public mutating func set(_ updates: [(String, JSONValue)]) {
-        raw = nil
         fields.reserveCapacity(fields.count + updates.count)
         for (k, v) in updates {
-            if let i = index(of: k) { fields[i].1 = v } else { fields.append((k, v)) }
+            if let i = index(of: k) {
+                willChange(i)
+                fields[i].1 = v
+            } else {
+                fields.append((k, v))
+            }
         }
     }
 
     /// `set` for names and values in two arrays of the same length (a joined row), without pairing them first.
     public mutating func set(names: [String], values: [JSONValue]) {
-        raw = nil
         fields.reserveCapacity(fields.count + names.count)
         for j in 0..<min(names.count, values.count) {
-            if let i = index(of: names[j]) { fields[i].1 = values[j] } else { fields.append((names[j], values[j])) }
+            if let i = index(of: names[j]) {
+                willChange(i)
+                fields[i].1 = values[j]
+            } else {
+                fields.append((names[j], values[j]))
+            }
         }
     }
 
     public var json: JSONValue { .object(fields) }
 
-    /// The bytes a sink writes: the original when unchanged, else fresh JSON.
+    /// The bytes a sink writes: the original when unchanged; the original followed by the added fields when
+    /// fields were only added; else fresh JSON.
     public func write(to writer: inout JSONWriter) {
-        if let raw { writer.appendRaw(raw) } else { writer.writeObject(fields) }
+        guard let raw else { return writer.writeObject(fields) }
+        if rawFieldCount == fields.count { return writer.appendRaw(raw) }
+        // The original object up to its closing brace. A record with no parsed fields (or raw bytes that do not
+        // end in one) is written afresh.
+        var end = raw.count
+        while end > 0, raw[end - 1] == 0x20 || raw[end - 1] == 0x0A || raw[end - 1] == 0x0D || raw[end - 1] == 0x09 { end -= 1 }
+        guard rawFieldCount > 0, end > 0, raw[end - 1] == UInt8(ascii: "}") else { return writer.writeObject(fields) }
+        raw.withUnsafeBufferPointer { writer.appendRaw(UnsafeBufferPointer(rebasing: $0[0..<(end - 1)])) }
+        fields.withUnsafeBufferPointer { buffer in
+            for i in rawFieldCount..<buffer.count {
+                writer.bytes.append(UInt8(ascii: ","))
+                writer.writeString(buffer[i].0)
+                writer.bytes.append(UInt8(ascii: ":"))
+                writer.write(buffer[i].1)
+            }
+        }
+        writer.bytes.append(UInt8(ascii: "}"))
     }
 
-    /// The original payload as text, for dead-letter entries.
+    /// The record as text, for dead-letter entries: the original payload when unchanged (also when it was not
+    /// JSON), else what `write` writes.
     public var payloadText: String {
-        if let raw { return String(decoding: raw, as: UTF8.self) }
-        return JSONValue.object(fields).description
+        if let raw, rawFieldCount == fields.count { return String(decoding: raw, as: UTF8.self) }
+        var w = JSONWriter(capacity: 256)
+        write(to: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }
