@@ -187,7 +187,7 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
     }
 
     public func write(_ delivery: Delivery) async throws {
-        if let rotateAge, MonotonicClock.seconds() - openedAt >= rotateAge, fileBytes > 0 { try rotate() }
+        if let rotateAge, MonotonicClock.seconds() - openedAt >= rotateAge, fileBytes > 0 { try await rotate() }
         for r in delivery.records {
             r.write(to: &text)
             text.append("\n")
@@ -202,8 +202,8 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
             unsyncedBytes += text.bytes.count
             if text.bytes.count >= 1 << 20 { try writeOut(&text.bytes) }
         }
-        if unsyncedBytes >= flushBytes { try sync() }
-        if let rotateBytes, fileBytes >= rotateBytes { try rotate() }
+        if unsyncedBytes >= flushBytes { try await sync() }
+        if let rotateBytes, fileBytes >= rotateBytes { try await rotate() }
     }
 
     private func writeOut(_ bytes: inout [UInt8]) throws {
@@ -214,7 +214,7 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
     }
 
     /// Writes what is buffered, fsyncs, then acknowledges every delivery it held.
-    private func sync() throws {
+    private func sync() async throws {
         if gzip {
             try compressor.finishMember(into: &compressed)
             try writeOut(&compressed)
@@ -222,23 +222,26 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
             try writeOut(&text.bytes)
         }
         if !unsynced.isEmpty {
-            guard fsync(fd) == 0 else { throw FileIO.errno(path: currentPath, "fsync") }
+            let (fd, path) = (fd, currentPath)
+            try await BlockingIO.run {
+                guard fsync(fd) == 0 else { throw FileIO.errno(path: path, "fsync") }
+            }
         }
         for d in unsynced { d.acknowledge() }
         unsynced.removeAll(keepingCapacity: true)
         unsyncedBytes = 0
     }
 
-    private func rotate() throws {
-        try sync()
+    private func rotate() async throws {
+        try await sync()
         Foundation.close(fd)
         try openNext()
     }
 
-    public func flush() async throws { try sync() }
+    public func flush() async throws { try await sync() }
 
     public func close() async throws {
-        try sync()
+        try await sync()
         if fd >= 0 { Foundation.close(fd) }
         fd = -1
     }
