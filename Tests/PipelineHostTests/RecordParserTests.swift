@@ -84,4 +84,38 @@ import Testing
         removed.write(to: &w)
         #expect(w.string == #"{"a":2,"d":null}"#)
     }
+
+    /// A typed vector reads as a JSON array of numbers everywhere (subscript, fields, json, written bytes) at the
+    /// position of its field, keeps `raw` as an added field does, and turns into an ordinary field when set.
+    @Test func aTypedVectorReadsAsJSONWhereverItIsSeen() throws {
+        let line = #"{"a": 1, "b": "x"}"#
+        var r = Record(fields: try #require(try parse(line)), raw: Array(line.utf8))
+        r["c"] = .int(2)
+        r.setVector("features", [0.5, -1.25, .nan])
+        r["score"] = .double(0.75)
+        #expect(r.vector("features")?.count == 3)
+        #expect(r.vector("features")?[1] == -1.25)
+        #expect(r["features"] == .array([.double(0.5), .double(-1.25), .double(.nan)]))
+        #expect(r.fields.map(\.0) == ["a", "b", "c", "features", "score"])
+        var w = JSONWriter()
+        r.write(to: &w)
+        #expect(w.string == #"{"a": 1, "b": "x","c":2,"features":[0.5,-1.25,null],"score":0.75}"#)
+
+        // Removing a field before it moves it along (an added one: the original bytes still lead); removing it or
+        // setting it ends the typed value.
+        r["c"] = nil
+        #expect(r.vector("features")?[0] == 0.5)
+        #expect(r.fields.map(\.0) == ["a", "b", "features", "score"])
+        w.removeAll()
+        r.write(to: &w)
+        #expect(w.string == #"{"a": 1, "b": "x","features":[0.5,-1.25,null],"score":0.75}"#)
+        var replaced = r
+        replaced["features"] = .string("gone")
+        #expect(replaced.vector("features") == nil)
+        #expect(replaced["features"] == .string("gone"))
+        r["features"] = nil
+        #expect(r.vector("features") == nil)
+        #expect(r["features"] == nil)
+        #expect(r.fields.map(\.0) == ["a", "b", "score"])
+    }
 }

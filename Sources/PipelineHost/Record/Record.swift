@@ -20,77 +20,110 @@ public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
 /// `raw` lets the parsed fields be written back byte for byte without serializing them again: a stage that
 /// only adds fields (a join, features, a score) keeps it, and a sink writes the original bytes followed by the
 /// added fields. A change to or removal of a parsed field clears it.
+///
+/// One field may hold a typed float vector (`setVector`): the scaled model input, which the scorer reads as
+/// `[Float]` without a detour through JSON. It reads as a JSON array of numbers everywhere else (`record[name]`,
+/// `fields`, `json`, sinks), so a stage that does not know about it sees what it saw before.
 public struct Record: Sendable {
-    public private(set) var fields: [(String, JSONValue)]
+    /// Fields in document order; the vector's field holds a placeholder null here.
+    private var storage: [(String, JSONValue)]
     public private(set) var raw: [UInt8]?
-    /// How many leading `fields` `raw` holds (the ones after them were added since).
+    /// How many leading fields `raw` holds (the ones after them were added since).
     private var rawFieldCount: Int
+    /// The typed vector and the position of its field in `storage`.
+    private var vectorSlot: (index: Int, values: [Float])?
     public var origin: RecordOrigin
 
     public init(fields: [(String, JSONValue)], raw: [UInt8]? = nil, origin: RecordOrigin = .none) {
-        self.fields = fields
+        storage = fields
         self.raw = raw
         rawFieldCount = fields.count
         self.origin = origin
     }
 
-    /// Called before a change to field `i`: a parsed field that changes no longer matches `raw`.
-    @inline(__always)
-    private mutating func willChange(_ i: Int) {
-        if i < rawFieldCount { raw = nil }
+    /// The fields in document order, the vector as a JSON array.
+    public var fields: [(String, JSONValue)] {
+        guard let slot = vectorSlot else { return storage }
+        var f = storage
+        f[slot.index].1 = Self.json(slot.values)
+        return f
     }
 
+    public var fieldCount: Int { storage.count }
+
     public subscript(name: String) -> JSONValue? {
-        get { index(of: name).map { fields[$0].1 } }
-        set {
-            if let i = index(of: name) {
-                willChange(i)
-                if let newValue { fields[i].1 = newValue } else { fields.remove(at: i) }
-            } else if let newValue {
-                fields.append((name, newValue))
-            }
+        get {
+            guard let i = index(of: name) else { return nil }
+            if let slot = vectorSlot, slot.index == i { return Self.json(slot.values) }
+            return storage[i].1
         }
+        set { assign(name, newValue) }
     }
+
+    /// The typed vector in field `name`, when the field holds one.
+    public func vector(_ name: String) -> [Float]? {
+        guard let slot = vectorSlot, storage[slot.index].0 == name else { return nil }
+        return slot.values
+    }
+
+    /// Sets field `name` to a float vector kept typed (one per record: a second replaces the first as JSON).
+    public mutating func setVector(_ name: String, _ values: [Float]) {
+        if let slot = vectorSlot { storage[slot.index].1 = Self.json(slot.values) }
+        vectorSlot = nil
+        assign(name, .null)
+        vectorSlot = (index(of: name)!, values)
+    }
+
+    static func json(_ values: [Float]) -> JSONValue { .array(values.map { .double(Double($0)) }) }
 
     /// Position of a field. Lengths are compared first: field names mostly differ in length, and a length is
     /// read without touching the string's bytes (String `==` on unequal strings takes a slow path).
     @inline(__always)
     func index(of name: String) -> Int? {
         let length = name.utf8.count
-        return fields.withUnsafeBufferPointer { buffer in
+        return storage.withUnsafeBufferPointer { buffer in
             for i in buffer.indices where buffer[i].0.utf8.count == length && buffer[i].0 == name { return i }
             return nil
         }
     }
 
+    /// Sets, adds (nil: removes) one field. The one place fields change, so `raw` and the vector stay right.
+    private mutating func assign(_ name: String, _ value: JSONValue?) {
+        guard let i = index(of: name) else {
+            if let value { storage.append((name, value)) }
+            return
+        }
+        // A parsed field that changes no longer matches `raw`.
+        if i < rawFieldCount { raw = nil }
+        if let slot = vectorSlot {
+            if slot.index == i {
+                vectorSlot = nil
+            } else if value == nil && slot.index > i {
+                vectorSlot = (slot.index - 1, slot.values)
+            }
+        }
+        if let value {
+            storage[i].1 = value
+        } else {
+            storage.remove(at: i)
+            if i < rawFieldCount { rawFieldCount -= 1 }
+        }
+    }
+
     /// Makes room for this many fields, for a stage about to add several.
-    public mutating func reserveCapacity(_ count: Int) { fields.reserveCapacity(count) }
+    public mutating func reserveCapacity(_ count: Int) { storage.reserveCapacity(count) }
 
     /// Sets many fields at once: room for all of them is made once, and each is appended unless the record
     /// has it already.
     public mutating func set(_ updates: [(String, JSONValue)]) {
-        fields.reserveCapacity(fields.count + updates.count)
-        for (k, v) in updates {
-            if let i = index(of: k) {
-                willChange(i)
-                fields[i].1 = v
-            } else {
-                fields.append((k, v))
-            }
-        }
+        storage.reserveCapacity(storage.count + updates.count)
+        for (k, v) in updates { assign(k, v) }
     }
 
     /// `set` for names and values in two arrays of the same length (a joined row), without pairing them first.
     public mutating func set(names: [String], values: [JSONValue]) {
-        fields.reserveCapacity(fields.count + names.count)
-        for j in 0..<min(names.count, values.count) {
-            if let i = index(of: names[j]) {
-                willChange(i)
-                fields[i].1 = values[j]
-            } else {
-                fields.append((names[j], values[j]))
-            }
-        }
+        storage.reserveCapacity(storage.count + names.count)
+        for j in 0..<min(names.count, values.count) { assign(names[j], values[j]) }
     }
 
     public var json: JSONValue { .object(fields) }
@@ -98,20 +131,37 @@ public struct Record: Sendable {
     /// The bytes a sink writes: the original when unchanged; the original followed by the added fields when
     /// fields were only added; else fresh JSON.
     public func write(to writer: inout JSONWriter) {
-        guard let raw else { return writer.writeObject(fields) }
-        if rawFieldCount == fields.count { return writer.appendRaw(raw) }
+        guard let raw else { return writeFields(from: 0, to: &writer, first: true) }
+        if rawFieldCount == storage.count { return writer.appendRaw(raw) }
         // The original object up to its closing brace. A record with no parsed fields (or raw bytes that do not
         // end in one) is written afresh.
         var end = raw.count
         while end > 0, raw[end - 1] == 0x20 || raw[end - 1] == 0x0A || raw[end - 1] == 0x0D || raw[end - 1] == 0x09 { end -= 1 }
-        guard rawFieldCount > 0, end > 0, raw[end - 1] == UInt8(ascii: "}") else { return writer.writeObject(fields) }
+        guard rawFieldCount > 0, end > 0, raw[end - 1] == UInt8(ascii: "}") else { return writeFields(from: 0, to: &writer, first: true) }
         raw.withUnsafeBufferPointer { writer.appendRaw(UnsafeBufferPointer(rebasing: $0[0..<(end - 1)])) }
-        fields.withUnsafeBufferPointer { buffer in
-            for i in rawFieldCount..<buffer.count {
-                writer.bytes.append(UInt8(ascii: ","))
+        writeFields(from: rawFieldCount, to: &writer, first: false)
+    }
+
+    /// Writes `storage[start...]` as object members and closes the object; `first`: also opens it.
+    private func writeFields(from start: Int, to writer: inout JSONWriter, first: Bool) {
+        if first { writer.bytes.append(UInt8(ascii: "{")) }
+        let vectorIndex = vectorSlot?.index ?? -1
+        // Through the buffer: iterating the array would retain and release every name and value.
+        storage.withUnsafeBufferPointer { buffer in
+            for i in start..<buffer.count {
+                if !(first && i == start) { writer.bytes.append(UInt8(ascii: ",")) }
                 writer.writeString(buffer[i].0)
                 writer.bytes.append(UInt8(ascii: ":"))
-                writer.write(buffer[i].1)
+                if i == vectorIndex {
+                    writer.bytes.append(UInt8(ascii: "["))
+                    for (j, v) in vectorSlot!.values.enumerated() {
+                        if j > 0 { writer.bytes.append(UInt8(ascii: ",")) }
+                        writer.write(.double(Double(v)))
+                    }
+                    writer.bytes.append(UInt8(ascii: "]"))
+                } else {
+                    writer.write(buffer[i].1)
+                }
             }
         }
         writer.bytes.append(UInt8(ascii: "}"))
@@ -120,7 +170,7 @@ public struct Record: Sendable {
     /// The record as text, for dead-letter entries: the original payload when unchanged (also when it was not
     /// JSON), else what `write` writes.
     public var payloadText: String {
-        if let raw, rawFieldCount == fields.count { return String(decoding: raw, as: UTF8.self) }
+        if let raw, rawFieldCount == storage.count { return String(decoding: raw, as: UTF8.self) }
         var w = JSONWriter(capacity: 256)
         write(to: &w)
         return String(decoding: w.bytes, as: UTF8.self)

@@ -152,7 +152,7 @@ final class BroadcastTable: Sendable {
         try table.withLock { t in
             try body { key, record in
                 guard let row = t.rows[key] else { return false }
-                record.reserveCapacity(record.fields.count + fields.count)
+                record.reserveCapacity(record.fieldCount + fields.count)
                 for c in t.columns.indices { record[fields[c]] = t.columns[c][Int(row)] }
                 return true
             }

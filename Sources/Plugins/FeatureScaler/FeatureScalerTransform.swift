@@ -50,10 +50,10 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
         batch.removeFailures(stage: id) { record in
             do throws(FeatureAssembler.FieldError) {
                 let raw = try assembler.raw { record[$0] }
-                var scaled: [JSONValue] = []
-                scaled.reserveCapacity(raw.count)
-                for i in raw.indices { scaled.append(.double(Double(scaler.scale(raw[i], at: i)))) }
-                record[output] = .array(scaled)
+                var scaled = [Float](repeating: 0, count: raw.count)
+                for i in raw.indices { scaled[i] = scaler.scale(raw[i], at: i) }
+                // Typed: the scorer reads the floats as they are; the field reads as a JSON array anywhere else.
+                record.setVector(output, scaled)
                 return nil
             } catch {
                 return "cannot build features: \(error)"

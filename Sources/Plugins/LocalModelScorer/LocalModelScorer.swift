@@ -57,6 +57,13 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let n = model.featureCount
         var x = [Float](repeating: .nan, count: n)
         batch.removeFailures(stage: id) { record in
+            if let typed = record.vector(input) {
+                guard typed.count == n else { return "feature vector has \(typed.count) values, the model needs \(n)" }
+                let score = typed.withUnsafeBufferPointer { model.predict($0) }
+                record.set(scoreFields(score, scoring))
+                if !keepFeatures { record[input] = nil }
+                return nil
+            }
             guard let values = record[input]?.arrayValue else {
                 return "no feature vector in field \"\(input)\" (is feature_scaler before the scorer?)"
             }

@@ -223,7 +223,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     /// Sets the features in `scratch` (filled by `KeyState.insert`) and the seconds since `previous` on the record.
     private func writeFeatures(time t: Double, previous: Double?, into record: inout Record) {
-        record.reserveCapacity(record.fields.count + windows.count * aggregates.count + 1)
+        record.reserveCapacity(record.fieldCount + windows.count * aggregates.count + 1)
         for w in 0..<scratch.count {
             let stats = scratch[w]
             for a in 0..<aggregates.count {
