@@ -74,7 +74,7 @@ import TestSupport
         try await put(dynamo, "u1", age: 41)
         try await waitFor("the update made after the error") { age(bc, "u1") == 41 }
         #expect(age(bc, "u3") == 50)
-        #expect(bc.table.withLookup { $0("u2") } == nil, "u2 went with the old table")
+        #expect(bc.table.row("u2") == nil, "u2 went with the old table")
         try await put(dynamo, "u3", age: 51)
         try await waitFor("a later update through the new stream") { age(bc, "u3") == 51 }
         let warnings = log.all.filter { $0.contains("stream positions lost") }
@@ -147,7 +147,7 @@ import TestSupport
     }
 
     func age(_ bc: DynamoBroadcast, _ user: String) -> Int64? {
-        bc.table.withLookup { $0(user) }?.first?.intValue
+        bc.table.row(user)?.first?.intValue
     }
 
     func waitFor(_ what: String, _ condition: () -> Bool) async throws {

@@ -159,13 +159,9 @@ final class BroadcastTable: Sendable {
         }
     }
 
-    /// Runs `body` with a lookup function, holding the lock once for a whole batch.
-    func withLookup<R>(_ body: (_ lookup: (String) -> [JSONValue]?) throws -> R) rethrows -> R {
-        try table.withLock { t in
-            try body { key in
-                guard let row = t.rows[key] else { return nil }
-                return t.columns.map { $0[Int(row)] }
-            }
-        }
+    /// The row of `key` (the table's fields in order), nil when the table has no such key. For one-off reads;
+    /// a batch joins through `withJoin`, which takes the lock once.
+    func row(_ key: String) -> [JSONValue]? {
+        table.withLock { t in t.rows[key].map { row in t.columns.map { $0[Int(row)] } } }
     }
 }

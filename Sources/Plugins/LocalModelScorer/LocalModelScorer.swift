@@ -57,19 +57,19 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let n = model.featureCount
         var x = [Float](repeating: .nan, count: n)
         batch.removeFailures(stage: id) { record in
+            let score: Float
             if let typed = record.vector(input) {
+                // What feature_scaler wrote, as floats: no JSON on the way.
                 guard typed.count == n else { return "feature vector has \(typed.count) values, the model needs \(n)" }
-                let score = typed.withUnsafeBufferPointer { model.predict($0) }
-                record.set(scoreFields(score, scoring))
-                if !keepFeatures { record[input] = nil }
-                return nil
+                score = typed.withUnsafeBufferPointer { model.predict($0) }
+            } else {
+                guard let values = record[input]?.arrayValue else {
+                    return "no feature vector in field \"\(input)\" (is feature_scaler before the scorer?)"
+                }
+                guard values.count == n else { return "feature vector has \(values.count) values, the model needs \(n)" }
+                for i in 0..<n { x[i] = values[i].doubleValue.map(Float.init) ?? .nan }
+                score = model.predict(x)
             }
-            guard let values = record[input]?.arrayValue else {
-                return "no feature vector in field \"\(input)\" (is feature_scaler before the scorer?)"
-            }
-            guard values.count == n else { return "feature vector has \(values.count) values, the model needs \(n)" }
-            for i in 0..<n { x[i] = values[i].doubleValue.map(Float.init) ?? .nan }
-            let score = model.predict(x)
             record.set(scoreFields(score, scoring))
             if !keepFeatures { record[input] = nil }
             return nil
