@@ -44,8 +44,19 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// Another process took the port between `freePort()` and moto's bind.
+    struct PortTaken: Error {}
+
+    /// Starts moto on a free port; a port taken in the meantime (suites start their servers in parallel) is
+    /// retried on another one.
     public static func start(environment extra: [String: String] = [:]) async throws -> MotoServer {
-        let port = try freePort()
+        for _ in 0..<4 {
+            do { return try await start(port: try freePort(), environment: extra) } catch is PortTaken { continue }
+        }
+        return try await start(port: try freePort(), environment: extra)
+    }
+
+    private static func start(port: Int, environment extra: [String: String]) async throws -> MotoServer {
         let logPath = NSTemporaryDirectory() + "moto-\(port)-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
@@ -60,11 +71,16 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
         process.standardError = log
         try process.run()
         let server = MotoServer(port: port, process: process, logPath: logPath, http: HTTPClient())
+        func logged(_ text: String) -> Bool {
+            ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains(text)
+        }
+        func portTaken() -> Bool { logged("Address already in use") }
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if !process.isRunning {
                 let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
                 server.http.shutdown()
+                if portTaken() { throw PortTaken() }
                 if output.contains("No module named") {
                     throw FakeHTTPServer.SetupError(description: installHint + "\n" + output)
                 }
@@ -73,7 +89,13 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
             if let r = try? await server.http.execute(
                 HTTPRequest(method: "GET", url: server.endpoint + "/moto-api/", timeout: .seconds(1))), r.status == 200
             {
-                return server
+                // The answer may come from whoever took the port (another suite's moto): ours is the one that
+                // says it runs on it.
+                if logged("Running on http://127.0.0.1:\(port)") { return server }
+                if portTaken() {
+                    server.stop()
+                    throw PortTaken()
+                }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
