@@ -23,7 +23,10 @@ public struct LocalCheckpointStore: CheckpointStore {
         var w = JSONWriter(capacity: 4096)
         w.write(checkpoint.json)
         w.append("\n")
-        try FileIO.writeAtomically(w.bytes, to: path)
+        // Write, fsync, rename, fsync the directory: blocking calls, kept off the cooperative pool as the file
+        // sink's fsync is.
+        let (bytes, path) = (w.bytes, path)
+        try await BlockingIO.run { try FileIO.writeAtomically(bytes, to: path) }
         return .complete
     }
 }
