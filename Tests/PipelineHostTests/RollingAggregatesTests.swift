@@ -277,6 +277,47 @@ import Testing
         #expect(s.value == 1.2)
     }
 
+    /// Partials beyond the inline ones spill to the heap and come back: values over the whole exponent range,
+    /// added and removed at random, against CPython's loop on a plain array.
+    @Test func exactSumSpillsPartialsAndComesBack() {
+        func reference(_ partials: inout [Double], _ value: Double) {
+            var x = value, i = 0
+            for j in 0..<partials.count {
+                var y = partials[j]
+                if x.magnitude < y.magnitude { (x, y) = (y, x) }
+                let hi = x + y
+                let lo = y - (hi - x)
+                if lo != 0 { partials[i] = lo; i += 1 }
+                x = hi
+            }
+            partials.removeLast(partials.count - i)
+            if x != 0 { partials.append(x) }
+        }
+        var rng = SplitMix64(seed: 7)
+        var sum = ExactSum()
+        var expected: [Double] = []
+        var live: [Double] = []
+        var maxPartials = 0
+        for step in 0..<20_000 {
+            if !live.isEmpty && (rng.next() % 3 == 0 || live.count > 40) {
+                let v = live.remove(at: Int(rng.next() % UInt64(live.count)))
+                sum.remove(v)
+                reference(&expected, -v)
+            } else {
+                let exponent = Int(rng.next() % 600) - 300
+                let v = Double(Int(rng.next() % 2_000_001) - 1_000_000) / 7 * pow(10.0, Double(exponent))
+                live.append(v)
+                sum.add(v)
+                reference(&expected, v)
+            }
+            maxPartials = max(maxPartials, expected.count)
+            #expect(sum.partials == expected, "step \(step)")
+            if sum.partials != expected { return }
+        }
+        #expect(maxPartials > ExactSum.inlineCapacity * 2, "the values must spill the inline partials")
+        #expect(sum.count <= ExactSum.inlineCapacity || live.count > 0)
+    }
+
     @Test func hotKeySumsAreExactForAdversarialValues() async throws {
         let transform = try Self.make()
         let pattern = [1e16, 1.0, -1e16, 0.1, 0.2, 3e15, -0.3, 1e-3, -7.5e15, 123.45, 1e-16, 4.5e15, 0.7]

@@ -59,20 +59,22 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func writeInt(_ value: Int64) {
-        if value == 0 { bytes.append(UInt8(ascii: "0")); return }
-        var v = value.magnitude
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
+        // Digits into a stack buffer from the back, then one append: a per-byte append checks capacity and
+        // uniqueness for every digit.
+        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: 19 digits and a sign
         withUnsafeMutableBytes(of: &tmp) { buf in
-            while v > 0 {
-                buf[n] = UInt8(ascii: "0") + UInt8(v % 10)
+            var i = buf.count
+            var v = value.magnitude
+            repeat {
+                i -= 1
+                buf[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
                 v /= 10
-                n += 1
+            } while v > 0
+            if value < 0 {
+                i -= 1
+                buf[i] = UInt8(ascii: "-")
             }
-            for i in stride(from: n - 1, through: 0, by: -1) { bytes.append(buf[i]) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i...]))
         }
     }
 
@@ -90,9 +92,28 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func writeString(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
+            // Most strings (every field name) need no escape: write them with their quotes in one go.
+            var clean = true
+            for c in utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
+                clean = false
+                break
+            }
+            if clean {
+                bytes.reserveCapacity(bytes.count + utf8.count + 2)
+                bytes.append(UInt8(ascii: "\""))
+                bytes.append(contentsOf: utf8)
+                bytes.append(UInt8(ascii: "\""))
+                return
+            }
+            writeEscaped(utf8)
+        }
+    }
+
+    private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        do {
             var start = 0
             for i in 0..<utf8.count {
                 let c = utf8[i]

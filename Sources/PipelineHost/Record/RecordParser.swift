@@ -19,9 +19,13 @@ public final class RecordParser {
     private var handle: yajl_handle?
     private let state: UnsafeMutablePointer<ParseState>
 
-    public init() {
+    /// `addedFields`: how many fields the stages after the source add to a record. Each record's field array is
+    /// allocated once for the fields parsed plus these, instead of growing (a reallocation and a copy) at the
+    /// stages that add them.
+    public init(addedFields: Int = 0) {
         state = .allocate(capacity: 1)
         state.initialize(to: ParseState())
+        state.pointee.added = max(0, addedFields)
     }
 
     deinit {
@@ -103,14 +107,16 @@ private struct ParseState {
     var depth = 0
     var done = false
     var error: String?
-    var capacity = 16
+    /// The most top-level fields a record has had, and how many the stages add (see `RecordParser.init`).
+    var parsed = 8
+    var added = 0
     /// Interned top-level keys by field position.
     var keyBytes: [[UInt8]] = []
     var keyStrings: [String] = []
 
     mutating func reset() {
         fields = []
-        fields.reserveCapacity(capacity)
+        fields.reserveCapacity(parsed + added)
         nested.removeAll(keepingCapacity: true)
         depth = 0
         done = false
@@ -118,7 +124,7 @@ private struct ParseState {
     }
 
     mutating func takeFields() -> [(String, JSONValue)] {
-        capacity = max(capacity, fields.count)
+        parsed = max(parsed, fields.count)
         let f = fields
         fields = []
         return f

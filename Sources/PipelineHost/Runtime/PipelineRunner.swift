@@ -162,7 +162,7 @@ public final class PipelineRunner: Sendable {
         }
 
         let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop,
-                                          partitions: handover)
+                                          partitions: handover, addedFields: Set(transforms.flatMap { $0.1.fieldsAdded }).count)
         stats.setReady(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var stages = 0

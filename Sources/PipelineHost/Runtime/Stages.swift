@@ -26,6 +26,9 @@ public protocol Transform: AnyObject, Sendable {
     /// True when the transform's output depends on state built from earlier records (keyed state): a
     /// checkpoint without its state cannot be resumed, because the features would silently start from zero.
     var hasKeyedState: Bool { get }
+    /// The fields this transform adds to every record it passes, known once it is built. Sources size records
+    /// for them when they parse (`SourceContext.addedFields`).
+    var fieldsAdded: [String] { get }
     func stop() async
 }
 
@@ -35,6 +38,7 @@ extension Transform {
     public func snapshot() throws -> JSONValue? { nil }
     public func restore(_ state: JSONValue) throws {}
     public var hasKeyedState: Bool { false }
+    public var fieldsAdded: [String] { [] }
     public func stop() async {}
 }
 
@@ -86,15 +90,19 @@ public struct SourceContext: Sendable {
     public let logger: Logger
     /// Positions of the last completed checkpoint, by partition (empty on a first start).
     public let resumePositions: [String: JSONValue]
+    /// How many fields the transforms add to a record: a source's parser sizes each record for them
+    /// (`RecordParser(addedFields:)`), so no stage has to grow it.
+    public let addedFields: Int
     let emitter: BatchEmitter
     let stop: StopSignal
     let partitions: PartitionHandover
     let generations = PartitionGenerations()
 
     init(logger: Logger, resumePositions: [String: JSONValue], emitter: BatchEmitter, stop: StopSignal,
-         partitions: PartitionHandover = PartitionHandover()) {
+         partitions: PartitionHandover = PartitionHandover(), addedFields: Int = 0) {
         self.logger = logger
         self.resumePositions = resumePositions
+        self.addedFields = addedFields
         self.emitter = emitter
         self.stop = stop
         self.partitions = partitions

@@ -62,7 +62,7 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
             throw PipelineError(.source, "checkpointed position \(context.resumePositions["file"]!) is not a file position", at: "file")
         }
         var done: Set<String> = []
-        let parser = RecordParser()
+        let parser = RecordParser(addedFields: context.addedFields)
         while !context.isStopping {
             let files = Glob.expand(pattern)
             if files.isEmpty && !follow {

@@ -7,11 +7,12 @@ import PipelineHost
 final class KinesisRecordDecoder {
     let shardID: String
     let deaggregate: Bool
-    private let parser = RecordParser()
+    private let parser: RecordParser
 
-    init(shardID: String, deaggregate: Bool) {
+    init(shardID: String, deaggregate: Bool, addedFields: Int = 0) {
         self.shardID = shardID
         self.deaggregate = deaggregate
+        parser = RecordParser(addedFields: addedFields)
     }
 
     /// Appends what `record` holds; returns the number of payload bytes.

@@ -40,7 +40,7 @@ struct ShardReader: Sendable {
 
     func run() async throws -> Outcome {
         let behind = Gauge(label: "kinesis_millis_behind_latest", dimensions: [("shard", shardID)])
-        let decoder = KinesisRecordDecoder(shardID: shardID, deaggregate: settings.deaggregate)
+        let decoder = KinesisRecordDecoder(shardID: shardID, deaggregate: settings.deaggregate, addedFields: context.addedFields)
         var lastSequence: String?
         if case .afterSequence(let s) = start { lastSequence = s }
         var iterator = try await api.shardIterator(shardID, from: start)

@@ -51,6 +51,8 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         try await scoring.start()
     }
 
+    public var fieldsAdded: [String] { ["fraud_score", "model_version", "variant", "is_alert"] }
+
     public func process(_ batch: inout Batch) async throws {
         let scoring = try scoring.get()
         let model = scoring.model

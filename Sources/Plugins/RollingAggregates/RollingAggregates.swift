@@ -81,7 +81,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     // runtime calls between batches, and by merge/drop, which a source calls from its own task when it takes
     // over or gives up a partition: the lock orders those against batches.
     private let lock = NSLock()
-    private var state: [String: KeyState] = [:]
+    private var state = KeyedStates()
     private var eventsSincePrune = 0
     private var scratch: [WindowStats] = []
 
@@ -123,6 +123,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         })
         keysGauge = Gauge(label: "rolling_aggregates_keys", dimensions: [("transform", config.id)])
     }
+
+    public var fieldsAdded: [String] { outputNames.flatMap { $0 } + (sinceField.map { [$0] } ?? []) }
 
     public func process(_ batch: inout Batch) async throws {
         lock.withLock { processLocked(&batch) }
@@ -206,7 +208,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// Runs `body` on the state of `key` in place (a new key starts empty).
     @inline(__always)
     private func withState<R>(_ key: String, _ body: (inout KeyState) -> R) -> R {
-        body(&state[key, default: KeyState(windowCount: windows.count)])
+        let count = windows.count
+        return state.withState(key, make: { KeyState(windowCount: count) }, body)
     }
 
     /// Inserts the event into its key's state and returns the features over the events before it. The caller
@@ -256,18 +259,16 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     private func partitionWatermarks() -> [(partition: String?, watermark: Double)] {
         let k = Self.idleWatermarkRank
         var top: [(partition: String?, times: [Double])] = []  // the k newest key times of each partition, ascending
-        var i = state.values.startIndex
-        while i != state.values.endIndex {
-            let t = state.values[i].newest
-            let p = state.values[i].partition
-            state.values.formIndex(after: &i)
+        state.forEach { _, s in
+            let t = s.newest
+            let p = s.partition
             var slot = top.firstIndex { $0.partition == p } ?? -1
             if slot < 0 {
                 top.append((p, []))
                 slot = top.count - 1
             }
             if top[slot].times.count == k {
-                guard t > top[slot].times[0] else { continue }
+                guard t > top[slot].times[0] else { return }
                 top[slot].times.removeFirst()
             }
             top[slot].times.insert(t, at: top[slot].times.firstIndex { $0 > t } ?? top[slot].times.count)
@@ -281,19 +282,14 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     func prune() {
         eventsSincePrune = 0
         let watermarks = partitionWatermarks()
-        var idle: [String] = []
-        var i = state.values.startIndex
-        while i != state.values.endIndex {
-            let p = state.values[i].partition
-            let watermark = watermarks.first { $0.partition == p }?.watermark ?? -.infinity
-            if state.values[i].newest < watermark - idleTimeout {
-                idle.append(state.keys[i])
-            } else if state.values[i].head > 0 && state.values[i].head * 2 >= state.values[i].times.count {
-                state.values[i].compact(work: &workCounter)
-            }
-            state.values.formIndex(after: &i)
+        var work = 0
+        state.update { _, s in
+            let watermark = watermarks.first { $0.partition == s.partition }?.watermark ?? -.infinity
+            if s.newest < watermark - idleTimeout { return false }
+            if s.head > 0 && s.head * 2 >= s.times.count { s.compact(work: &work) }
+            return true
         }
-        for key in idle { state.removeValue(forKey: key) }
+        workCounter += work
         keysGauge.record(state.count)
     }
 
@@ -305,7 +301,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// unpartitioned records are never dropped.
     public func drop(partition: String) {
         lock.withLock {
-            state = state.filter { $0.value.partition != partition }
+            state.update { _, s in s.partition != partition }
             keysGauge.record(state.count)
         }
     }
@@ -326,7 +322,9 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         prune()
         var keys: [(String, JSONValue)] = []
         keys.reserveCapacity(state.count)
-        for (k, s) in state.sorted(by: { $0.key < $1.key }) { keys.append((k, Self.encode(s))) }
+        for i in state.keys.indices.sorted(by: { state.keys[$0] < state.keys[$1] }) {
+            keys.append((state.keys[i], Self.encode(state.states[i])))
+        }
         return .object([("keys", .object(keys))])
     }
 
@@ -334,7 +332,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         let restored = try decode(snapshot)
         lock.lock()
         defer { lock.unlock() }
-        state = restored
+        state = KeyedStates(restored)
         keysGauge.record(state.count)
     }
 

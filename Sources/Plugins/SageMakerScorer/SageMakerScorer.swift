@@ -87,6 +87,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     }
 
     public var maxConcurrentBatches: Int { 2 }
+    public var fieldsAdded: [String] { ["fraud_score", "model_version", "variant", "is_alert"] }
 
     public func start(_ context: StageContext) async throws {
         try await fallback?.start(context)
