@@ -51,6 +51,31 @@ struct SecretsManagerTests {
         for line in capture.all + first.deadLetters { #expect(!line.contains("SeCrEt"), "leak: \(line)") }
     }
 
+    /// The secret shape the deployment docs give (`bot_token`, with a channel beside it) works in token mode, and a
+    /// sink built later in the same process (a warm Lambda) redacts the value it takes from the process-wide
+    /// cache: Slack's error here echoes the token, and neither run may let it through.
+    @Test func botTokenSecretAsDocumentedAndACachedValueIsRedactedByEverySink() async throws {
+        let moto = try await freshMoto()
+        let created = try await secretsManager(moto).call("CreateSecret", [
+            "Name": "slack-bot-documented", "SecretString": ##"{"bot_token": "xoxb-documented-SeCrEt", "channel": "#fraud-alerts"}"##,
+        ])
+        let arn = try #require(created["ARN"]?.stringValue)
+        let slack = try FakeSlack { p in
+            p.authorization == "Bearer xoxb-documented-SeCrEt" ? FakeSlack.apiError("channel_not_found for \(p.authorization ?? "")") : nil
+        }
+        defer { slack.stop() }
+        let sink = #"{"type": "slack", "mode": "chat_post_message", "channel": "C1", "secret_arn": "\#(arn)", "secrets_endpoint_url": "\#(moto.endpoint)", "api_url": "\#(slack.apiURL)"}"#
+        let capture = LogCapture()
+        for run in 1...2 {  // the second run's sink reads the cached value
+            let out = await Alerting.runSlack(sink, records: [Alerting.alert(run)], environment: awsEnv, logger: capture.logger())
+            #expect(out.error == nil, "\(String(describing: out.error))")
+            #expect(out.deadLetters.count == 1, "run \(run)")
+            #expect(out.deadLetters.first?.contains("channel_not_found") == true, "run \(run)")
+            for line in capture.all + out.deadLetters { #expect(!line.contains("SeCrEt"), "run \(run) leaks: \(line)") }
+        }
+        #expect(slack.requests.first?.authorization == "Bearer xoxb-documented-SeCrEt")
+    }
+
     @Test func rawWebhookURLSecret() async throws {
         let moto = try await freshMoto()
         let slack = try FakeSlack()

@@ -15,14 +15,15 @@ final class SlackSecret: Sendable {
     }
 
     let origin: Origin
-    /// "webhook_url" or "token": the key read when the secret string is a JSON object.
-    let jsonKey: String
+    /// The keys read, first found wins, when the secret string is a JSON object: "webhook_url", or
+    /// "bot_token" (what the deployment docs tell operators to store) and "token".
+    let jsonKeys: [String]
     let refreshInterval: Double
     let redactor: Redactor
 
-    init(origin: Origin, jsonKey: String, refreshInterval: Double, redactor: Redactor) {
+    init(origin: Origin, jsonKeys: [String], refreshInterval: Double, redactor: Redactor) {
         self.origin = origin
-        self.jsonKey = jsonKey
+        self.jsonKeys = jsonKeys
         self.refreshInterval = refreshInterval
         self.redactor = redactor
     }
@@ -53,6 +54,9 @@ final class SlackSecret: Sendable {
         case .secretsManager(let arn, let client):
             let now = MonotonicClock.seconds()
             if !forceRefresh, let cached = SecretCache.shared.get(arn), now - cached.fetchedAt < refreshInterval {
+                // The cache outlives sinks (a warm Lambda builds a new one per invocation): this sink's redactor
+                // must know the value too.
+                redactor.add(cached.value)
                 return cached.value
             }
             do {
@@ -69,6 +73,7 @@ final class SlackSecret: Sendable {
             } catch {
                 // A refresh that fails keeps the last good value for one more interval rather than stopping alerts.
                 if !forceRefresh, let cached = SecretCache.shared.get(arn) {
+                    redactor.add(cached.value)
                     SecretCache.shared.put(arn, value: cached.value, at: now)
                     return cached.value
                 }
@@ -77,15 +82,15 @@ final class SlackSecret: Sendable {
         }
     }
 
-    /// The secret string is the raw URL/token, or JSON `{"webhook_url": ...}` / `{"token": ...}`.
+    /// The secret string is the raw URL/token, or JSON `{"webhook_url": ...}` / `{"bot_token": ...}` / `{"token": ...}`.
     private func extract(_ raw: String) throws -> String {
         let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("{") else { return text }
         guard let json = try? DocumentParser.parseValue(Array(text.utf8)) else {
             throw PipelineError(.sink, "\(describe) looks like JSON but does not parse")
         }
-        guard let v = json[jsonKey]?.stringValue, !v.isEmpty else {
-            throw PipelineError(.sink, "\(describe) is a JSON object without a string \"\(jsonKey)\"")
+        guard let v = jsonKeys.lazy.compactMap({ json[$0]?.stringValue }).first(where: { !$0.isEmpty }) else {
+            throw PipelineError(.sink, "\(describe) is a JSON object without a string " + jsonKeys.map { "\"\($0)\"" }.joined(separator: " or "))
         }
         return v.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -26,7 +26,7 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
             FieldSpec("channel", .string, doc: "Channel id or name for chat.postMessage (required in that mode).", example: "C0123456789"),
             FieldSpec("webhook_url_env", .string, doc: "Name of the environment variable that holds the webhook URL.", example: "SLACK_WEBHOOK_URL"),
             FieldSpec("token_env", .string, doc: "Name of the environment variable that holds the bot token.", example: "SLACK_BOT_TOKEN"),
-            FieldSpec("secret_arn", .string, doc: "Secrets Manager secret holding the webhook URL or token, raw or as JSON {\"webhook_url\": …} / {\"token\": …}.",
+            FieldSpec("secret_arn", .string, doc: "Secrets Manager secret holding the webhook URL or token, raw or as JSON {\"webhook_url\": …} / {\"bot_token\": …} (or {\"token\": …}).",
                       example: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack-alerts-AbCdEf"),
             FieldSpec("secret_refresh", .duration, .defaultValue("5m"), doc: "How long a value read from Secrets Manager is used before it is read again (also re-read once on invalid_auth)."),
             FieldSpec("title", .string, .defaultValue("Fraud alert"), doc: "Message title."),
@@ -98,7 +98,7 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
                                             endpointURL: config.optionalString("secrets_endpoint_url"))
             origin = .secretsManager(arn: arn, client: sm)
         }
-        let secret = SlackSecret(origin: origin, jsonKey: mode == .webhook ? "webhook_url" : "token",
+        let secret = SlackSecret(origin: origin, jsonKeys: mode == .webhook ? ["webhook_url"] : ["bot_token", "token"],
                                  refreshInterval: config.seconds("secret_refresh"), redactor: redactor)
         let retry = config.nested("retry")
         var apiURL = config.string("api_url")
