@@ -1,7 +1,13 @@
 # The Slack formatter: `pipeline-host lambda` packaged as a custom-runtime (provided.al2023) zip whose
 # `bootstrap` starts the host in Lambda mode with the spec pipelines/lambda-slack.json. It is subscribed to
 # the alerts topic; SNS invokes it asynchronously, so failed events go (after Lambda's own retries) to an
-# SQS dead-letter queue. Reserved concurrency keeps it under Slack's posting rate limits.
+# SQS dead-letter queue encrypted with its own customer managed key. Reserved concurrency keeps it under
+# Slack's posting rate limits.
+#
+# Code signing: the zip is uploaded to the (versioned) artifacts bucket, signed there by an AWS Signer job
+# with this function's signing profile, and the function is deployed from the signed copy. Its code signing
+# configuration enforces that profile, so Lambda rejects any package that profile did not sign (for example
+# one uploaded with `aws lambda update-function-code` outside this module).
 
 terraform {
   required_version = ">= 1.9.0"
@@ -18,13 +24,28 @@ data "aws_region" "current" {}
 
 locals {
   partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
+  code_key  = "lambda/${var.function_name}"
+}
+
+# ---------------------------------------------------------------------------------------- dead-letter queue
+
+# The queue holds alerts (transaction ids, scores, reasons) that could not be delivered: same protection as
+# the alerts topic, a customer managed key of its own.
+module "dlq_key" {
+  source                  = "../kms_key"
+  alias                   = "${var.function_name}-dlq"
+  description             = "Encryption of the ${var.function_name} dead-letter queue"
+  deletion_window_in_days = var.kms_deletion_window_in_days
+  tags                    = var.tags
 }
 
 resource "aws_sqs_queue" "dlq" {
-  name                      = "${var.function_name}-dlq"
-  message_retention_seconds = 1209600 # 14 days, the SQS maximum: time to inspect and redrive.
-  sqs_managed_sse_enabled   = true
-  tags                      = merge(var.tags, { Name = "${var.function_name}-dlq" })
+  name                              = "${var.function_name}-dlq"
+  message_retention_seconds         = 1209600 # 14 days, the SQS maximum: time to inspect and redrive.
+  kms_master_key_id                 = module.dlq_key.key_arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = merge(var.tags, { Name = "${var.function_name}-dlq" })
 }
 
 data "aws_iam_policy_document" "dlq" {
@@ -88,7 +109,7 @@ data "aws_iam_policy_document" "this" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
     }
   }
 
@@ -96,6 +117,17 @@ data "aws_iam_policy_document" "this" {
     sid       = "SendFailedEventsToDeadLetterQueue"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  statement {
+    sid       = "EncryptDeadLettersThroughSqs"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [module.dlq_key.key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.amazonaws.com"]
+    }
   }
 
   # X-Ray trace segments have no resource-level permissions; these two actions only write telemetry.
@@ -112,11 +144,69 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
+# ------------------------------------------------------------------------------------------ code signing
+
+# Signer profile names allow only letters, digits and '_'; name_prefix gives each profile a unique name
+# (a cancelled profile's name cannot be used again).
+resource "aws_signer_signing_profile" "this" {
+  name_prefix = "${substr(replace(var.function_name, "-", "_"), 0, 30)}_"
+  platform_id = "AWSLambda-SHA384-ECDSA"
+
+  signature_validity_period {
+    value = var.signature_validity_months
+    type  = "MONTHS"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lambda_code_signing_config" "this" {
+  description = "Only packages signed by the ${var.function_name} signing profile may be deployed."
+
+  allowed_publishers {
+    signing_profile_version_arns = [aws_signer_signing_profile.this.version_arn]
+  }
+
+  policies {
+    untrusted_artifact_on_deployment = "Enforce"
+  }
+}
+
+resource "aws_s3_object" "unsigned" {
+  bucket      = var.artifacts_bucket_name
+  key         = "${local.code_key}/unsigned.zip"
+  source      = var.zip_path
+  source_hash = filemd5(var.zip_path)
+  kms_key_id  = var.artifacts_kms_key_arn
+  tags        = var.tags
+}
+
+# A new zip is a new object version, which replaces this job and so signs the new package.
+resource "aws_signer_signing_job" "this" {
+  profile_name = aws_signer_signing_profile.this.name
+
+  source {
+    s3 {
+      bucket  = aws_s3_object.unsigned.bucket
+      key     = aws_s3_object.unsigned.key
+      version = aws_s3_object.unsigned.version_id
+    }
+  }
+
+  destination {
+    s3 {
+      bucket = var.artifacts_bucket_name
+      prefix = "${local.code_key}/signed/"
+    }
+  }
+
+  ignore_signing_job_failure = false
+}
+
 # ------------------------------------------------------------------------------------------- function
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The function only calls Slack and AWS public endpoints; attaching it to the VPC would need NAT egress to reach Slack and adds nothing to isolation.
-  #checkov:skip=CKV_AWS_272:The zip is built and uploaded by the project's CI from a reviewed commit; AWS Signer code signing is not set up for this account.
   #checkov:skip=CKV_AWS_173:The environment holds only the secret ARN, the spec path and the log level, no secret values; the Lambda-managed key is sufficient.
   function_name                  = var.function_name
   description                    = "Formats fraud alerts from SNS as Slack Block Kit messages (pipeline-host lambda)."
@@ -124,8 +214,9 @@ resource "aws_lambda_function" "this" {
   runtime                        = "provided.al2023"
   handler                        = "bootstrap"
   architectures                  = [var.architecture]
-  filename                       = var.zip_path
-  source_code_hash               = filebase64sha256(var.zip_path)
+  s3_bucket                      = aws_signer_signing_job.this.signed_object[0].s3[0].bucket
+  s3_key                         = aws_signer_signing_job.this.signed_object[0].s3[0].key
+  code_signing_config_arn        = aws_lambda_code_signing_config.this.arn
   memory_size                    = var.memory_size
   timeout                        = var.timeout_seconds
   reserved_concurrent_executions = var.reserved_concurrency

@@ -13,6 +13,33 @@ variable "zip_path" {
   description = "Path of the deployment zip built by the project (contains bootstrap, the pipeline-host binary and pipelines/lambda-slack.json)."
 }
 
+variable "artifacts_bucket_name" {
+  type        = string
+  description = "Versioned bucket the zip is uploaded to and signed in (lambda/<function_name>/unsigned.zip, then lambda/<function_name>/signed/)."
+}
+
+variable "artifacts_kms_key_arn" {
+  type        = string
+  description = "KMS key of the artifacts bucket (the uploaded zip is encrypted with it)."
+}
+
+variable "signature_validity_months" {
+  type        = number
+  description = "How long a signature made by the function's signing profile stays valid; Lambda refuses to deploy a package whose signature has expired."
+  default     = 24
+
+  validation {
+    condition     = var.signature_validity_months >= 1 && var.signature_validity_months <= 135 && floor(var.signature_validity_months) == var.signature_validity_months
+    error_message = "signature_validity_months must be a whole number of months between 1 and 135."
+  }
+}
+
+variable "kms_deletion_window_in_days" {
+  type        = number
+  description = "Waiting period before the dead-letter queue's key can be deleted after it is scheduled for deletion."
+  default     = 30
+}
+
 variable "architecture" {
   type        = string
   description = "Instruction set the zip was built for: arm64 or x86_64."

@@ -36,35 +36,69 @@ locals {
 
 # ------------------------------------------------------------------------------------------ networking
 
+# No rule of this group reaches the internet: HTTPS goes only to the VPC interface endpoints' security group, the
+# S3 and DynamoDB gateway endpoints' prefix lists and, if given, extra private CIDR blocks (variable validation
+# refuses any /0). Terraform removes the allow-all egress rule AWS adds to a new group, and rules are separate
+# resources so that the endpoint group and this one can reference each other.
 resource "aws_security_group" "this" {
-  name        = "${var.name}-tasks"
-  description = "Pipeline host tasks: HTTPS out to AWS APIs, admin port in from the monitoring networks only."
+  name_prefix = "${var.name}-tasks-"
+  description = "Pipeline host tasks: HTTPS out to VPC endpoints only, admin port in from the monitoring networks only."
   vpc_id      = var.vpc_id
-
-  egress {
-    description = "HTTPS to AWS service endpoints (through NAT or VPC endpoints)"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
-    cidr_blocks = var.egress_cidr_blocks
-  }
-
-  dynamic "ingress" {
-    for_each = length(var.admin_ingress_cidr_blocks) > 0 ? [1] : []
-    content {
-      description = "Admin HTTP (/metrics, /health, /ready) from monitoring"
-      from_port   = var.admin_port
-      to_port     = var.admin_port
-      protocol    = "tcp"
-      cidr_blocks = var.admin_ingress_cidr_blocks
-    }
-  }
 
   tags = merge(var.tags, { Name = "${var.name}-tasks" })
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = length(var.egress_security_group_ids) + length(var.egress_prefix_list_ids) + length(var.egress_cidr_blocks) > 0
+      error_message = "Give at least one egress destination (the VPC endpoints' security group, the gateway endpoints' prefix lists or private CIDR blocks); the tasks cannot reach AWS otherwise."
+    }
   }
+}
+
+resource "aws_vpc_security_group_egress_rule" "https_to_security_groups" {
+  for_each                     = var.egress_security_group_ids
+  security_group_id            = aws_security_group.this.id
+  description                  = "HTTPS to ${each.key}"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value
+  tags                         = var.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "https_to_prefix_lists" {
+  for_each          = var.egress_prefix_list_ids
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to the ${each.key} gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = each.value
+  tags              = var.tags
+}
+
+resource "aws_vpc_security_group_egress_rule" "https_to_cidr_blocks" {
+  for_each          = toset(var.egress_cidr_blocks)
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
+  tags              = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "admin" {
+  for_each          = toset(var.admin_ingress_cidr_blocks)
+  security_group_id = aws_security_group.this.id
+  description       = "Admin HTTP (/metrics, /health, /ready) from ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = var.admin_port
+  to_port           = var.admin_port
+  cidr_ipv4         = each.value
+  tags              = var.tags
 }
 
 # ------------------------------------------------------------------------------------------------- IAM
@@ -355,13 +389,22 @@ locals {
     "awslogs-stream-prefix" = "ecs"
   }
 
-  spec_fetch_container = {
-    name                   = "spec-fetch"
-    image                  = var.spec_fetch_image
-    essential              = false
+  # Both containers run as the non-root user var.container_user with every Linux capability dropped and a
+  # read-only root filesystem; they write only to the task-local /spec and /tmp volumes (see README.md for
+  # what the images must provide so that this user can write there).
+  hardening = {
+    user                   = var.container_user
+    privileged             = false
     readonlyRootFilesystem = true
-    entryPoint             = ["/bin/sh", "-c"]
-    command                = ["set -eu; ${local.spec_fetch_sh}; test -s ${local.spec_path}"]
+    linuxParameters        = { capabilities = { drop = ["ALL"] } }
+  }
+
+  spec_fetch_container = merge(local.hardening, {
+    name       = "spec-fetch"
+    image      = var.spec_fetch_image
+    essential  = false
+    entryPoint = ["/bin/sh", "-c"]
+    command    = ["set -eu; ${local.spec_fetch_sh}; test -s ${local.spec_path}"]
     environment = [for k, v in {
       HOME               = "/tmp"
       AWS_REGION         = local.region
@@ -373,17 +416,16 @@ locals {
       { sourceVolume = "scratch", containerPath = "/tmp", readOnly = false },
     ]
     logConfiguration = { logDriver = "awslogs", options = local.log_options }
-  }
+  })
 
-  host_container = {
-    name                   = "pipeline-host"
-    image                  = var.image_uri
-    essential              = true
-    readonlyRootFilesystem = true
-    entryPoint             = ["pipeline-host"]
-    command                = ["run", local.spec_path]
-    stopTimeout            = 120 # Fargate maximum: time to flush sinks and write the final checkpoint after SIGTERM.
-    dependsOn              = [{ containerName = "spec-fetch", condition = "SUCCESS" }]
+  host_container = merge(local.hardening, {
+    name        = "pipeline-host"
+    image       = var.image_uri
+    essential   = true
+    entryPoint  = ["pipeline-host"]
+    command     = ["run", local.spec_path]
+    stopTimeout = 120 # Fargate maximum: time to flush sinks and write the final checkpoint after SIGTERM.
+    dependsOn   = [{ containerName = "spec-fetch", condition = "SUCCESS" }]
     environment = [for k, v in merge(var.environment, {
       AWS_REGION = local.region
     }) : { name = k, value = v }]
@@ -400,7 +442,7 @@ locals {
       startPeriod = 60
     }
     logConfiguration = { logDriver = "awslogs", options = local.log_options }
-  }
+  })
 }
 
 resource "aws_ecs_task_definition" "this" {
@@ -436,6 +478,14 @@ resource "aws_ecs_task_definition" "this" {
   }
 }
 
+# The service must not start tasks before the network they need exists (with no internet egress, a task that
+# starts before the VPC endpoints are available fails, and on a first deployment the circuit breaker would
+# then give up). A module-level depends_on would be a cycle (the endpoints' security group refers to this
+# module's), so the caller passes the endpoint ids and the service waits on them through this resource.
+resource "terraform_data" "network_dependencies" {
+  input = var.network_dependencies
+}
+
 resource "aws_ecs_service" "this" {
   name                               = var.name
   cluster                            = aws_ecs_cluster.this.id
@@ -468,7 +518,7 @@ resource "aws_ecs_service" "this" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_iam_role_policy.task, aws_iam_role_policy.execution]
+  depends_on = [aws_iam_role_policy.task, aws_iam_role_policy.execution, terraform_data.network_dependencies]
 }
 
 # ----------------------------------------------------------------------------------------- autoscaling

@@ -10,7 +10,12 @@ variable "name" {
 
 variable "image_uri" {
   type        = string
-  description = "Container image with the pipeline-host binary on PATH (pin a digest or an immutable tag)."
+  description = "Container image with the pipeline-host binary on PATH, pinned by digest (<registry>/<repository>@sha256:<digest>)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$", var.image_uri))
+    error_message = "image_uri must be pinned by digest: <registry>/<repository>@sha256:<64 hex digits>."
+  }
 }
 
 variable "spec_s3_uri" {
@@ -38,8 +43,23 @@ variable "spec_kms_key_arn" {
 
 variable "spec_fetch_image" {
   type        = string
-  description = "AWS CLI image that copies the spec into the task before the host starts (mirror it into ECR for private subnets without internet access)."
-  default     = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
+  description = "AWS CLI image that copies the spec into the task before the host starts, pinned by digest. The tasks have no internet egress, so it must be in this account's ECR (e.g. a mirror of public.ecr.aws/aws-cli/aws-cli) and its repository listed in ecr_repository_arns."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$", var.spec_fetch_image))
+    error_message = "spec_fetch_image must be pinned by digest: <registry>/<repository>@sha256:<64 hex digits>."
+  }
+}
+
+variable "container_user" {
+  type        = string
+  description = "Numeric uid:gid both containers run as (never root); the images must give this user the /spec and /tmp mount points (see README.md)."
+  default     = "10001:10001"
+
+  validation {
+    condition     = can(regex("^[0-9]+:[0-9]+$", var.container_user)) && alltrue([for id in split(":", var.container_user) : tonumber(id) > 0])
+    error_message = "container_user must be a numeric uid:gid, neither of them 0 (root)."
+  }
 }
 
 variable "cpu" {
@@ -117,15 +137,43 @@ variable "subnet_ids" {
   description = "Private subnets of the tasks (no public IPs are assigned)."
 }
 
+variable "egress_security_group_ids" {
+  type        = map(string)
+  description = "Security groups the tasks may reach on 443, by a static label (e.g. vpc_endpoints => the interface endpoints' group)."
+  default     = {}
+}
+
+variable "egress_prefix_list_ids" {
+  type        = map(string)
+  description = "Managed prefix lists the tasks may reach on 443, by a static label (e.g. s3 and dynamodb => the gateway endpoints' prefix lists)."
+  default     = {}
+}
+
 variable "egress_cidr_blocks" {
   type        = list(string)
-  description = "Destinations the tasks may reach on 443 (AWS endpoints through NAT or VPC endpoints)."
-  default     = ["0.0.0.0/0"]
+  description = "Extra private IPv4 networks the tasks may reach on 443 (normally none: AWS APIs are reached through VPC endpoints). Never a /0."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.egress_cidr_blocks : can(cidrhost(c, 0)) && !strcontains(c, ":") && tonumber(split("/", c)[1]) >= 8])
+    error_message = "egress_cidr_blocks must be IPv4 CIDR blocks no wider than /8; 0.0.0.0/0 (the internet) is refused."
+  }
 }
 
 variable "admin_ingress_cidr_blocks" {
   type        = list(string)
-  description = "Networks allowed to reach the admin port (e.g. the Prometheus scraper); empty for none."
+  description = "Private IPv4 networks allowed to reach the admin port (e.g. the Prometheus scraper); empty for none."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.admin_ingress_cidr_blocks : can(cidrhost(c, 0)) && !strcontains(c, ":") && tonumber(split("/", c)[1]) >= 8])
+    error_message = "admin_ingress_cidr_blocks must be IPv4 CIDR blocks no wider than /8; the admin port is never open to the internet."
+  }
+}
+
+variable "network_dependencies" {
+  type        = list(string)
+  description = "Ids of network resources (the VPC endpoints) that must exist before the service starts tasks."
   default     = []
 }
 

@@ -19,11 +19,16 @@ variable "variants" {
     min_capacity           = optional(number, 1)
     max_capacity           = optional(number, 4)
   }))
-  description = "Production variants. Each has its own model (model-server image + s3://.../models/vN/model.tar.gz); traffic share = weight / sum of weights."
+  description = "Production variants. Each has its own model (model-server image pinned by digest + s3://.../models/vN/model.tar.gz); traffic share = weight / sum of weights."
 
   validation {
     condition     = length(var.variants) >= 1 && length(var.variants) == length(distinct([for v in var.variants : v.name]))
     error_message = "Give at least one variant, with unique names."
+  }
+
+  validation {
+    condition     = alltrue([for v in var.variants : can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$", v.image_uri))])
+    error_message = "Each variant's image_uri must be pinned by digest: <registry>/<repository>@sha256:<64 hex digits>."
   }
 
   validation {

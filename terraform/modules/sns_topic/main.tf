@@ -21,10 +21,24 @@ module "key" {
   alias                   = "${var.name}-sns"
   description             = "Encryption at rest for SNS topic ${var.name}"
   deletion_window_in_days = var.kms_deletion_window_in_days
+  # CloudWatch is a service principal shared by every account: the conditions limit the key to alarms of this
+  # account and region (confused deputy), as the topic policy does for sns:Publish.
   service_statements = var.allow_cloudwatch_alarms ? [{
-    sid     = "CloudWatchAlarmsPublishToEncryptedTopic"
+    sid     = "CloudWatchAlarmsOfThisAccountPublishToEncryptedTopic"
     service = "cloudwatch.amazonaws.com"
     actions = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    conditions = [
+      {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      },
+      {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = ["arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:alarm:*"]
+      },
+    ]
   }] : []
   tags = var.tags
 }

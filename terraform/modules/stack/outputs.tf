@@ -48,6 +48,21 @@ output "pipeline_service_name" {
   value       = module.pipeline.service_name
 }
 
+output "pipeline_security_group_id" {
+  description = "Security group of the pipeline tasks (HTTPS egress to the VPC endpoints only)."
+  value       = module.pipeline.security_group_id
+}
+
+output "vpc_endpoints_security_group_id" {
+  description = "Security group of the interface VPC endpoints (HTTPS in from the pipeline tasks only)."
+  value       = module.endpoints.security_group_id
+}
+
+output "slack_formatter_signing_profile_arn" {
+  description = "AWS Signer profile whose signatures the Slack formatter's code signing configuration accepts."
+  value       = module.slack_formatter.signing_profile_arn
+}
+
 output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = module.cloudwatch.dashboard_name
