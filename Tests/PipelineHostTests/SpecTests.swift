@@ -95,6 +95,34 @@ import Testing
         #expect(d.first?.message.contains("id \"stdout\" is already used by $.sinks[0]") == true)
     }
 
+    /// The data-flow lint: a transform that reads a field only a later transform writes is an error at the key that
+    /// names the field, nested components included; the same stages in the right order pass.
+    @Test func aFieldReadBeforeTheStageThatWritesItIsAnError() throws {
+        func spec(_ transforms: String) -> String {
+            #"{"name": "p", "source": {"type": "generator", "count": 1}, "transforms": [\#(transforms)], "sinks": [{"type": "stdout"}]}"#
+        }
+        let scaler = #"{"type": "feature_scaler", "id": "scale", "bundle": "models/v1"}"#
+        let scorer = #"{"type": "local_model", "id": "score", "bundle": "models/v1"}"#
+        let join = #"{"type": "dynamo_broadcast", "id": "join", "mode": "file", "path": "u.jsonl", "key_field": "account", "fields": ["account", "age"]}"#
+        let rolling = #"{"type": "rolling_aggregates", "id": "rolling", "key_field": "account", "windows": [{"label": "1h", "length": "1h"}]}"#
+        let ab = #"{"type": "ab_split", "id": "ab", "variants": [{"name": "a", "weight": 1, "scorer": \#(scorer)}], "shadow": {"type": "local_model", "bundle": "models/v1", "input_field": "scaled"}}"#
+
+        let d = errors(spec([scorer, scaler].joined(separator: ",")))
+        #expect(d.count == 1)
+        #expect(d.first?.path == "$.transforms[0].input_field")
+        #expect(d.first?.message == #"transform "score" reads "features", which only the later transform "scale" ($.transforms[1]) writes: every record would fail here; put "scale" before "score""#)
+        #expect(d.first?.location.line == 1)
+
+        // Nested scorers are checked at their own keys; a field nobody writes (the source may have it) is not.
+        let nested = errors(spec([ab, scaler, #"{"type": "feature_scaler", "id": "scale2", "bundle": "models/v1", "output_field": "scaled"}"#].joined(separator: ",")))
+        #expect(nested.map(\.path) == ["$.transforms[0].variants[0].scorer.input_field", "$.transforms[0].shadow.input_field"])
+        #expect(errors(spec([rolling, join].joined(separator: ","))).map(\.path) == ["$.transforms[0].key_field"])
+
+        _ = try parse(spec([scaler, scorer].joined(separator: ",")))
+        _ = try parse(spec([join, rolling, scaler, ab].joined(separator: ",")))
+        _ = try parse(spec(#"{"type": "local_model", "bundle": "models/v1"}"#))  // "features" from the source
+    }
+
     @Test func environmentInterpolation() throws {
         let text = """
             {"name": "${NAME}", "source": {"type": "file", "path": "${DIR:-/data}/in.jsonl", "follow": "${FOLLOW}"},

@@ -13,11 +13,14 @@ public struct PluginDescriptor: Sendable {
     public var fields: [FieldSpec]
     /// Complete component examples (JSON text), shown in the docs and checked by the tests.
     public var examples: [String]
+    /// The fields a transform reads and adds, from its config (nil: it declares none).
+    public var dataFlow: DataFlowOf?
 
     public init(
         kind: PluginKind, name: String, summary: String, description: String = "",
-        fields: [FieldSpec], examples: [String] = []
+        fields: [FieldSpec], examples: [String] = [], dataFlow: DataFlowOf? = nil
     ) {
+        self.dataFlow = dataFlow
         self.kind = kind
         self.name = name
         self.summary = summary

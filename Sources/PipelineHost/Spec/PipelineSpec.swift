@@ -171,6 +171,10 @@ public struct PipelineSpec: Sendable {
             } else { seen[c.id] = c.path }
         }
 
+        if v.errors.isEmpty {
+            for p in DataFlowCheck(registry: v.registry).problems(transforms) { v.error(locate(node, p.path), p.path, p.message) }
+        }
+
         guard let name, let source, let checkpointSection, let runtimeSection, v.errors.isEmpty else { return nil }
         let dlq = deadLetter ?? ComponentConfig(
             kind: .sink, type: "file", id: "dead_letter", path: "$.dead_letter (default)",

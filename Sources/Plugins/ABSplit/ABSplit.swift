@@ -26,7 +26,18 @@ public final class ABSplit: TransformPlugin, Sendable {
              "variants": [{"name": "champion", "weight": 90, "scorer": {"type": "local_model", "bundle": "models/v1"}},
                           {"name": "challenger", "weight": 10, "scorer": {"type": "local_model", "bundle": "models/v1", "threshold": 0.5}}],
              "shadow": {"type": "local_model", "bundle": "models/v1", "threshold": 0.3}}
-            """#])
+            """#],
+        dataFlow: { config, nested in
+            var flow = DataFlow(reads: [(config.string("key_field"), "key_field")], writes: ["variant"])
+            for v in config.nestedArray("variants") {
+                if let scorer = v["scorer"] { flow = flow.including([nested(scorer)], at: String(v.path.dropFirst(config.path.count + 1)) + ".scorer") }
+            }
+            if let shadow = config["shadow"] {
+                flow = flow.including([nested(shadow)], at: "shadow")
+                flow.writes += ["shadow_score", "shadow_model_version"]
+            }
+            return flow
+        })
 
     let keyField: String
     let variants: [(name: String, upper: Double, scorer: any Transform)]

@@ -38,7 +38,8 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             FieldSpec("on_missing", .oneOf(["defaults", "missing", "dead_letter", "drop"]), .defaultValue("missing"), doc: "What happens to a record whose key is not in the table."),
             FieldSpec("defaults", .map(.json), .defaultValue([:]), doc: "Values used by on_missing \"defaults\"."),
         ],
-        examples: [#"{"type": "dynamo_broadcast", "mode": "file", "path": "samples/user_demographics.jsonl", "fields": ["age", "tenure_months"]}"#])
+        examples: [#"{"type": "dynamo_broadcast", "mode": "file", "path": "samples/user_demographics.jsonl", "fields": ["age", "tenure_months"]}"#],
+        dataFlow: { config, _ in DataFlow(reads: [(config.string("key_field"), "key_field")], writes: config.strings("fields")) })
 
     enum MissingPolicy: String { case defaults, missing, deadLetter = "dead_letter", drop }
 

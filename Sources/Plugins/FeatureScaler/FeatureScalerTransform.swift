@@ -19,7 +19,9 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
                       example: "models/v1"),
             FieldSpec("output_field", .string, .defaultValue("features"), doc: "Field that receives the scaled vector."),
         ],
-        examples: [#"{"type": "feature_scaler", "bundle": "models/v1"}"#])
+        examples: [#"{"type": "feature_scaler", "bundle": "models/v1"}"#],
+        // What it reads is the bundle's feature list, known only once the bundle is loaded.
+        dataFlow: { config, _ in DataFlow(writes: [config.string("output_field")]) })
 
     /// What scaling needs from the bundle.
     struct Scaling: Sendable {

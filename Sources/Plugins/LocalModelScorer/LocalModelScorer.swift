@@ -20,7 +20,8 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
             FieldSpec("variant", .string, .defaultValue("local"), doc: "Name recorded in the variant field."),
             FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
         ],
-        examples: [#"{"type": "local_model", "bundle": "models/v1"}"#])
+        examples: [#"{"type": "local_model", "bundle": "models/v1"}"#],
+        dataFlow: { config, _ in DataFlow(reads: [(config.string("input_field"), "input_field")], writes: ScoreFields.all) })
 
     /// What scoring needs from the bundle.
     struct Scoring: Sendable {
@@ -51,7 +52,7 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         try await scoring.start()
     }
 
-    public var fieldsAdded: [String] { ["fraud_score", "model_version", "variant", "is_alert"] }
+    public var fieldsAdded: [String] { ScoreFields.all }
 
     public func process(_ batch: inout Batch) async throws {
         let scoring = try scoring.get()

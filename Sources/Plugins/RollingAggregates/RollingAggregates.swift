@@ -45,7 +45,17 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             FieldSpec("max_future", .duration, .defaultValue("1h"), doc: "How far ahead of the wall clock an event time may be; a later one is dead-lettered (reason \"future event time\") and never enters the state."),
             FieldSpec("idle_timeout", .duration, .defaultValue("30d"), doc: "Forget a key whose newest event is more than this older than the idle watermark of its source partition (its 8th newest key time)."),
         ],
-        examples: [#"{"type": "rolling_aggregates", "key_field": "user_id", "windows": [{"label": "1h", "length": "1h"}, {"label": "24h", "length": "24h"}]}"#])
+        examples: [#"{"type": "rolling_aggregates", "key_field": "user_id", "windows": [{"label": "1h", "length": "1h"}, {"label": "24h", "length": "24h"}]}"#],
+        dataFlow: { config, _ in
+            DataFlow(reads: ["key_field", "time_field"].map { (config.string($0), $0) },  // a missing value counts as 0
+                     writes: outputNames(config).flatMap { $0 } + [config.string("since_previous_field")].filter { !$0.isEmpty })
+        })
+
+    /// The output field names, per window then per aggregate: <prefix>_<aggregate>_<window label>.
+    static func outputNames(_ config: ComponentConfig) -> [[String]] {
+        let prefix = config.string("prefix"), names = config.strings("aggregates")
+        return config.nestedArray("windows").map { w in names.map { "\(prefix)_\($0)_\(w.string("label"))" } }
+    }
 
     struct Window {
         var label: String
@@ -115,8 +125,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         idleTimeout = config.seconds("idle_timeout")
         longest = windows.map(\.length).max()!
         shape = WindowShape(lengths: windows.map(\.length), trackMax: aggregates.contains(.max), keep: lateness + longest)
-        let prefix = config.string("prefix")
-        outputNames = windows.map { w in names.map { "\(prefix)_\($0)_\(w.label)" } }
+        outputNames = Self.outputNames(config)
         lateCounter = Counter(label: "rolling_aggregates_late_total", dimensions: [("transform", config.id)])
         invalidTimeCounters = Dictionary(uniqueKeysWithValues: ["implausible", "future"].map {
             ($0, Counter(label: "rolling_aggregates_invalid_time_total", dimensions: [("transform", config.id), ("reason", $0)]))

@@ -41,7 +41,11 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             FieldSpec("fallback", .component(.transform), doc: "Scorer used for records whose request failed (e.g. local_model)."),
             FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
         ],
-        examples: [#"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "fallback": {"type": "local_model", "bundle": "models/v1"}}"#])
+        examples: [#"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "fallback": {"type": "local_model", "bundle": "models/v1"}}"#],
+        dataFlow: { config, nested in
+            let own = DataFlow(reads: config.string("format") == "csv" ? [(config.string("input_field"), "input_field")] : [], writes: ScoreFields.all)
+            return own.including(config["fallback"].map { [nested($0)] } ?? [], at: "fallback")
+        })
 
     let id: String
     let endpointName: String
@@ -87,7 +91,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     }
 
     public var maxConcurrentBatches: Int { 2 }
-    public var fieldsAdded: [String] { ["fraud_score", "model_version", "variant", "is_alert"] }
+    public var fieldsAdded: [String] { ScoreFields.all }
 
     public func start(_ context: StageContext) async throws {
         try await fallback?.start(context)

@@ -1,0 +1,33 @@
+/// The record fields a component reads and adds, as its config says. `validate` walks the transforms with them
+/// and reports a transform that reads a field only a later transform writes (a scorer placed before its
+/// scaler, say): such a pipeline would dead-letter every record at run time.
+public struct DataFlow: Sendable {
+    /// Fields read, each with the config key that names it, so an error points at that key.
+    public var reads: [(field: String, key: String)]
+    public var writes: [String]
+
+    public init(reads: [(field: String, key: String)] = [], writes: [String] = []) {
+        self.reads = reads
+        self.writes = writes
+    }
+
+    /// This flow followed by the flows of nested components (an A/B split's scorers, a fallback): everything
+    /// any of them reads or writes, reads located at `key` of this component.
+    public func including(_ nested: [DataFlow], at key: String) -> DataFlow {
+        var out = self
+        for n in nested {
+            out.reads += n.reads.map { ($0.field, key + "." + $0.key) }
+            for w in n.writes where !out.writes.contains(w) { out.writes.append(w) }
+        }
+        return out
+    }
+}
+
+/// How a plugin's data flow follows from its validated config; `nested` gives the flow of a nested component
+/// (the validated JSON of a `.component` field).
+public typealias DataFlowOf = @Sendable (_ config: ComponentConfig, _ nested: (JSONValue) -> DataFlow) -> DataFlow
+
+/// The fields every scorer adds (local_model, sagemaker), named once.
+public enum ScoreFields {
+    public static let all = ["fraud_score", "model_version", "variant", "is_alert"]
+}
