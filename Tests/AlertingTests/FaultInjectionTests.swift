@@ -24,7 +24,7 @@ struct FaultInjectionTests {
     ])
     static let environment = [
         "AWS_ACCESS_KEY_ID": "AKIDTESTING", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1",
-        "SLACK_BOT_TOKEN": "xoxb-fault-test-token",
+        "SLACK_BOT_TOKEN": "xoxb-fault-test-token", "PIPELINE_HOST_ALLOW_HTTP_LOOPBACK": "1",
     ]
 
     @Test func tenPercentFaultsOnEveryAWSAndSlackCallLoseNothing() async throws {

@@ -85,7 +85,7 @@ struct LambdaTests {
 
     func environment(_ runtime: FakeLambdaRuntime, _ slack: FakeSlack) -> [String: String] {
         ["AWS_LAMBDA_RUNTIME_API": runtime.api, "SLACK_WEBHOOK_URL_ENV": "SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL": slack.webhookURL,
-         "LAMBDA_TASK_ROOT": Alerting.repoRoot]
+         "LAMBDA_TASK_ROOT": Alerting.repoRoot, "PIPELINE_HOST_ALLOW_HTTP_LOOPBACK": "1"]
     }
 
     /// Two SNS events and a malformed one through `pipeline-host lambda pipelines/lambda-slack.json`'s loop.

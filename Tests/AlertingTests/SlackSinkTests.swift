@@ -48,6 +48,69 @@ struct SlackSinkTests {
         #expect(!(posts[1].blocks.contains { ($0["text"]?["text"]?.stringValue ?? "").contains("pushed the score") }))
     }
 
+    /// Record fields cannot ping a channel, make links or unfurl: every mrkdwn text of the message (the notification
+    /// fallback included) carries them escaped, header plain_text carries them as they are (Slack parses nothing
+    /// there), and both unfurl switches are off, for webhooks too.
+    @Test func recordFieldsCannotInjectMentionsOrLinks() async throws {
+        let slack = try FakeSlack()
+        defer { slack.stop() }
+        let hostile = #"{"transaction_id": "t-<!channel>", "user_id": "<https://evil.example|click me>", "event_created_at_ts": 1722471172, "transaction_value": "<!here>", "channel_code": "<@U0ADMIN>", "fraud_score": 0.97, "model_version": "<!subteam^S1>", "variant": "a&b", "is_alert": true, "top_features": [{"name": "<!everyone>", "contribution": 0.5, "value": "<https://x.example>"}]}"#
+        for (mode, sink) in [("webhook", webhookSink(slack)),
+                             ("chat_post_message", #"{"type": "slack", "id": "alerts", "mode": "chat_post_message", "channel": "C1", "token_env": "SLACK_BOT_TOKEN", "api_url": "\#(slack.apiURL)"}"#)] {
+            let before = slack.requests.count
+            let out = await Alerting.runSlack(sink, records: [hostile], environment: env(slack))
+            #expect(out.error == nil, "\(mode): \(String(describing: out.error))")
+            let post = try #require(slack.requests.count == before + 1 ? slack.requests.last : nil, "\(mode)")
+            #expect(post.body["unfurl_links"] == .bool(false) && post.body["unfurl_media"] == .bool(false), "\(mode)")
+            var mrkdwn = [post.text]
+            func collect(_ v: JSONValue) {
+                if v["type"]?.stringValue == "mrkdwn", let t = v["text"]?.stringValue { mrkdwn.append(t) }
+                for (_, child) in v.objectValue ?? [] { collect(child) }
+                for child in v.arrayValue ?? [] { collect(child) }
+            }
+            post.blocks.forEach(collect)
+            #expect(mrkdwn.count >= 5, "\(mode): \(mrkdwn)")
+            for text in mrkdwn {
+                // Slack's only control sequences are <...> (mentions, links, dates); the one the sink writes itself is
+                // the date token.
+                let controls = text.components(separatedBy: "<").dropFirst().filter { !$0.hasPrefix("!date^") }
+                #expect(controls.isEmpty, "\(mode): unescaped control sequence in \(text)")
+            }
+            let all = mrkdwn.joined(separator: "\n")
+            for escaped in ["t-&lt;!channel&gt;", "&lt;https://evil.example|click me&gt;", "&lt;!here&gt;", "&lt;@U0ADMIN&gt;", "&lt;!subteam^S1&gt;", "a&amp;b", "&lt;!everyone&gt;"] {
+                #expect(all.contains(escaped), "\(mode): \(escaped) missing from \(all)")
+            }
+            #expect(post.blocks.first?["text"]?["text"]?.stringValue?.contains("t-<!channel>") == true, "plain_text keeps the text")
+        }
+    }
+
+    /// Only https: a plain-http webhook URL or API URL is refused (without repeating the webhook URL, the secret),
+    /// unless the loopback override is set, which allows http to 127.0.0.1 only.
+    @Test func plainHTTPURLsAreRefused() async throws {
+        let slack = try FakeSlack()
+        defer { slack.stop() }
+        var strict = env(slack)
+        strict["PIPELINE_HOST_ALLOW_HTTP_LOOPBACK"] = "0"
+        let webhook = await Alerting.runSlack(webhookSink(slack), records: [Alerting.alert(1)], environment: strict)
+        let error = "\(try #require(webhook.error))"
+        #expect(error.contains("the webhook URL from environment variable SLACK_WEBHOOK_URL is plain http: only https is allowed"), "\(error)")
+        #expect(!error.contains("SeCrEt") && !error.contains("127.0.0.1"), "\(error)")
+        #expect(slack.requests.isEmpty)
+
+        let api = await Alerting.runSlack(#"{"type": "slack", "id": "alerts", "mode": "chat_post_message", "channel": "C1", "token_env": "SLACK_BOT_TOKEN", "api_url": "http://slack.example/api"}"#,
+                                          records: [Alerting.alert(1)], environment: env(slack))
+        #expect("\(String(describing: api.error))".contains(#"api_url "http://slack.example/api" is plain http: only https is allowed"#))
+
+        // The override is for loopback only.
+        var remote = env(slack)
+        remote["SLACK_WEBHOOK_URL"] = "http://hooks.slack.example/services/T/B/SeCrEt"
+        let other = await Alerting.runSlack(webhookSink(slack), records: [Alerting.alert(1)], environment: remote)
+        #expect("\(String(describing: other.error))".contains("is plain http: only https is allowed"))
+        #expect(!"\(String(describing: other.error))".contains("SeCrEt"))
+        #expect(SlackURLPolicy.problem("https://hooks.slack.com/services/x", allowLoopbackHTTP: false) == nil)
+        #expect(SlackURLPolicy.problem("ftp://hooks.slack.com/x", allowLoopbackHTTP: true) == "is not an https URL (scheme ftp)")
+    }
+
     @Test func chatPostMessageSendsChannelAndBearerToken() async throws {
         let slack = try FakeSlack()
         defer { slack.stop() }

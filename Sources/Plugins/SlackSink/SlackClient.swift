@@ -30,6 +30,9 @@ final class SlackClient: Sendable {
         var maxRateLimitedWait: Double
         var rate: Double
         var burst: Int
+        /// `PIPELINE_HOST_ALLOW_HTTP_LOOPBACK=1`: plain http to 127.0.0.1 / localhost / [::1] is allowed (the tests'
+        /// fake Slack); every other URL must be https.
+        var allowLoopbackHTTP = false
     }
 
     /// Errors that mean the credential is wrong or gone: refresh the secret once, then give up.
@@ -133,8 +136,9 @@ final class SlackClient: Sendable {
         let timeout = Duration.milliseconds(Int64(settings.timeout * 1000))
         switch settings.mode {
         case .webhook:
-            guard credential.hasPrefix("https://") || credential.hasPrefix("http://") else {
-                throw PipelineError(.sink, "the webhook URL from \(secret.describe) is not an http(s) URL")
+            if let problem = SlackURLPolicy.problem(credential, allowLoopbackHTTP: settings.allowLoopbackHTTP) {
+                // Never the URL itself: it is the secret.
+                throw PipelineError(.sink, "the webhook URL from \(secret.describe) \(problem)")
             }
             return HTTPRequest(method: "POST", url: credential, headers: [("Content-Type", "application/json; charset=utf-8")],
                                body: payload, timeout: timeout)

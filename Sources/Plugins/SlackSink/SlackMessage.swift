@@ -56,10 +56,12 @@ public enum SlackMessage {
             }
             blocks.append(section(text: lines.joined(separator: "\n")))
         }
-        var context = "model \(model)"
+        var context = "model \(escape(model))"
         if !o.pipeline.isEmpty { context = "pipeline `\(code(o.pipeline))` · sink `\(code(o.sinkID))` · " + context }
         blocks.append(contextBlock(context))
-        let text = "\(o.title): transaction \(txn), user \(user), amount \(amount), score \(score) (model \(model))"
+        // The fallback is mrkdwn too (notifications, clients without blocks): every record-derived part is escaped,
+        // or a transaction id `<!channel>` would ping the whole channel.
+        let text = "\(escape(o.title)): transaction \(escape(txn)), user \(escape(user)), amount \(escape(amount)), score \(escape(score)) (model \(escape(model)))"
         return (cap(text, maxFallback), Array(blocks.prefix(maxBlocks)))
     }
 
@@ -76,7 +78,7 @@ public enum SlackMessage {
         let rateText = "\(threshold) per \(durationText(window))"
 
         var blocks: [JSONValue] = []
-        blocks.append(header("🚨 Alert storm: \(n) \(o.title.lowercased())s"))
+        blocks.append(header("🚨 Alert storm: \(n) \(o.title.lowercased())s"))  // plain_text: Slack parses nothing in it
         blocks.append(section(text: "*\(n)* alerts arrived above the rate of *\(escape(rateText))*; they are summarised in this one message instead of one message each."))
         blocks.append(section(fields: [
             "*Alerts*\n\(n)",
@@ -95,8 +97,8 @@ public enum SlackMessage {
         }
         blocks.append(section(text: lines.joined(separator: "\n")))
         if !o.pipeline.isEmpty { blocks.append(contextBlock("pipeline `\(code(o.pipeline))` · sink `\(code(o.sinkID))` · storm summary")) }
-        let topText = ranked.prefix(5).map { "\(display($0["transaction_id"])) (\(number($0["fraud_score"], digits: 4)))" }.joined(separator: ", ")
-        let text = "Alert storm: \(n) alerts above \(rateText); highest scores: \(topText)"
+        let topText = ranked.prefix(5).map { "\(escape(display($0["transaction_id"]))) (\(escape(number($0["fraud_score"], digits: 4))))" }.joined(separator: ", ")
+        let text = "Alert storm: \(n) alerts above \(escape(rateText)); highest scores: \(topText)"
         return (cap(text, maxFallback), Array(blocks.prefix(maxBlocks)))
     }
 
@@ -106,10 +108,9 @@ public enum SlackMessage {
         if let channel { pairs.append(("channel", .string(channel))) }
         pairs.append(("text", .string(text)))
         pairs.append(("blocks", .array(blocks)))
-        if channel != nil {
-            pairs.append(("unfurl_links", .bool(false)))
-            pairs.append(("unfurl_media", .bool(false)))
-        }
+        // A link in a record must not be previewed (both APIs take these).
+        pairs.append(("unfurl_links", .bool(false)))
+        pairs.append(("unfurl_media", .bool(false)))
         var w = JSONWriter(capacity: 2048)
         w.write(.object(pairs))
         return w.bytes

@@ -103,11 +103,15 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
         let retry = config.nested("retry")
         var apiURL = config.string("api_url")
         while apiURL.hasSuffix("/") { apiURL.removeLast() }
+        let allowLoopbackHTTP = context.environment[SlackURLPolicy.overrideVariable] == "1"
+        if let problem = SlackURLPolicy.problem(apiURL, allowLoopbackHTTP: allowLoopbackHTTP) {
+            throw PipelineError(.config, "api_url \"\(apiURL)\" \(problem)", at: config.path + ".api_url")
+        }
         let settings = SlackClient.Settings(
             mode: mode, channel: channel, apiURL: apiURL,
             maxAttempts: retry.int("max_attempts"), initialBackoff: retry.seconds("initial_backoff"), maxBackoff: retry.seconds("max_backoff"),
             timeout: config.seconds("timeout"), maxRateLimitedWait: config.seconds("max_rate_limited_wait"),
-            rate: config.double("rate"), burst: config.int("burst"))
+            rate: config.double("rate"), burst: config.int("burst"), allowLoopbackHTTP: allowLoopbackHTTP)
         client = SlackClient(settings: settings, secret: secret, redactor: redactor, logger: context.logger)
         options = SlackMessage.Options(title: config.string("title"), maxFeatures: config.int("max_features"),
                                        pipeline: context.pipelineName, sinkID: config.id)

@@ -109,6 +109,8 @@ enum Alerting {
              "checkpoint": {"dir": "\(dir)/cp", "interval": "1h"}}
             """
         let parsed: PipelineSpec
+        // The fake Slack listens on plain http at 127.0.0.1; a test that checks the https rule sets it to "0".
+        let environment = ["PIPELINE_HOST_ALLOW_HTTP_LOOPBACK": "1"].merging(environment) { _, given in given }
         do {
             parsed = try PipelineSpec.parse(Array(spec.utf8), file: "test.json", registry: registry, environment: environment)
         } catch {
