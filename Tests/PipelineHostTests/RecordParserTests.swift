@@ -53,6 +53,25 @@ import Testing
         #expect(Record(fields: back)["s"] == .string("q\"\\\n\u{1}é"))
     }
 
+    /// One writer, records of changing shapes: the cached member names (by position) never stand in for another
+    /// name, whether it is a small string, a long one built afresh each time, or one that needs escaping.
+    @Test func cachedMemberNamesFollowEveryChange() {
+        var w = JSONWriter()
+        var expected: [String] = []
+        var got: [String] = []
+        for i in 0..<200 {
+            let long = String(repeating: "long_name_", count: 3) + String(i % 3)  // a new String each time
+            let names = i % 2 == 0 ? ["a", long, "q\"\u{1}"] : [long, "a", "b"]
+            var r = Record(fields: [])
+            for (j, n) in names.enumerated() { r[n] = .int(Int64(j)) }
+            w.removeAll()
+            r.write(to: &w)
+            got.append(w.string)
+            expected.append("{" + names.enumerated().map { j, n in JSONValue.string(n).description + ":\(j)" }.joined(separator: ",") + "}")
+        }
+        #expect(got == expected)
+    }
+
     @Test func untouchedRecordsKeepTheirBytes() throws {
         let line = #"{"b": 1,   "a": 2}"#
         var r = Record(fields: try #require(try parse(line)), raw: Array(line.utf8))

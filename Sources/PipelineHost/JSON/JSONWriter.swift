@@ -6,6 +6,9 @@ import Foundation
 /// appending to one reusable buffer avoids an allocation per record on the sink path.
 public struct JSONWriter: Sendable {
     public var bytes: [UInt8]
+    /// Encoded member names (`"name":`) by position, for `writeMemberName`: records of a stream repeat their
+    /// field names in the same order, so each is escaped once, not once per record.
+    private var names: [(name: String, encoded: [UInt8]?)] = []
 
     public init(capacity: Int = 256) {
         bytes = []
@@ -89,6 +92,30 @@ public struct JSONWriter: Sendable {
         }
         var d = value.description
         d.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// Writes `"name":`, the member name at position `slot` of an object. A name equal to the one last written at
+    /// that slot is copied from the cache. Equality is checked on the String's two words: the cache holds the
+    /// String, so a native string's storage cannot be freed and reused for another name while it is cached, and
+    /// a small string's words are its bytes.
+    public mutating func writeMemberName(_ name: String, slot: Int) {
+        if slot < names.count, let encoded = names[slot].encoded, Self.sameWords(names[slot].name, name) {
+            bytes.append(contentsOf: encoded)
+            return
+        }
+        let start = bytes.count
+        writeString(name)
+        bytes.append(UInt8(ascii: ":"))
+        guard slot < 64 else { return }
+        // A record's added fields start after its parsed ones: slots below are placeholders until used.
+        while names.count <= slot { names.append(("", nil)) }
+        names[slot] = (name, Array(bytes[start...]))
+    }
+
+    @inline(__always)
+    private static func sameWords(_ a: String, _ b: String) -> Bool {
+        let x = unsafeBitCast(a, to: (UInt64, UInt64).self), y = unsafeBitCast(b, to: (UInt64, UInt64).self)
+        return x.0 == y.0 && x.1 == y.1
     }
 
     public mutating func writeString(_ s: String) {

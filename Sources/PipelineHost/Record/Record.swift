@@ -150,8 +150,7 @@ public struct Record: Sendable {
         storage.withUnsafeBufferPointer { buffer in
             for i in start..<buffer.count {
                 if !(first && i == start) { writer.bytes.append(UInt8(ascii: ",")) }
-                writer.writeString(buffer[i].0)
-                writer.bytes.append(UInt8(ascii: ":"))
+                writer.writeMemberName(buffer[i].0, slot: i)
                 if i == vectorIndex {
                     writer.bytes.append(UInt8(ascii: "["))
                     for (j, v) in vectorSlot!.values.enumerated() {
