@@ -126,6 +126,16 @@ import TestSupport
         let remote = ContainerCredentialProvider(
             httpClient: http, environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://evil.example.com/creds"])
         #expect(throws: AWSClientError.self) { try remote.endpoint() }
+        // Loopback means an address in 127.0.0.0/8, not a name that starts with "127.".
+        for host in ["127.evil.example", "127.0.0.1.evil.example", "127.0.0", "127.0.0.256", "127.0.0.1a", "1127.0.0.1"] {
+            let p = ContainerCredentialProvider(httpClient: http, environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://\(host)/creds"])
+            #expect(throws: AWSClientError.self, "\(host)") { try p.endpoint() }
+        }
+        for host in ["127.0.0.1", "127.1.2.3:8080", "localhost", "169.254.170.23", "[fd00:ec2::23]"] {
+            let url = "http://\(host)/creds"
+            let p = ContainerCredentialProvider(httpClient: http, environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": url])
+            #expect(try p.endpoint() == url, "\(host)")
+        }
     }
 
     @Test func instanceMetadataIMDSv2() async throws {

@@ -69,6 +69,43 @@ import TestSupport
         #expect(ContinuousClock.now - start < .seconds(16))
     }
 
+    /// A response body over the request's cap fails the request, whether its length is declared or it comes
+    /// chunked without one; a body at the cap is fine.
+    @Test func responsesOverTheSizeCapFail() async throws {
+        let chunk = "3e8\r\n" + String(repeating: "x", count: 1000) + "\r\n"
+        let chunked = Array(("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + String(repeating: chunk, count: 5) + "0\r\n\r\n").utf8)
+        let server = try FakeHTTPServer { request in
+            request.path == "/chunked" ? .raw(chunked) : .respond(status: 200, body: Array(repeating: 0x61, count: 2000))
+        }
+        defer { server.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        for path in ["/declared", "/chunked"] {
+            let error = await #expect(throws: HTTPClientError.self, "\(path)") {
+                _ = try await client.execute(HTTPRequest(method: "GET", url: server.url + path, maxResponseBytes: 1500))
+            }
+            #expect(error?.kind == .responseTooLarge, "\(path): \(String(describing: error))")
+            #expect(error?.isTransient == false)
+        }
+        let ok = try await client.execute(HTTPRequest(method: "GET", url: server.url + "/declared", maxResponseBytes: 2000))
+        #expect(ok.body.count == 2000)
+        let chunks = try await client.execute(HTTPRequest(method: "GET", url: server.url + "/chunked"))
+        #expect(chunks.body.count == 5000)
+    }
+
+    /// Only http and https: a URL from the environment or a spec cannot make the client read a file or speak
+    /// another protocol.
+    @Test func onlyHTTPAndHTTPSAreSpoken() async throws {
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        for url in ["file:///etc/hostname", "gopher://127.0.0.1:1/x", "dict://127.0.0.1:1/x", "ftp://127.0.0.1:1/x"] {
+            let error = await #expect(throws: HTTPClientError.self, "\(url)") {
+                _ = try await client.execute(HTTPRequest(method: "GET", url: url))
+            }
+            #expect(error?.kind == .invalidRequest, "\(url): \(String(describing: error))")
+        }
+    }
+
     @Test func resetIsTyped() async throws {
         let server = try FakeHTTPServer { _ in .reset }
         defer { server.stop() }

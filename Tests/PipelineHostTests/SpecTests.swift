@@ -123,6 +123,27 @@ import Testing
         _ = try parse(spec(#"{"type": "local_model", "bundle": "models/v1"}"#))  // "features" from the source
     }
 
+    /// A value that came from `${VAR}` is never printed in an error (it may be a secret put in the wrong variable):
+    /// the error names the template instead.
+    @Test func errorsNameTheVariableNotItsValue() {
+        let secret = "https://hooks.slack.com/services/T0/B0/SeCrEt"
+        let text = #"""
+            {"name": "p", "source": {"type": "file", "path": "x", "follow": "${A}"},
+             "transforms": [{"type": "${B}"}],
+             "sinks": [{"type": "file", "path": "o", "compression": "${C}", "rotate_age": "${D}"}],
+             "runtime": {"channel_capacity": "${E}"}}
+            """#
+        let env = ["A": secret, "B": secret, "C": secret, "D": secret, "E": "0"]
+        let d = errors(text, env: env)
+        for e in d { #expect(!e.message.contains("SeCrEt"), "leak at \(e.path): \(e.message)") }
+        func message(_ path: String) -> String { d.first { $0.path == path }?.message ?? "no error at \(path): \(d)" }
+        #expect(message("$.source.follow") == #"expected true or false, got string (the value of "${A}")"#)
+        #expect(message("$.transforms[0].type").hasPrefix(#"unknown transform plugin the value of "${B}""#))
+        #expect(message("$.sinks[0].compression").hasPrefix(#"the value of "${C}" is not one of"#))
+        #expect(message("$.sinks[0].rotate_age").contains(#"(the value of "${D}")"#))
+        #expect(message("$.runtime.channel_capacity") == #"must be at least 1, got the value of "${E}""#)
+    }
+
     @Test func environmentInterpolation() throws {
         let text = """
             {"name": "${NAME}", "source": {"type": "file", "path": "${DIR:-/data}/in.jsonl", "follow": "${FOLLOW}"},

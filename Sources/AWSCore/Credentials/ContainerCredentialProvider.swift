@@ -38,12 +38,20 @@ public struct ContainerCredentialProvider: CredentialProvider {
             throw AWSClientError(.invalidConfiguration, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL")
         }
         if scheme == "https" { return full }
-        guard scheme == "http", Self.allowedHTTPHosts.contains(host) || host.hasPrefix("127.") else {
+        guard scheme == "http", Self.allowedHTTPHosts.contains(host.lowercased()) || Self.isLoopbackIPv4(host) else {
             throw AWSClientError(
                 .invalidConfiguration,
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a loopback/ECS/EKS address, got host \(host)")
         }
         return full
+    }
+
+    /// An IPv4 literal in 127.0.0.0/8: four decimal octets, the first 127. A prefix test let `127.evil.example`
+    /// through, a name anyone can point anywhere.
+    static func isLoopbackIPv4(_ host: String) -> Bool {
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.first == "127" else { return false }
+        return octets.allSatisfy { o in o.count <= 3 && !o.isEmpty && o.allSatisfy(\.isASCII) && o.allSatisfy(\.isNumber) && Int(o)! <= 255 }
     }
 
     func authorizationToken() throws -> String? {

@@ -16,12 +16,16 @@ final class CurlTransfer: @unchecked Sendable {
     var status = 0
     var responseHeaders: [(String, String)] = []
     var responseBody: [UInt8] = []
+    let maxResponseBytes: Int
+    /// Set by the body callback when the cap was hit (curl then ends the transfer with a write error).
+    var tooLarge = false
     var continuation: CheckedContinuation<HTTPResponse, any Error>?
     let cancelled = Atomic<Bool>(false)
 
     init(_ request: HTTPRequest) throws(HTTPClientError) {
         guard let easy = curl_easy_init() else { throw HTTPClientError(.other, "curl_easy_init failed") }
         self.easy = easy
+        maxResponseBytes = request.maxResponseBytes
         requestBody = .allocate(capacity: max(request.body.count, 1))
         _ = requestBody.initialize(from: request.body)
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -81,6 +85,11 @@ final class CurlTransfer: @unchecked Sendable {
         try check(ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "nosignal")
         try check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1), "keepalive")
         try check(ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0), "redirects")
+        // Only http and https, whatever a URL from the environment or a spec says (no file://, gopher://, …).
+        try check(ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols")
+        try check(ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), "redirect protocols")
+        // A declared Content-Length over the cap fails before the body is read.
+        try check(ccurl_easy_setopt_off_t(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(maxResponseBytes)), "response size cap")
         try check(ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer), "error buffer")
 
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -110,6 +119,9 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func error(for code: CURLcode) -> HTTPClientError {
+        if tooLarge || code == CURLE_FILESIZE_EXCEEDED {
+            return HTTPClientError(.responseTooLarge, "the response body is larger than \(maxResponseBytes) bytes", curlCode: Int(code.rawValue))
+        }
         let detail = errorBuffer.pointee != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
         let kind: HTTPClientError.Kind
         switch code {
@@ -147,6 +159,11 @@ private let curlWriteBody: ccurl_data_callback = { data, size, count, context in
     let length = size * count
     guard let data, let context, length > 0 else { return length }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+    // A chunked body declares no length: count as it arrives, and stop the transfer (a short count) at the cap.
+    guard transfer.responseBody.count + length <= transfer.maxResponseBytes else {
+        transfer.tooLarge = true
+        return 0
+    }
     transfer.responseBody.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
     return length
 }

@@ -12,6 +12,8 @@ public struct HTTPClientError: Error, Sendable, Equatable, CustomStringConvertib
         /// The request could not be built (bad URL, unsupported option).
         case invalidRequest
         case cancelled
+        /// The response body was larger than the request's `maxResponseBytes`.
+        case responseTooLarge
         /// The client was shut down.
         case shutdown
         case other
@@ -32,7 +34,7 @@ public struct HTTPClientError: Error, Sendable, Equatable, CustomStringConvertib
     public var isTransient: Bool {
         switch kind {
         case .connectFailed, .connectionReset, .timeout, .dnsFailure: return true
-        case .tls, .invalidRequest, .cancelled, .shutdown, .other: return false
+        case .tls, .invalidRequest, .cancelled, .responseTooLarge, .shutdown, .other: return false
         }
     }
 

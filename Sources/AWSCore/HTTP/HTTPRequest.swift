@@ -9,11 +9,18 @@ public struct HTTPRequest: Sendable {
     public var timeout: Duration
     /// Time allowed to establish the TCP/TLS connection.
     public var connectTimeout: Duration
+    /// The largest response body accepted; a larger one fails the request (`responseTooLarge`) instead of
+    /// growing memory without bound. The default is above any AWS API reply this project reads (a Kinesis
+    /// GetRecords reply is at most 10 MB, base64 included; a model bundle a few MB).
+    public var maxResponseBytes: Int
+
+    public static let defaultMaxResponseBytes = 64 << 20
 
     public init(
         method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [],
-        timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5), maxResponseBytes: Int = HTTPRequest.defaultMaxResponseBytes
     ) {
+        self.maxResponseBytes = maxResponseBytes
         self.method = method
         self.url = url
         self.headers = headers

@@ -31,6 +31,9 @@ public struct SpecNode: Sendable {
 
     public var kind: Kind
     public var location: SourceLocation
+    /// The spec's text before `${VAR}` interpolation, when interpolation changed it. Errors name this, never the
+    /// value: a variable may hold a secret (a webhook URL put there by mistake).
+    public var template: String?
 
     public init(_ kind: Kind, at location: SourceLocation) {
         self.kind = kind

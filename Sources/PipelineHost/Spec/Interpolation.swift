@@ -10,7 +10,9 @@ public enum Interpolation {
         case .string(let s, _) where s.contains("$"):
             switch expand(s, env: env) {
             case .success(let out):
-                return SpecNode(.string(out, interpolated: out != s), at: node.location)
+                var n = SpecNode(.string(out, interpolated: out != s), at: node.location)
+                if out != s { n.template = s }
+                return n
             case .failure(let message):
                 errors.append(.init(file: file, location: node.location, path: path, message: message))
                 return node

@@ -58,7 +58,8 @@ struct SpecValidator {
             error(node.location, path, "expected \(expected), got \(node.typeName)\(show(node))")
             return nil
         }
-        // Environment variables are text: an interpolated string may stand for a number or boolean.
+        // Environment variables are text: an interpolated string may stand for a number or boolean (the template
+        // stays on the node, so errors name it instead of the value).
         var node = node
         if case .string(let s, true) = node.kind {
             switch type {
@@ -74,13 +75,13 @@ struct SpecValidator {
             return .string(s)
         case let .int(lo, hi):
             guard let i = node.json.intValue, case .int = node.kind else { return mismatch("an integer") }
-            if let lo, i < lo { error(node.location, path, "must be at least \(lo), got \(i)"); return nil }
-            if let hi, i > hi { error(node.location, path, "must be at most \(hi), got \(i)"); return nil }
+            if let lo, i < lo { error(node.location, path, "must be at least \(lo), got \(shown(node, "\(i)"))"); return nil }
+            if let hi, i > hi { error(node.location, path, "must be at most \(hi), got \(shown(node, "\(i)"))"); return nil }
             return .int(i)
         case let .double(lo, hi):
             guard let d = node.json.doubleValue else { return mismatch("a number") }
-            if let lo, d < lo { error(node.location, path, "must be at least \(lo), got \(d)"); return nil }
-            if let hi, d > hi { error(node.location, path, "must be at most \(hi), got \(d)"); return nil }
+            if let lo, d < lo { error(node.location, path, "must be at least \(lo), got \(shown(node, "\(d)"))"); return nil }
+            if let hi, d > hi { error(node.location, path, "must be at most \(hi), got \(shown(node, "\(d)"))"); return nil }
             return .double(d)
         case .bool:
             guard case .bool(let b) = node.kind else { return mismatch("true or false") }
@@ -100,7 +101,7 @@ struct SpecValidator {
         case .oneOf(let options):
             guard let s = node.stringValue else { return mismatch("one of \(options.joined(separator: ", "))") }
             guard options.contains(s) else {
-                error(node.location, path, "\"\(s)\" is not one of \(options.map { "\"\($0)\"" }.joined(separator: ", "))" + Suggestions.didYouMean(s, options))
+                error(node.location, path, "\(shown(node, "\"\(s)\"")) is not one of \(options.map { "\"\($0)\"" }.joined(separator: ", "))" + Suggestions.didYouMean(s, options))
                 return nil
             }
             return .string(s)
@@ -149,7 +150,7 @@ struct SpecValidator {
         }
         guard let registration = registry.registration(kind: kind, name: type) else {
             let names = registry.names(of: kind)
-            var message = "unknown \(kind.rawValue) plugin \"\(type)\"" + Suggestions.didYouMean(type, names)
+            var message = "unknown \(kind.rawValue) plugin \(shown(typeNode, "\"\(type)\""))" + Suggestions.didYouMean(type, names)
             if let other = PluginKind.allCases.first(where: { $0 != kind && registry.registration(kind: $0, name: type) != nil }) {
                 message = "\"\(type)\" is a \(other.rawValue) plugin, not a \(kind.rawValue) plugin"
             }
@@ -169,7 +170,13 @@ struct SpecValidator {
         return ComponentConfig(kind: kind, type: type, id: id, path: path, values: values, fields: fields)
     }
 
+    /// `text` (the value as the message would show it), or for an interpolated value where it came from.
+    private func shown(_ node: SpecNode, _ text: String) -> String {
+        node.template.map { "the value of \"\($0)\"" } ?? text
+    }
+
     private func show(_ node: SpecNode) -> String {
+        if let template = node.template { return " (the value of \"\(template)\")" }
         switch node.kind {
         case .string(let s, _): return " \"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
         case .int, .double, .bool: return " \(node.json)"

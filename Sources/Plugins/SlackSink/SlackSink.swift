@@ -105,7 +105,7 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
         while apiURL.hasSuffix("/") { apiURL.removeLast() }
         let allowLoopbackHTTP = context.environment[SlackURLPolicy.overrideVariable] == "1"
         if let problem = SlackURLPolicy.problem(apiURL, allowLoopbackHTTP: allowLoopbackHTTP) {
-            throw PipelineError(.config, "api_url \"\(apiURL)\" \(problem)", at: config.path + ".api_url")
+            throw PipelineError(.config, "api_url \(problem)", at: config.path + ".api_url")
         }
         let settings = SlackClient.Settings(
             mode: mode, channel: channel, apiURL: apiURL,
