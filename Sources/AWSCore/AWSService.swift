@@ -44,6 +44,7 @@ public struct AWSService: Sendable, Equatable {
     public static let secretsManager = AWSService(
         serviceID: "Secrets Manager", signingName: "secretsmanager", endpointPrefix: "secretsmanager")
     public static let cloudWatch = AWSService(serviceID: "CloudWatch", signingName: "monitoring", endpointPrefix: "monitoring")
+    public static let sts = AWSService(serviceID: "STS", signingName: "sts", endpointPrefix: "sts")
     public static let iam = AWSService(
         serviceID: "IAM", signingName: "iam", endpointPrefix: "iam",
         globalEndpoint: (host: "iam.amazonaws.com", signingRegion: "us-east-1"))

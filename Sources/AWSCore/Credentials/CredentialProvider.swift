@@ -25,14 +25,16 @@ public struct StaticCredentialProvider: CredentialProvider {
 }
 
 public enum CredentialProviders {
-    /// The SDK default order for what this host runs on: environment, shared profile files, the ECS container
-    /// endpoint, then EC2 instance metadata; the result is cached and refreshed before expiry.
+    /// The SDK default order for what this host runs on: environment, a web identity token (EKS IRSA), shared
+    /// profile files, the ECS container endpoint, then EC2 instance metadata; the result is cached and refreshed
+    /// before expiry.
     public static func `default`(
         httpClient: HTTPClient, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> any CredentialProvider {
         CachingCredentialProvider(
             CredentialProviderChain([
                 EnvironmentCredentialProvider(environment: environment),
+                WebIdentityCredentialProvider(httpClient: httpClient, environment: environment),
                 ProfileCredentialProvider(environment: environment),
                 ContainerCredentialProvider(httpClient: httpClient, environment: environment),
                 InstanceMetadataCredentialProvider(httpClient: httpClient, environment: environment),
