@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Signs and sends AWS requests with retries. One per process is typical; protocol helpers
 /// (`JSONProtocolClient`, `QueryProtocolClient`, `S3Client`, `SageMakerRuntimeClient`) share it.
@@ -14,6 +15,12 @@ public final class AWSClient: Sendable {
     private let ownsHTTPClient: Bool
     /// Injected for tests; the signer takes the time as a parameter.
     private let now: @Sendable () -> Date
+    /// Seconds to add to the local clock when signing, learnt from a service's `Date` header after it refused a
+    /// request as too skewed (a host whose clock drifted keeps working, as with the SDKs).
+    private let clockOffset = Mutex<Double>(0)
+
+    /// The current correction applied to signing times, in seconds.
+    public var clockCorrection: Double { clockOffset.withLock { $0 } }
 
     public init(
         region: String,
@@ -58,6 +65,7 @@ public final class AWSClient: Sendable {
     public func send(_ request: AWSRequest) async throws -> HTTPResponse {
         var attempt = 0
         var lastRetryCost: Int?
+        var corrected = false, refreshed = false
         while true {
             attempt += 1
             do {
@@ -66,7 +74,23 @@ public final class AWSClient: Sendable {
                     retryBudget.recordSuccess(refund: lastRetryCost)
                     return response
                 }
-                throw AWSErrorParser.parse(response)
+                let error = AWSErrorParser.parse(response)
+                // Two refusals a fresh attempt fixes, each tried once and outside the retry budget: a clock skew
+                // (re-sign with the server's time) and expired temporary credentials (fetch new ones).
+                if !corrected, Self.isClockSkew(error), let serverDate = response.header("Date").flatMap(HTTPDate.parse) {
+                    corrected = true
+                    let offset = serverDate.timeIntervalSince(now())
+                    clockOffset.withLock { $0 = offset }
+                    attempt -= 1
+                    continue
+                }
+                if !refreshed, Self.expiredCredentialCodes.contains(error.code), let caching = credentialProvider as? CachingCredentialProvider {
+                    refreshed = true
+                    caching.invalidate()
+                    attempt -= 1
+                    continue
+                }
+                throw error
             } catch {
                 let failure = RetryPolicy.classify(error)
                 guard failure != .notRetryable, attempt < retryPolicy.maxAttempts,
@@ -78,6 +102,21 @@ public final class AWSClient: Sendable {
         }
     }
 
+    /// Codes of a request refused because its signing time is too far from the server's.
+    static func isClockSkew(_ error: AWSError) -> Bool {
+        switch error.code {
+        case "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture": return true
+        case "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure":
+            // These also mean a wrong key; only their clock-related messages count.
+            let m = error.message.lowercased()
+            return m.contains("signature expired") || m.contains("not yet current") || m.contains("skew")
+        default: return false
+        }
+    }
+
+    /// Codes of a request refused because its temporary credentials expired.
+    static let expiredCredentialCodes: Set<String> = ["ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "RequestTokenExpired"]
+
     /// One signed attempt. Signed again on every retry: the timestamp must be fresh and credentials may
     /// have been refreshed.
     private func sendOnce(_ request: AWSRequest) async throws -> HTTPResponse {
@@ -88,7 +127,7 @@ public final class AWSClient: Sendable {
         let headers = signer.sign(
             method: request.method, host: request.endpoint.hostHeader, path: path, query: query,
             headers: request.headers, payload: request.unsignedPayload ? .unsigned : .bytes(request.body),
-            credentials: credentials, date: now())
+            credentials: credentials, date: now().addingTimeInterval(clockOffset.withLock { $0 }))
         return try await httpClient.execute(
             HTTPRequest(
                 method: request.method, url: request.endpoint.url(path: request.path, query: query), headers: headers,
