@@ -2,6 +2,7 @@ import AWSCore
 import BuiltinPlugins
 import Foundation
 import Logging
+import Synchronization
 import PipelineHost
 @testable import SageMakerScorer
 import Testing
@@ -74,6 +75,53 @@ import TestSupport
         let dlq = TestFiles.lines(dir + "/dlq.jsonl")
         #expect(dlq.count == 12)
         #expect(dlq.allSatisfy { $0.contains("sagemaker endpoint fraud failed") && !$0.contains("secret") })
+    }
+
+    /// An endpoint that times out costs the circuit_breaker.failures requests, not one timeout per request: the
+    /// circuit opens and the remaining records go straight to the fallback, with the reason.
+    @Test func aTimingOutEndpointOpensTheCircuit() async throws {
+        let stalled = try FakeHTTPServer { _ in .delay(.seconds(5), then: { .json(200, "0.5") }) }
+        defer { stalled.stop() }
+        let scorer = #"{"type": "sagemaker", "endpoint_name": "fraud", "endpoint_url": "\#(stalled.url)", "timeout": "200ms", "rows_per_request": 5, "max_in_flight": 1, "retry": {"max_attempts": 1}, "circuit_breaker": {"failures": 2, "open_for": "1h"}, "fallback": {"type": "local_model", "bundle": "\#(TestFiles.path("models/v1"))"}}"#
+        let summary = try await run(scorer, records: 60)
+        #expect(summary.deadLettered == 0)
+        let out = output()
+        #expect(out.count == 60)
+        #expect(out.allSatisfy { $0["model_version"] == .string("v1") })
+        #expect(stalled.requests.count == 2, "12 requests without the breaker")
+        let reasons = out.compactMap { $0["scorer_fallback_reason"]?.stringValue }
+        #expect(reasons.count == 60)
+        #expect(reasons.filter { $0.contains("the circuit is open after 2 failed requests in a row") }.count == 50)
+    }
+
+    /// The breaker's states with a test clock: closed → open after the threshold → one probe after open_for →
+    /// closed on its success, open again on its failure; 0 turns it off.
+    @Test func circuitBreakerStates() {
+        let clock = Mutex(0.0)
+        let changes = Mutex<[Bool]>([])
+        let b = CircuitBreaker(failureThreshold: 3, openFor: 10, now: { clock.withLock { $0 } }, onChange: { v in changes.withLock { $0.append(v) } })
+        #expect(b.acquire() == .call)
+        b.recordFailure(); b.recordFailure()
+        b.recordSuccess()  // a success resets the count
+        b.recordFailure(); b.recordFailure()
+        #expect(b.current == .closed(failures: 2))
+        b.recordFailure()
+        #expect(b.current == .open(until: 10))
+        #expect(b.acquire() == .refused(retryIn: 10))
+        clock.withLock { $0 = 10 }
+        #expect(b.acquire() == .probe)
+        #expect(b.acquire() == .refused(retryIn: 0), "one probe at a time")
+        b.recordFailure()
+        #expect(b.current == .open(until: 20))
+        clock.withLock { $0 = 21 }
+        #expect(b.acquire() == .probe)
+        b.recordSuccess()
+        #expect(b.current == .closed(failures: 0))
+        #expect(b.acquire() == .call)
+        #expect(changes.withLock { $0 } == [true, false])
+        let off = CircuitBreaker(failureThreshold: 0, openFor: 10)
+        for _ in 0..<10 { off.recordFailure() }
+        #expect(off.acquire() == .call)
     }
 
     @Test func replyParsing() throws {

@@ -129,6 +129,14 @@ extension FieldSpec {
         ]), .defaultValue(.object([])), doc: "Retries of throttled, failed (5xx) and timed-out calls, with exponential backoff and full jitter.")
     }
 
+    /// Shared vocabulary for a dependency that can fail slowly: see `CircuitBreaker`.
+    public static func circuitBreaker(failures: Int64 = 5, openFor: String = "30s") -> FieldSpec {
+        FieldSpec("circuit_breaker", .object([
+            FieldSpec("failures", .int(min: 0), .defaultValue(.int(failures)), doc: "Consecutive failed calls (after their retries) that open the circuit; 0 turns the breaker off."),
+            FieldSpec("open_for", .duration, .defaultValue(.string(openFor)), doc: "How long an open circuit skips the calls before one probe call tests the dependency again."),
+        ]), .defaultValue(.object([])), doc: "Stops calling a failing dependency for a while: its records take the failure path at once (the fallback, or the dead-letter output) instead of each waiting for the timeout and the retries.")
+    }
+
     public static func maxInFlight(_ value: Int64) -> FieldSpec {
         FieldSpec("max_in_flight", .int(min: 1, max: 1024), .defaultValue(.int(value)), doc: "Most calls or batches in flight at once.")
     }

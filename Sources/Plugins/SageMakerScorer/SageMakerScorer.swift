@@ -17,7 +17,9 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             row is the scaled vector from input_field (feature_scaler must run first) and the reply is one score per \
             row; in "json" format a row is an object of the json_fields and the reply is an array of scores or of \
             {"fraud_score", "model_version"} objects. A request that still fails goes to the fallback scorer when one \
-            is configured, else its records go to the dead-letter output with the error.
+            is configured, else its records go to the dead-letter output with the error. After circuit_breaker.failures \
+            failed requests in a row the endpoint is not called for circuit_breaker.open_for: records take the \
+            fallback (or dead-letter) path at once, then one probe request decides whether to call it again.
             """,
         fields: [
             FieldSpec("endpoint_name", .string, .required, doc: "SageMaker endpoint name.", example: "fraud-scoring"),
@@ -34,6 +36,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             .maxInFlight(4),
             .timeout("2s"),
             .retry(maxAttempts: 3, initialBackoff: "50ms", maxBackoff: "1s"),
+            .circuitBreaker(failures: 5, openFor: "30s"),
             FieldSpec("target_variant", .string, doc: "Production variant to invoke (X-Amzn-SageMaker-Target-Variant)."),
             FieldSpec("threshold", .double(min: 0, max: 1), .defaultValue(0.5), doc: "Alert threshold on fraud_score."),
             FieldSpec("model_version", .string, doc: "model_version recorded when the reply does not name one; default sagemaker:<endpoint>."),
@@ -63,7 +66,9 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     let fallback: (any Transform)?
     let keepFeatures: Bool
     private let failures: Counter
+    private let shortCircuited: Counter
     private let latency: Metrics.Timer
+    let breaker: CircuitBreaker
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
@@ -87,6 +92,10 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             try context.registry.makeNestedTransform($0, at: config.path + ".fallback", defaultID: "\(config.id).fallback", context)
         }
         failures = Counter(label: "scorer_errors_total", dimensions: [("scorer", config.id)])
+        shortCircuited = Counter(label: "scorer_short_circuited_total", dimensions: [("scorer", config.id)])
+        let open = Gauge(label: "scorer_circuit_open", dimensions: [("scorer", config.id)])
+        open.record(0)
+        breaker = CircuitBreaker(config: config) { isOpen in open.record(isOpen ? 1 : 0) }
         latency = Metrics.Timer(label: "scorer_request_seconds", dimensions: [("scorer", config.id)])
     }
 
@@ -126,15 +135,23 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             func launch() {
                 let i = next
                 next += 1
-                let body = Self.join(Array(rows[chunks[i]]), csv: csv)
                 let count = chunks[i].count
+                if case .refused(let retryIn) = breaker.acquire() {
+                    shortCircuited.increment(by: count)
+                    let reason = CircuitOpen(failures: breaker.failureThreshold, retryIn: retryIn)
+                    group.addTask { (i, .failure(reason)) }
+                    return
+                }
+                let body = Self.join(Array(rows[chunks[i]]), csv: csv)
                 group.addTask {
                     let started = DispatchTime.now()
                     do {
                         let reply = try await self.invoke(body, rows: count)
                         self.latency.recordInterval(since: started)
+                        self.breaker.recordSuccess()
                         return (i, .success(reply))
                     } catch {
+                        self.breaker.recordFailure()
                         return (i, .failure(error))
                     }
                 }
@@ -160,7 +177,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
                     scored.append(r)
                 }
             case .failure(let error):
-                failures.increment(by: range.count)
+                if !(error is CircuitOpen) { failures.increment(by: range.count) }
                 let reason = "sagemaker endpoint \(endpointName) failed: \(error)"
                 if let fallback {
                     var sub = batch.subBatch(Array(encodable[range]))
@@ -199,6 +216,15 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     }
 
     struct EncodeError: Error { var message: String }
+
+    /// The failure of a request not sent because the circuit is open.
+    struct CircuitOpen: Error, CustomStringConvertible {
+        var failures: Int
+        var retryIn: Double
+        var description: String {
+            "not called: the circuit is open after \(failures) failed requests in a row (next probe in \(Int(retryIn.rounded(.up)))s)"
+        }
+    }
 
     static func join(_ rows: [[UInt8]], csv: Bool) -> [UInt8] {
         var out: [UInt8] = csv ? [] : [UInt8(ascii: "[")]
