@@ -36,6 +36,15 @@ struct WebIdentityCredentialsTests {
         let sns = try QueryProtocolClient.sns(client)
         let created = try await sns.call("CreateTopic", [("Name", "irsa-check")])
         #expect(created.string("TopicArn")?.hasSuffix(":irsa-check") == true)
+
+        // The token file is read at every refresh (the kubelet rotates it): an emptied one fails the next call, and
+        // the chain does not fall through to another identity (the node's instance role on EKS).
+        FileManager.default.createFile(atPath: token, contents: Data())
+        let fresh = CredentialProviders.default(httpClient: http, environment: env.merging(["AWS_PROFILE": "nonexistent"]) { a, _ in a })
+        let error = await #expect(throws: AWSClientError.self) { _ = try await fresh.credentials() }
+        let text = "\(String(describing: error))"
+        #expect(text.contains("web identity: the web identity token file \(token) is empty"), "\(text)")
+        #expect(!text.contains("container") && !text.contains("instance"), "no fall-through: \(text)")
     }
 
     /// STS refusing the token is an error that names the role and STS's code, and never the token; a missing

@@ -76,6 +76,25 @@ struct SecretsManagerTests {
         #expect(slack.requests.first?.authorization == "Bearer xoxb-documented-SeCrEt")
     }
 
+    /// One secret holding both a webhook URL and a bot token, read by a token sink and then a webhook sink in the
+    /// same process: each gets its own value (the cache is per secret and keys, not per secret).
+    @Test func oneSecretServesATokenSinkAndAWebhookSink() async throws {
+        let moto = try await freshMoto()
+        let slack = try FakeSlack()
+        defer { slack.stop() }
+        let created = try await secretsManager(moto).call("CreateSecret", [
+            "Name": "slack-both", "SecretString": .string(#"{"webhook_url": "\#(slack.webhookURL)", "bot_token": "xoxb-both-SeCrEt"}"#),
+        ])
+        let arn = try #require(created["ARN"]?.stringValue)
+        let token = #"{"type": "slack", "mode": "chat_post_message", "channel": "C1", "secret_arn": "\#(arn)", "secrets_endpoint_url": "\#(moto.endpoint)", "api_url": "\#(slack.apiURL)"}"#
+        let webhook = #"{"type": "slack", "secret_arn": "\#(arn)", "secrets_endpoint_url": "\#(moto.endpoint)"}"#
+        let first = await Alerting.runSlack(token, records: [Alerting.alert(1)], environment: awsEnv)
+        let second = await Alerting.runSlack(webhook, records: [Alerting.alert(2)], environment: awsEnv)
+        #expect(first.error == nil && second.error == nil, "\(String(describing: first.error)) \(String(describing: second.error))")
+        #expect(slack.requests.map(\.path) == ["/api/chat.postMessage", "/services/T0SECRET1/B0SECRET2/SeCrEtWeBhOoKtOkEn123"])
+        #expect(slack.requests.first?.authorization == "Bearer xoxb-both-SeCrEt")
+    }
+
     @Test func rawWebhookURLSecret() async throws {
         let moto = try await freshMoto()
         let slack = try FakeSlack()

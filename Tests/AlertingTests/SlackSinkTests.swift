@@ -48,7 +48,8 @@ struct SlackSinkTests {
         #expect(!(posts[1].blocks.contains { ($0["text"]?["text"]?.stringValue ?? "").contains("pushed the score") }))
     }
 
-    /// Record fields cannot ping a channel, make links or unfurl: every mrkdwn text of the message (the notification
+    /// Record fields cannot ping a channel or make masked links, and nothing unfurls (a bare URL is still
+    /// auto-linked by Slack, but not previewed): every mrkdwn text of the message (the notification
     /// fallback included) carries them escaped, header plain_text carries them as they are (Slack parses nothing
     /// there), and both unfurl switches are off, for webhooks too.
     @Test func recordFieldsCannotInjectMentionsOrLinks() async throws {
@@ -108,6 +109,10 @@ struct SlackSinkTests {
         #expect("\(String(describing: other.error))".contains("is plain http: only https is allowed"))
         #expect(!"\(String(describing: other.error))".contains("SeCrEt"))
         #expect(SlackURLPolicy.problem("https://hooks.slack.com/services/x", allowLoopbackHTTP: false) == nil)
+        #expect(SlackURLPolicy.problem("http://localhost.evil.example/x", allowLoopbackHTTP: true) == "is plain http: only https is allowed")
+        // An absurd event time is shown as it is, not turned into a date token (Int64(1e22) would trap).
+        #expect(SlackMessage.dateText(.double(1e22)) == "1e+22")
+        #expect(SlackMessage.dateText(.double(-5)) == "-5")
         #expect(SlackURLPolicy.problem("ftp://hooks.slack.com/x", allowLoopbackHTTP: true) == "is not an https URL (scheme ftp)")
     }
 

@@ -55,6 +55,15 @@ import Testing
 
     /// One writer, records of changing shapes: the cached member names (by position) never stand in for another
     /// name, whether it is a small string, a long one built afresh each time, or one that needs escaping.
+    @Test func integerExtremes() {
+        var w = JSONWriter()
+        for v: Int64 in [.min, .max, 0, -1, 10, -10] {
+            w.removeAll()
+            w.writeInt(v)
+            #expect(w.string == String(v))
+        }
+    }
+
     @Test func cachedMemberNamesFollowEveryChange() {
         var w = JSONWriter()
         var expected: [String] = []

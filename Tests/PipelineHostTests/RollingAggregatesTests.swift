@@ -315,7 +315,61 @@ import Testing
             if sum.partials != expected { return }
         }
         #expect(maxPartials > ExactSum.inlineCapacity * 2, "the values must spill the inline partials")
-        #expect(sum.count <= ExactSum.inlineCapacity || live.count > 0)
+    }
+
+    /// Leaving the double range sets `overflowed` (CPython raises), inline and spilled alike, and `reset` recovers.
+    @Test func exactSumOverflowsAndRecovers() {
+        var inline = ExactSum()
+        inline.add(1.7e308)
+        inline.add(1.7e308)
+        #expect(inline.overflowed)
+        inline.add(1)
+        #expect(inline.overflowed, "stays overflowed until reset")
+        inline.reset()
+        inline.add(0.5)
+        #expect(!inline.overflowed && inline.value == 0.5)
+        var spilled = ExactSum()
+        for e in stride(from: -300, through: 300, by: 60) { spilled.add(pow(10.0, Double(e))) }
+        #expect(spilled.count > ExactSum.inlineCapacity)
+        spilled.add(1.7e308)
+        spilled.add(1.7e308)
+        #expect(spilled.overflowed && spilled.count == 0)
+        spilled.reset()
+        spilled.add(2)
+        #expect(spilled.value == 2)
+    }
+
+    /// The dense store behind the keyed state: removals in a row, of the last slot and of slots filled by a
+    /// move, keep every key pointing at its own state.
+    @Test func keyedStatesStayConsistentThroughRemovals() {
+        var store = KeyedStates()
+        var expected: [String: Double] = [:]
+        var rng = SplitMix64(seed: 11)
+        func state(_ t: Double) -> KeyState {
+            var s = KeyState(windowCount: 1)
+            s.prunedNewest = t
+            return s
+        }
+        for step in 0..<3000 {
+            let key = "k\(rng.next() % 200)"
+            switch rng.next() % 4 {
+            case 0:
+                store[key] = nil
+                expected[key] = nil
+            case 1:
+                let cut = Double(rng.next() % 3000)
+                store.update { _, s in (s.prunedNewest ?? 0) >= cut }
+                expected = expected.filter { $0.value >= cut }
+            default:
+                store[key] = state(Double(step))
+                expected[key] = Double(step)
+            }
+            #expect(store.count == expected.count)
+        }
+        for (k, t) in expected { #expect(store[k]?.prunedNewest == t, "\(k)") }
+        var seen: [String: Double] = [:]
+        store.forEach { k, s in seen[k] = s.prunedNewest }
+        #expect(seen == expected)
     }
 
     @Test func hotKeySumsAreExactForAdversarialValues() async throws {

@@ -116,7 +116,15 @@ import Testing
         // Nested scorers are checked at their own keys; a field nobody writes (the source may have it) is not.
         let nested = errors(spec([ab, scaler, #"{"type": "feature_scaler", "id": "scale2", "bundle": "models/v1", "output_field": "scaled"}"#].joined(separator: ",")))
         #expect(nested.map(\.path) == ["$.transforms[0].variants[0].scorer.input_field", "$.transforms[0].shadow.input_field"])
-        #expect(errors(spec([rolling, join].joined(separator: ","))).map(\.path) == ["$.transforms[0].key_field"])
+        // A rolling stage keyed on a field only a later join adds is an error; a join that only overwrites a field
+        // it reads itself (its key among its fields) proves nothing about where the field comes from.
+        let segmentJoin = #"{"type": "dynamo_broadcast", "id": "seg", "mode": "file", "path": "u.jsonl", "fields": ["segment"]}"#
+        let bySegment = #"{"type": "rolling_aggregates", "id": "rolling", "key_field": "segment", "windows": [{"label": "1h", "length": "1h"}]}"#
+        #expect(errors(spec([bySegment, segmentJoin].joined(separator: ","))).map(\.path) == ["$.transforms[0].key_field"])
+        _ = try parse(spec([rolling, join].joined(separator: ",")))
+        // The value field counts too: a missing value is 0, so adding it later would zero every sum silently.
+        let valueLater = #"{"type": "dynamo_broadcast", "id": "v", "mode": "file", "path": "u.jsonl", "fields": ["transaction_value"]}"#
+        #expect(errors(spec([rolling, valueLater].joined(separator: ","))).map(\.path) == ["$.transforms[0].value_field"])
 
         _ = try parse(spec([scaler, scorer].joined(separator: ",")))
         _ = try parse(spec([join, rolling, scaler, ab].joined(separator: ",")))
@@ -142,6 +150,8 @@ import Testing
         #expect(message("$.sinks[0].compression").hasPrefix(#"the value of "${C}" is not one of"#))
         #expect(message("$.sinks[0].rotate_age").contains(#"(the value of "${D}")"#))
         #expect(message("$.runtime.channel_capacity") == #"must be at least 1, got the value of "${E}""#)
+        let admin = errors(#"{"name": "p", "source": {"type": "file", "path": "x"}, "sinks": [{"type": "stdout"}], "admin": {"address": "${F}"}}"#, env: ["F": secret])
+        #expect(admin.map(\.message) == [#"expected host:port, got the value of "${F}""#])
     }
 
     @Test func environmentInterpolation() throws {

@@ -25,16 +25,26 @@ public struct StaticCredentialProvider: CredentialProvider {
 }
 
 public enum CredentialProviders {
-    /// The SDK default order for what this host runs on: environment, a web identity token (EKS IRSA), shared
-    /// profile files, the ECS container endpoint, then EC2 instance metadata; the result is cached and refreshed
-    /// before expiry.
+    /// The SDK default order for what this host runs on: environment, then a web identity token (EKS IRSA) when
+    /// one is configured, else shared profile files, the ECS container endpoint and EC2 instance metadata; the
+    /// result is cached and refreshed before expiry.
     public static func `default`(
         httpClient: HTTPClient, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> any CredentialProvider {
-        CachingCredentialProvider(
+        // A configured web identity is the pod's identity: when it fails (STS refusing, a network blip), the
+        // chain must not fall through to the node's instance role and keep it (the chain pins the provider that
+        // worked), as botocore does not either.
+        let webIdentityConfigured = ["AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"].allSatisfy { !(environment[$0] ?? "").isEmpty }
+        if webIdentityConfigured {
+            return CachingCredentialProvider(
+                CredentialProviderChain([
+                    EnvironmentCredentialProvider(environment: environment),
+                    WebIdentityCredentialProvider(httpClient: httpClient, environment: environment),
+                ]))
+        }
+        return CachingCredentialProvider(
             CredentialProviderChain([
                 EnvironmentCredentialProvider(environment: environment),
-                WebIdentityCredentialProvider(httpClient: httpClient, environment: environment),
                 ProfileCredentialProvider(environment: environment),
                 ContainerCredentialProvider(httpClient: httpClient, environment: environment),
                 InstanceMetadataCredentialProvider(httpClient: httpClient, environment: environment),

@@ -1,6 +1,7 @@
 /// The data-flow lint of a spec: every field a transform reads must not be one that only a later transform
 /// writes. A field no transform writes is left alone: it may come from the source, whose fields are not
-/// declared.
+/// declared; so is one whose later writers also read it (they overwrite a field that must exist already).
+/// Not checked: what `feature_scaler` reads (its bundle's feature list is known only once the bundle loads).
 struct DataFlowCheck {
     let registry: PluginRegistry
 
@@ -28,7 +29,11 @@ struct DataFlowCheck {
         for (i, t) in transforms.enumerated() {
             guard let f = flows[i] else { continue }
             for read in f.reads where !written.contains(read.field) {
-                guard let j = (i + 1..<transforms.count).first(where: { flows[$0]?.writes.contains(read.field) == true }) else { continue }
+                // A later transform that reads the field too only overwrites it (a join whose fields include its key):
+                // the field must come from upstream anyway, so it proves nothing.
+                guard let j = (i + 1..<transforms.count).first(where: { k in
+                    flows[k].map { $0.writes.contains(read.field) && !$0.reads.contains { $0.field == read.field } } ?? false
+                }) else { continue }
                 let later = transforms[j]
                 out.append((t.path + "." + read.key,
                             "transform \"\(t.id)\" reads \"\(read.field)\", which only the later transform \"\(later.id)\" (\(later.path)) writes: "

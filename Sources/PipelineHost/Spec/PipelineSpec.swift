@@ -158,7 +158,8 @@ public struct PipelineSpec: Sendable {
             if let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) {
                 admin = AdminSettings(host: String(address[..<colon]), port: port)
             } else {
-                v.error(node["admin"]!["address"]?.location ?? node["admin"]!.location, "$.admin.address", "expected host:port, got \"\(address)\"")
+                let shown = node["admin"]!["address"]?.template.map { "the value of \"\($0)\"" } ?? "\"\(address)\""
+                v.error(node["admin"]!["address"]?.location ?? node["admin"]!.location, "$.admin.address", "expected host:port, got \(shown)")
             }
         }
 

@@ -47,7 +47,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         ],
         examples: [#"{"type": "rolling_aggregates", "key_field": "user_id", "windows": [{"label": "1h", "length": "1h"}, {"label": "24h", "length": "24h"}]}"#],
         dataFlow: { config, _ in
-            DataFlow(reads: ["key_field", "time_field"].map { (config.string($0), $0) },  // a missing value counts as 0
+            // value_field too: a missing value counts as 0, so a value added only later would zero every sum silently.
+            DataFlow(reads: ["key_field", "time_field", "value_field"].map { (config.string($0), $0) },
                      writes: outputNames(config).flatMap { $0 } + [config.string("since_previous_field")].filter { !$0.isEmpty })
         })
 

@@ -178,6 +178,8 @@ public enum SlackMessage {
         guard let raw = v?.doubleValue else { return escape(display(v)) }
         // Milliseconds are taken for what they are.
         let seconds = raw > 1e11 ? raw / 1000 : raw
+        // An absurd time (a record's, unchecked on the Lambda path) is shown as it is: Int64(1e22) would trap.
+        guard seconds.isFinite, seconds >= 0, seconds < 1e11 else { return escape(display(v)) }
         let iso = isoUTC(seconds)
         return "<!date^\(Int64(seconds))^{date_num} {time_secs}|\(iso)>"
     }

@@ -53,7 +53,7 @@ final class SlackSecret: Sendable {
             return v
         case .secretsManager(let arn, let client):
             let now = MonotonicClock.seconds()
-            if !forceRefresh, let cached = SecretCache.shared.get(arn), now - cached.fetchedAt < refreshInterval {
+            if !forceRefresh, let cached = SecretCache.shared.get(cacheKey(arn)), now - cached.fetchedAt < refreshInterval {
                 // The cache outlives sinks (a warm Lambda builds a new one per invocation): this sink's redactor
                 // must know the value too.
                 redactor.add(cached.value)
@@ -66,21 +66,25 @@ final class SlackSecret: Sendable {
                 }
                 let v = try extract(text)
                 redactor.add(v)
-                SecretCache.shared.put(arn, value: v, at: now)
+                SecretCache.shared.put(cacheKey(arn), value: v, at: now)
                 return v
             } catch let e as PipelineError {
                 throw e
             } catch {
                 // A refresh that fails keeps the last good value for one more interval rather than stopping alerts.
-                if !forceRefresh, let cached = SecretCache.shared.get(arn) {
+                if !forceRefresh, let cached = SecretCache.shared.get(cacheKey(arn)) {
                     redactor.add(cached.value)
-                    SecretCache.shared.put(arn, value: cached.value, at: now)
+                    SecretCache.shared.put(cacheKey(arn), value: cached.value, at: now)
                     return cached.value
                 }
                 throw PipelineError(.sink, "cannot read secret \(arn) from Secrets Manager: \(redactor.redact("\(error)"))")
             }
         }
     }
+
+    /// The cache holds the extracted value, which depends on the keys read: a secret holding both a webhook URL
+    /// and a bot token, read by a webhook sink and a token sink, is two entries.
+    private func cacheKey(_ arn: String) -> String { arn + "#" + jsonKeys.joined(separator: ",") }
 
     /// The secret string is the raw URL/token, or JSON `{"webhook_url": ...}` / `{"bot_token": ...}` / `{"token": ...}`.
     private func extract(_ raw: String) throws -> String {
