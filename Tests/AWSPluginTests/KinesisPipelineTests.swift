@@ -114,6 +114,35 @@ struct KinesisPipelineTests {
         #expect(seen.values.allSatisfy { $0 == 1 }, "no duplicates after the replay")
     }
 
+    /// A batch spread over more hours than max_open_objects: the oldest-opened object is closed and uploaded
+    /// first, so at most that many fill at once (here every object is closed after one record: 200 objects, not
+    /// the 50 an unbounded sink keeps open), and every record still lands exactly once.
+    @Test func aBatchOverManyHoursKeepsAtMostMaxOpenObjects() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        try await aws.s3.createBucket("hours")
+        let harness = PipelineHarness("open-objects")
+        let input = harness.dir + "/in.jsonl"
+        let lines = (0..<200).map { i in #"{"transaction_id":"t\#(i)","event_created_at_ts":\#(Self.base + Int64(i % 50) * 3600)}"# }
+        FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        func body(_ maxOpen: Int, _ prefix: String) -> String {
+            """
+            "source": {"type": "file", "path": "\(input)", "batch": {"max_events": 1000}},
+            "sinks": [{"type": "s3", "id": "archive", "bucket": "hours", "prefix": "\(prefix)", "endpoint_url": "\(moto.endpoint)", "max_open_objects": \(maxOpen)}]
+            """
+        }
+        try await harness.run(body(4, "capped"))
+        try? FileManager.default.removeItem(atPath: harness.dir + "/cp")
+        try await harness.run(body(256, "open"))
+        for (prefix, objects) in [("capped/", 200), ("open/", 50)] {
+            let stored = try await aws.objects(bucket: "hours", prefix: prefix)
+            #expect(stored.count == objects, "\(prefix)")
+            var seen: [String: Int] = [:]
+            for lines in stored.values { for line in lines { seen[field(line, "transaction_id")?.stringValue ?? "?", default: 0] += 1 } }
+            #expect(seen.count == 200 && seen.values.allSatisfy { $0 == 1 }, "\(prefix)")
+        }
+    }
+
     @Test func malformedRecordsGoToTheDeadLetterOutputWithShardAndSequence() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)

@@ -8,6 +8,8 @@ final class PendingObject {
     let key: String
     let firstOrigin: RecordOrigin
     let openedAt: Double
+    /// Order of opening in the sink (openedAt is shared by every object a delivery opens): the oldest is closed first.
+    var sequence = 0
     private(set) var lastOrigin: RecordOrigin
     private(set) var records = 0
     private(set) var rawBytes = 0

@@ -42,6 +42,8 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             .batch(maxEvents: 100_000, maxBytes: "64MiB", maxAge: "60s"),
             FieldSpec("multipart_threshold", .byteSize, .defaultValue("16MiB"),
                       doc: "Compressed size from which an object is uploaded in parts of this size (at least 5MiB, the S3 minimum part)."),
+            FieldSpec("max_open_objects", .int(min: 1, max: 100_000), .defaultValue(256),
+                      doc: "Most objects filling at once (each holds a compressor and its buffer): a batch spread over more hours closes the oldest-opened object first, so memory stays bounded whatever the event times."),
             .maxInFlight(4),
             .retry(maxAttempts: 5),
         ],
@@ -56,6 +58,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
     let maxBytes: Int
     let maxAge: Double
     let multipartThreshold: Int
+    let maxOpenObjects: Int
     let maxInFlight: Int
     let retry: RetryPolicy
     let environment: [String: String]
@@ -66,6 +69,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
     private var open: [String: PendingObject] = [:]
     /// Objects (not yet uploaded) holding records of each delivery.
     private var holders: [ObjectIdentifier: Int] = [:]
+    private var objectsOpened = 0
     private var withoutTime = 0
     /// This process's writer id when hosts share the source's partitions (see `StageContext.writerID`).
     private var writerID: String?
@@ -86,6 +90,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
         maxBytes = Int(batch.bytes("max_bytes"))
         maxAge = batch.seconds("max_age")
         multipartThreshold = Int(config.bytes("multipart_threshold"))
+        maxOpenObjects = config.int("max_open_objects")
         guard multipartThreshold >= 5 * 1024 * 1024 else {
             throw PipelineError(.config, "multipart_threshold must be at least 5MiB (the smallest S3 part)", at: SpecPath.child(config.path, "multipart_threshold"))
         }
@@ -115,6 +120,10 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
         let now = MonotonicClock.seconds()
         var full: [PendingObject] = []
         var touched: [PendingObject] = []
+        // This call holds the delivery until every record is placed: objects closed early (max_open_objects) are
+        // uploaded mid-loop, and their acknowledgements must not complete a delivery that has records still to place.
+        let me = ObjectIdentifier(delivery)
+        holders[me, default: 0] += 1
         for record in delivery.records {
             let seconds = ObjectNaming.seconds(record[timeField])
             if seconds == nil { withoutTime += 1 }
@@ -124,6 +133,14 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             if let o = open[group] {
                 object = o
             } else {
+                if open.count >= maxOpenObjects, let oldest = open.min(by: { $0.value.sequence < $1.value.sequence }) {
+                    open[oldest.key] = nil
+                    full.append(oldest.value)
+                    if full.count >= maxInFlight {
+                        try await upload(full)
+                        full = []
+                    }
+                }
                 var writer: String?
                 if let writerID {
                     objectsNamed += 1
@@ -131,6 +148,8 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
                 }
                 let name = ObjectNaming.objectName(first: record.origin, writer: writer) { UUID().uuidString.lowercased() }
                 object = PendingObject(key: prefix + dir + "/" + name, first: record.origin, now: now)
+                objectsOpened += 1
+                object.sequence = objectsOpened
                 open[group] = object
             }
             if object.deliveries.last !== delivery { holders[ObjectIdentifier(delivery), default: 0] += 1 }
@@ -143,13 +162,19 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
                 touched.append(object)
             }
         }
-        if delivery.records.isEmpty { delivery.acknowledge() }
         for object in touched where open.values.contains(where: { $0 === object }) {
             try await object.uploadFullPart(s3, bucket: bucket, threshold: multipartThreshold)
         }
         try await upload(full)
         if let oldest = open.values.map(\.openedAt).min(), now - oldest >= maxAge {
             try await flush()
+        }
+        let left = (holders[me] ?? 1) - 1
+        if left <= 0 {
+            holders[me] = nil
+            delivery.acknowledge()
+        } else {
+            holders[me] = left
         }
     }
 
