@@ -50,9 +50,15 @@ public struct LambdaLoop: Sendable {
     /// Runs the handler with `LambdaInvocation.current` set; nil when the deadline (minus the margin) passes first.
     static func withDeadline(_ invocation: LambdaInvocation, margin: Double,
                              _ handler: @escaping @Sendable (LambdaInvocation) async -> LambdaOutcome) async -> LambdaOutcome? {
-        let work = Task { await LambdaInvocation.$current.withValue(invocation) { await handler(invocation) } }
-        guard let deadlineMs = invocation.deadlineMs else { return await work.value }
-        let remaining = Double(deadlineMs) / 1000 - MonotonicClock.wallSeconds() - margin
+        // The pipeline's waits see the deadline (minus the margin) and give up before it.
+        let remaining = invocation.deadlineMs.map { Double($0) / 1000 - MonotonicClock.wallSeconds() - margin }
+        let workDeadline = remaining.map { MonotonicClock.seconds() + $0 }
+        let work = Task {
+            await WorkDeadline.$current.withValue(workDeadline) {
+                await LambdaInvocation.$current.withValue(invocation) { await handler(invocation) }
+            }
+        }
+        guard let remaining else { return await work.value }
         let once = ResumeOnce()
         let result: LambdaOutcome? = await withCheckedContinuation { continuation in
             once.set(continuation)

@@ -34,6 +34,15 @@ final class TokenBucket: Sendable {
         }
     }
 
+    /// How long `acquire` would wait now (0 when a token is free), without taking one.
+    func waitTime(now: Double = MonotonicClock.seconds()) -> Double {
+        state.withLock { s in
+            if s.blockedUntil > now { return s.blockedUntil - now }
+            let tokens = min(burst, s.tokens + (now - s.last) * rate)
+            return tokens >= 1 ? 0 : (1 - tokens) / rate
+        }
+    }
+
     func acquire() async throws {
         while true {
             let wait = reserve()

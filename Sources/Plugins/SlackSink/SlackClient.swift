@@ -78,8 +78,16 @@ final class SlackClient: Sendable {
         var credential = try await secret.value()
         while true {
             try Task.checkCancellation()
+            // Waits are clamped to the invocation's deadline (Lambda): giving up in time beats being killed.
+            let bucketWait = bucket(for: credential).waitTime()
+            guard WorkDeadline.allows(waiting: bucketWait + 0.2) else {
+                return .exhausted(deadlineReason(waiting: bucketWait, for: "the channel's rate limit"))
+            }
             try await bucket(for: credential).acquire()
-            let request = try makeRequest(payload, credential: credential)
+            var request = try makeRequest(payload, credential: credential)
+            if let remaining = WorkDeadline.remaining {
+                request.timeout = min(request.timeout, .milliseconds(Int64(max(0.1, remaining - 0.5) * 1000)))
+            }
             attempts += 1
             let outcome: Outcome
             do {
@@ -99,6 +107,7 @@ final class SlackClient: Sendable {
                 if rateLimitedWait > settings.maxRateLimitedWait {
                     return .exhausted(redactor.redact("slack: still rate limited after waiting \(Int(rateLimitedWait))s"))
                 }
+                guard WorkDeadline.allows(waiting: wait) else { return .exhausted(deadlineReason(waiting: wait, for: "Slack's Retry-After")) }
                 logger.warning("slack rate limited; waiting", metadata: ["retry_after": "\(wait)"])
                 bucket(for: credential).block(for: wait)
             case .retry(let reason):
@@ -107,6 +116,9 @@ final class SlackClient: Sendable {
                 }
                 let cap = min(settings.maxBackoff, settings.initialBackoff * Double(1 << min(attempts - 1, 20)))
                 let sleep = Double.random(in: 0...1) * cap
+                guard WorkDeadline.allows(waiting: sleep) else {
+                    return .exhausted(redactor.redact("slack: \(reason); no time for another attempt before the invocation deadline"))
+                }
                 logger.warning("slack call failed; retrying", metadata: ["reason": "\(reason)", "attempt": "\(attempts)"])
                 try await Task.sleep(nanoseconds: UInt64(sleep * 1e9))
             case .auth(let error):
@@ -122,6 +134,12 @@ final class SlackClient: Sendable {
                 return .permanent(redactor.redact("slack: \(reason)"))
             }
         }
+    }
+
+    private func deadlineReason(waiting seconds: Double, for what: String) -> String {
+        let left = WorkDeadline.remaining.map { String(format: "%.1f", $0) } ?? "?"
+        if seconds < 0.05 { return "slack: no time left for a request: the invocation deadline is \(left)s away" }
+        return "slack: gave up waiting \(String(format: "%.1f", seconds))s for \(what): the invocation deadline is \(left)s away"
     }
 
     enum Outcome: Equatable {
