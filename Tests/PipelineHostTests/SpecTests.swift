@@ -154,6 +154,22 @@ import Testing
         #expect(admin.map(\.message) == [#"expected host:port, got the value of "${F}""#])
     }
 
+    /// `within`: an event time no older than the duration by the wall clock (alert sinks use it so that a new
+    /// deployment replaying the stream from TRIM_HORIZON does not re-send old alerts).
+    @Test func withinMatchesRecentEventTimesOnly() throws {
+        let spec = try parse(#"{"name": "p", "source": {"type": "generator", "count": 1}, "sinks": [{"type": "stdout", "when": {"field": "t", "within": "15m"}}]}"#)
+        let when = try #require(spec.sinks.first?.when)
+        let now = 1_800_000_000.0
+        func record(_ t: JSONValue?) -> Record { Record(fields: t.map { [("t", $0)] } ?? []) }
+        #expect(when.matches(record(.double(now - 899)), now: now))
+        #expect(when.matches(record(.int(Int64(now) + 60)), now: now), "a time ahead of the clock is recent")
+        #expect(!when.matches(record(.double(now - 901)), now: now))
+        #expect(!when.matches(record(nil), now: now) && !when.matches(record(.string("yesterday")), now: now))
+        let d = errors(#"{"name": "p", "source": {"type": "generator", "count": 1}, "sinks": [{"type": "stdout", "when": {"field": "t", "within": true}}]}"#)
+        #expect(d.map(\.path) == ["$.sinks[0].when.within"])
+        #expect(d.first?.message.contains("takes a duration") == true)
+    }
+
     @Test func environmentInterpolation() throws {
         let text = """
             {"name": "${NAME}", "source": {"type": "file", "path": "${DIR:-/data}/in.jsonl", "follow": "${FOLLOW}"},

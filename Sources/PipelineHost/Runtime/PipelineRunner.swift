@@ -317,7 +317,8 @@ public final class PipelineRunner: Sendable {
             switch item {
             case .batch(let batch):
                 for (i, sink) in sinks.enumerated() {
-                    let records = sink.when.map { w in batch.records.filter { w.matches($0) } } ?? batch.records
+                    let now = Date().timeIntervalSince1970
+                    let records = sink.when.map { w in batch.records.filter { w.matches($0, now: now) } } ?? batch.records
                     if records.isEmpty { continue }
                     try await channels[i].send(.delivery(Delivery(batchID: batch.id, records: records, sinkID: sink.config.id, token: batch.token, rejections: rejections)))
                 }

@@ -1,20 +1,26 @@
+import Foundation
+
 /// A small predicate on record fields, used by a sink's `when` to route records.
 ///
 /// Forms: `{"field": F, "equals": V}`, `not_equals`, `in: [V…]`, `exists: true|false`,
-/// `gt`/`gte`/`lt`/`lte: number`, and `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}`.
+/// `gt`/`gte`/`lt`/`lte: number`, `within: duration` (a time in seconds since the epoch no older than that, by
+/// the wall clock), and `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}`.
 public indirect enum Condition: Sendable, Equatable {
     case equals(String, JSONValue)
     case notEquals(String, JSONValue)
     case isIn(String, [JSONValue])
     case exists(String, Bool)
     case compare(String, Comparison, Double)
+    /// The field is an event time (seconds since the epoch) at most this many seconds before now: an alert
+    /// sink's guard against re-sending old alerts when a new deployment replays the stream.
+    case within(String, Double)
     case all([Condition])
     case any([Condition])
     case not(Condition)
 
     public enum Comparison: String, Sendable, CaseIterable { case gt, gte, lt, lte }
 
-    public func matches(_ record: Record) -> Bool {
+    public func matches(_ record: Record, now: Double = Date().timeIntervalSince1970) -> Bool {
         switch self {
         case let .equals(f, v): return record[f].map { $0 == v } ?? false
         case let .notEquals(f, v): return record[f].map { $0 != v } ?? true
@@ -28,13 +34,16 @@ public indirect enum Condition: Sendable, Equatable {
             case .lt: return v < x
             case .lte: return v <= x
             }
-        case .all(let cs): return cs.allSatisfy { $0.matches(record) }
-        case .any(let cs): return cs.contains { $0.matches(record) }
-        case .not(let c): return !c.matches(record)
+        case let .within(f, age):
+            guard let t = record[f]?.doubleValue, t.isFinite else { return false }
+            return t >= now - age
+        case .all(let cs): return cs.allSatisfy { $0.matches(record, now: now) }
+        case .any(let cs): return cs.contains { $0.matches(record, now: now) }
+        case .not(let c): return !c.matches(record, now: now)
         }
     }
 
-    static let operators = ["equals", "not_equals", "in", "exists"] + Comparison.allCases.map(\.rawValue)
+    static let operators = ["equals", "not_equals", "in", "exists", "within"] + Comparison.allCases.map(\.rawValue)
     static let combinators = ["all", "any", "not"]
 
     /// Parses and checks a condition node, reporting every problem with its location.
@@ -85,6 +94,11 @@ public indirect enum Condition: Sendable, Equatable {
         case "exists":
             guard case .bool(let b) = op.value.kind else { return fail(op.value.location, p, "\"exists\" takes true or false") }
             return .exists(field, b)
+        case "within":
+            guard let age = Units.seconds(op.value.json), age > 0 else {
+                return fail(op.value.location, p, "\"within\" takes a duration such as \"15m\" or \"1h\", got \(op.value.typeName)")
+            }
+            return .within(field, age)
         default:
             guard let cmp = Comparison(rawValue: op.key) else {
                 return fail(op.keyLocation, p, "unknown condition operator \"\(op.key)\"" + Suggestions.didYouMean(op.key, operators + combinators))

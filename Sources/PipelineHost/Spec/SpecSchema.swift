@@ -116,6 +116,7 @@ public enum SpecSchema {
                 fieldOp("equals", .object([])), fieldOp("not_equals", .object([])),
                 fieldOp("in", .object([("type", "array")])), fieldOp("exists", .object([("type", "boolean")])),
                 fieldOp("gt", number), fieldOp("gte", number), fieldOp("lt", number), fieldOp("lte", number),
+                fieldOp("within", .object([("anyOf", .array([.object([("type", "string")]), number]))])),
                 combinator("all", .object([("type", "array"), ("items", ref), ("minItems", 1)])),
                 combinator("any", .object([("type", "array"), ("items", ref), ("minItems", 1)])),
                 combinator("not", ref),
