@@ -37,7 +37,7 @@ import Testing
         let run = Task { try await runner.run() }
         let http = HTTPClient()
         defer { http.shutdown() }
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)  // a hang guard: suites start together on two cores
         while TestFiles.lines(dir + "/out.jsonl").count < 1 || port.withLock({ $0 }) == 0 {
             try #require(Date() < deadline)
             try await Task.sleep(nanoseconds: 10_000_000)

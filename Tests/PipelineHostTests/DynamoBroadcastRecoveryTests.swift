@@ -151,7 +151,7 @@ import TestSupport
     }
 
     func waitFor(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)  // a hang guard: suites start together on two cores
         while !condition() {
             try #require(Date() < deadline, "timed out waiting for \(what)")
             try await Task.sleep(nanoseconds: 20_000_000)
@@ -243,7 +243,7 @@ final class PortBox: Sendable { let value = Mutex(0) }
             try await server.run { p in port.value.withLock { $0 = p } }
         }
         defer { admin.cancel() }
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)  // a hang guard: suites start together on two cores
         while port.value.withLock({ $0 }) == 0 {
             try #require(Date() < deadline)
             try await Task.sleep(for: .milliseconds(10))
