@@ -34,6 +34,8 @@ RUN export DEBIAN_FRONTEND=noninteractive \
 COPY --from=build /out/model-server /usr/local/bin/model-server
 COPY models/v1 /opt/ml/model
 # SageMaker multi-container endpoints pass the port in SAGEMAKER_BIND_TO_PORT (else 8080).
+# SageMaker connects from outside the container: listen on every interface (the binary defaults to loopback).
+ENV MODEL_SERVER_HOST=0.0.0.0
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 EXPOSE 8080
 USER model

@@ -12,8 +12,11 @@ public struct AdminServer: Sendable {
     let stats: RuntimeStats
     let registry: PrometheusCollectorRegistry
     let logger: Logger
+    /// Seconds before an idle connection (or one that never completes its request head) is closed.
+    let idleTimeout: Double
 
-    public init(host: String, port: Int, stats: RuntimeStats, registry: PrometheusCollectorRegistry, logger: Logger) {
+    public init(host: String, port: Int, stats: RuntimeStats, registry: PrometheusCollectorRegistry, logger: Logger, idleTimeout: Double = 30) {
+        self.idleTimeout = idleTimeout
         self.host = host
         self.port = port
         self.stats = stats
@@ -34,8 +37,10 @@ public struct AdminServer: Sendable {
                             body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         router.get("/health") { _, _ -> Response in
-            if let failure = stats.failure {
-                return Self.json(.serviceUnavailable, .object([("status", "failed"), ("error", .string(failure))]))
+            // Terse: the failure's text (paths, endpoints, AWS error details) is in the log, not for whoever can
+            // reach this port.
+            if stats.failure != nil {
+                return Self.json(.serviceUnavailable, .object([("status", "failed")]))
             }
             return Self.json(.ok, .object([("status", "ok")]))
         }
@@ -47,6 +52,7 @@ public struct AdminServer: Sendable {
         }
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -18,6 +18,9 @@ struct ModelServer: Sendable {
     var modelDirectory: String
     var handleSignals: Bool = true
     var maxBodyBytes: Int = InvocationHandler.defaultMaxBodyBytes
+    /// Seconds before an idle connection is closed. A connection that never completes its request head is idle
+    /// for this purpose too (a slowloris client), so it is also the deadline for a request's head.
+    var idleTimeout: Double = 30
     var logger: Logger
     /// Reads the bundle from `modelDirectory` (a directory or an s3:// prefix); tests substitute one that waits
     /// or hands over a loaded bundle.
@@ -62,6 +65,7 @@ struct ModelServer: Sendable {
         let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: buildRouter(),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

@@ -15,14 +15,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on. Default: $SAGEMAKER_BIND_TO_PORT, else 8080.")
     var port: Int?
 
-    @Option(help: "Address to bind.")
-    var host: String = "0.0.0.0"
+    @Option(help: "Address to bind. Default: $MODEL_SERVER_HOST, else 127.0.0.1 (the container image sets 0.0.0.0, which SageMaker needs).")
+    var host: String = ProcessInfo.processInfo.environment["MODEL_SERVER_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+
+    @Option(help: "Seconds a connection may stay idle, or take to send a request's head, before it is closed.")
+    var idleTimeout: Double = 30
 
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \"\(logLevel)\"") }
     }
 
@@ -52,9 +56,10 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "model-server")
-        let server = ModelServer(
+        var server = ModelServer(
             host: host, port: try Self.resolvedPort(port, environment: env),
             modelDirectory: Self.resolvedModelDirectory(modelDir, environment: env), logger: logger)
+        server.idleTimeout = idleTimeout
         logger.info("starting", metadata: ["host": "\(server.host)", "port": "\(server.port)", "model_dir": "\(server.modelDirectory)"])
         do { try await server.run() } catch {
             logger.critical("model-server stopped: \(error)")

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 @testable import ModelServer
 
@@ -115,6 +116,38 @@ import Testing
             #expect(reply.json?["kind"] as? String == "body_too_large")
             let ok = try await RawHTTP.post(port: port, originalBody)
             #expect(ok.status == 200)
+        }
+    }
+
+    /// Connections that never finish a request (a slowloris client trickling its head, or one that connects and
+    /// says nothing) are closed after the idle timeout, and the server keeps answering others meanwhile.
+    @Test func slowAndSilentConnectionsAreClosedAfterTheIdleTimeout() async throws {
+        try await withServer(idleTimeout: 1) { port, _ in
+            let closedAfter: @Sendable (Bool) throws -> Double = { trickle in
+                let c = try RawConnection(port: port, timeoutSeconds: 20)
+                let start = Date()
+                if trickle {
+                    // One header byte every 200 ms: the head never completes.
+                    for byte in Array("POST /invocations HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 200) {
+                        guard (try? c.send([byte])) != nil else { break }
+                        var probe: UInt8 = 0
+                        if recv(c.fd, &probe, 1, Int32(MSG_DONTWAIT)) == 0 { break }  // closed by the server
+                        Thread.sleep(forTimeInterval: 0.2)
+                    }
+                } else {
+                    var probe: UInt8 = 0
+                    _ = recv(c.fd, &probe, 1, 0)  // blocks until the server closes (or 20 s)
+                }
+                return Date().timeIntervalSince(start)
+            }
+            let silent = try await RawHTTP.onThread { try closedAfter(false) }
+            #expect(silent < 8, "a silent connection was held \(silent)s")
+            async let slow = RawHTTP.onThread { try closedAfter(true) }
+            // Meanwhile the server answers.
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200)
+            let trickled = try await slow
+            #expect(trickled < 8, "a slowloris connection was held \(trickled)s")
         }
     }
 

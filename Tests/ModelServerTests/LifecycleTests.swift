@@ -53,7 +53,10 @@ import Testing
         #expect(ServeCommand.resolvedModelDirectory("/x", environment: ["SM_MODEL_DIR": "/m"]) == "/x")
         let parsed = try ModelServerCommand.parseAsRoot(["serve", "--model-dir", "/b", "--port", "1234"])
         let serve = try #require(parsed as? ServeCommand)
-        #expect(serve.modelDir == "/b" && serve.port == 1234 && serve.host == "0.0.0.0")
+        #expect(serve.modelDir == "/b" && serve.port == 1234)
+        // Loopback unless told otherwise (the container image sets MODEL_SERVER_HOST=0.0.0.0 for SageMaker).
+        #expect(serve.host == (ProcessInfo.processInfo.environment["MODEL_SERVER_HOST"] ?? "127.0.0.1"))
+        #expect(serve.idleTimeout == 30)
         // `docker run IMAGE serve` and a bare `model-server` both serve.
         #expect(try ModelServerCommand.parseAsRoot([]) is ServeCommand)
     }

@@ -268,6 +268,12 @@ final class PortBox: Sendable { let value = Mutex(0) }
         stats.clearUnready(component: "other")
         let (again, text) = try await ready()
         #expect(again == 200 && text.contains(#""ready":true"#))
+
+        // /health is terse: a failure's text (endpoints, ARNs, AWS errors) is for the log, not for the port.
+        stats.setFailure("sink alerts: cannot publish to arn:aws:sns:eu-west-1:123456789012:alerts: AccessDenied")
+        let health = try await http.execute(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port.value.withLock { $0 })/health"))
+        #expect(health.status == 503)
+        #expect(String(decoding: health.body, as: UTF8.self) == #"{"status":"failed"}"# + "\n")
         admin.cancel()
         _ = await admin.result
     }

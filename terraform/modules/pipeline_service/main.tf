@@ -428,6 +428,9 @@ locals {
     dependsOn   = [{ containerName = "spec-fetch", condition = "SUCCESS" }]
     environment = [for k, v in merge(var.environment, {
       AWS_REGION = local.region
+      # The admin server listens on loopback (the ECS health check runs inside the task) unless a scraper
+      # outside the task is allowed in.
+      ADMIN_ADDRESS = length(var.admin_ingress_cidr_blocks) > 0 ? "0.0.0.0:${var.admin_port}" : "127.0.0.1:${var.admin_port}"
     }) : { name = k, value = v }]
     portMappings = [{ containerPort = var.admin_port, protocol = "tcp", name = "admin" }]
     mountPoints = [
