@@ -18,13 +18,14 @@ struct InvocationError: Error, Sendable, CustomStringConvertible {
         case unsupportedMediaType = "unsupported_media_type"
         case notAcceptable = "not_acceptable"
         case notReady = "not_ready"
+        case busy
 
         var status: HTTPResponse.Status {
             switch self {
             case .bodyTooLarge: return .contentTooLarge
             case .unsupportedMediaType: return .unsupportedMediaType
             case .notAcceptable: return .notAcceptable
-            case .notReady: return .serviceUnavailable
+            case .notReady, .busy: return .serviceUnavailable
             default: return .badRequest
             }
         }

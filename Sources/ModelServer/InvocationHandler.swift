@@ -19,11 +19,13 @@ struct InvocationHandler: Sendable {
     let state: ModelState
     let metrics: ServerMetrics
     let maxBodyBytes: Int
+    let scoring: ScoringQueue
 
-    init(state: ModelState, metrics: ServerMetrics, maxBodyBytes: Int = Self.defaultMaxBodyBytes) {
+    init(state: ModelState, metrics: ServerMetrics, maxBodyBytes: Int = Self.defaultMaxBodyBytes, scoring: ScoringQueue) {
         self.state = state
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
+        self.scoring = scoring
     }
 
     func handle(_ request: Request) async throws -> Response {
@@ -60,14 +62,22 @@ struct InvocationHandler: Sendable {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw tooLarge
         }
+        // Admitted before the body is read, so a full server sheds load without reading it.
+        guard scoring.admit() else {
+            throw InvocationError(.busy, "the server is busy: \(scoring.capacity) requests are being scored or waiting; retry")
+        }
+        defer { scoring.release() }
         let body = try await collect(request.body)
-        var w = JSONWriter(capacity: 96)
-        let count = try body.withUnsafeReadableBytes { raw throws(InvocationError) in
-            try Self.score(raw, input: input, output: output, model: model, into: &w)
+        let (count, bytes) = try await scoring.run { () throws(InvocationError) -> (Int, [UInt8]) in
+            var w = JSONWriter(capacity: 96)
+            let count = try body.withUnsafeReadableBytes { raw throws(InvocationError) in
+                try Self.score(raw, input: input, output: output, model: model, into: &w)
+            }
+            return (count, w.bytes)
         }
         metrics.recordsScored.increment(by: Int64(count))
         return Response(
-            status: .ok, headers: [.contentType: output.contentType], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+            status: .ok, headers: [.contentType: output.contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     private var tooLarge: InvocationError {

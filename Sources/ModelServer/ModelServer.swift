@@ -21,6 +21,10 @@ struct ModelServer: Sendable {
     /// Seconds before an idle connection is closed. A connection that never completes its request head is idle
     /// for this purpose too (a slowloris client), so it is also the deadline for a request's head.
     var idleTimeout: Double = 30
+    /// Threads that score (default: the cores), and the most invocations admitted at once, scoring or waiting;
+    /// more are answered 503 at once (see `ScoringQueue`).
+    var scoringWorkers: Int = ProcessInfo.processInfo.activeProcessorCount
+    var maxPendingInvocations: Int = 4 * ProcessInfo.processInfo.activeProcessorCount
     var logger: Logger
     /// Reads the bundle from `modelDirectory` (a directory or an s3:// prefix); tests substitute one that waits
     /// or hands over a loaded bundle.
@@ -40,7 +44,8 @@ struct ModelServer: Sendable {
 
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router()
-        let handler = InvocationHandler(state: state, metrics: metrics, maxBodyBytes: maxBodyBytes)
+        let handler = InvocationHandler(state: state, metrics: metrics, maxBodyBytes: maxBodyBytes,
+                                        scoring: ScoringQueue(workers: scoringWorkers, capacity: maxPendingInvocations))
         let state = self.state, metrics = self.metrics
         router.post("/invocations") { request, _ in try await handler.handle(request) }
         router.post("/endpoints/:name/invocations") { request, _ in try await handler.handle(request) }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 @testable import ModelServer
 
@@ -148,6 +149,42 @@ import Testing
             #expect(ok.status == 200)
             let trickled = try await slow
             #expect(trickled < 8, "a slowloris connection was held \(trickled)s")
+        }
+    }
+
+    /// Large batches from many clients at once while SageMaker's health check polls: scoring runs on threads of
+    /// its own, so every /ping is answered fast; requests beyond the admission bound get 503 "busy" at once
+    /// (before their body is read) and the admitted ones are scored correctly.
+    @Test func largeBatchesAreBoundedAndPingStaysFast() async throws {
+        let batch = "[" + Array(repeating: originalBody, count: 12_000).joined(separator: ",") + "]"
+        try await withServer(scoring: (workers: 1, pending: 2)) { port, _ in
+            let done = Mutex(false)
+            async let pings: [Double] = {
+                var latencies: [Double] = []
+                while !done.withLock({ $0 }) || latencies.count < 5 {
+                    let start = Date()
+                    let reply = try await RawHTTP.get(port: port, "/ping")
+                    #expect(reply.status == 200)
+                    latencies.append(Date().timeIntervalSince(start))
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                return latencies
+            }()
+            let replies = try await withThrowingTaskGroup(of: HTTPReply.self) { group in
+                for _ in 0..<10 { group.addTask { try await RawHTTP.post(port: port, batch) } }
+                var all: [HTTPReply] = []
+                for try await r in group { all.append(r) }
+                return all
+            }
+            done.withLock { $0 = true }
+            let latencies = try await pings
+            let ok = replies.filter { $0.status == 200 }, busy = replies.filter { $0.status == 503 }
+            #expect(ok.count + busy.count == replies.count, "\(replies.map(\.status))")
+            #expect(!ok.isEmpty)
+            #expect(!busy.isEmpty, "10 concurrent batches against an admission bound of 2")
+            #expect(busy.allSatisfy { $0.json?["kind"] as? String == "busy" })
+            #expect(ok.allSatisfy { ($0.jsonArray?.count ?? 0) == 12_000 })
+            #expect((latencies.max() ?? 99) < 2, "ping latencies \(latencies)")
         }
     }
 
