@@ -45,7 +45,9 @@ struct ModelServer: Sendable {
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router()
         let handler = InvocationHandler(state: state, metrics: metrics, maxBodyBytes: maxBodyBytes,
-                                        scoring: ScoringQueue(workers: scoringWorkers, capacity: maxPendingInvocations))
+                                        scoring: ScoringQueue(workers: scoringWorkers, capacity: maxPendingInvocations) { [metrics] n in
+                                            metrics.invocationsPending.set(Double(n))
+                                        })
         let state = self.state, metrics = self.metrics
         router.post("/invocations") { request, _ in try await handler.handle(request) }
         router.post("/endpoints/:name/invocations") { request, _ in try await handler.handle(request) }

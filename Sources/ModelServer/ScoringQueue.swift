@@ -22,7 +22,11 @@ final class ScoringQueue: Sendable {
         var stopped = false
     }
 
-    init(workers: Int, capacity: Int) {
+    /// Called with the number admitted whenever it changes (a gauge).
+    private let onChange: @Sendable (Int) -> Void
+
+    init(workers: Int, capacity: Int, onChange: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.onChange = onChange
         self.workers = max(1, workers)
         self.capacity = max(self.workers, capacity)
         for i in 0..<self.workers {
@@ -55,14 +59,17 @@ final class ScoringQueue: Sendable {
 
     /// Takes a place in the queue; false when it is full.
     func admit() -> Bool {
-        admitted.withLock { n in
-            guard n < capacity else { return false }
+        let now = admitted.withLock { n -> Int? in
+            guard n < capacity else { return nil }
             n += 1
-            return true
+            return n
         }
+        guard let now else { return false }
+        onChange(now)
+        return true
     }
 
-    func release() { admitted.withLock { $0 -= 1 } }
+    func release() { onChange(admitted.withLock { n in n -= 1; return n }) }
 
     var pending: Int { admitted.withLock { $0 } }
 

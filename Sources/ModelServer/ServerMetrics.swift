@@ -13,6 +13,8 @@ final class ServerMetrics: Sendable {
     let recordsScored: Counter
     let modelLoaded: Gauge
     let modelLoadSeconds: Gauge
+    /// Invocations admitted to the scoring queue (scoring or waiting for a worker).
+    let invocationsPending: Gauge
     /// `requests_total{route="invocations",status="200"}`, the one counter of the hot path.
     let invocationsOK: Counter
     /// Counters already looked up, so the hot path does not go through the registry's lock and dictionary.
@@ -40,6 +42,9 @@ final class ServerMetrics: Sendable {
         modelLoadSeconds = registry.makeGauge(
             descriptor: .init(namespace: "model_server", metricName: "model_load", unitName: "seconds",
                               helpText: "Time taken to load the model bundle."))
+        invocationsPending = registry.makeGauge(
+            descriptor: .init(namespace: "model_server", metricName: "invocations_pending", unitName: "",
+                              helpText: "Invocations admitted for scoring, running or waiting for a worker."))
         var errors: [InvocationError.Kind: Counter] = [:]
         for kind in InvocationError.Kind.allCases {
             errors[kind] = registry.makeCounter(
