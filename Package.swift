@@ -44,9 +44,13 @@ let package = Package(
         .executableTarget(name: "SigningBench", dependencies: ["AWSCore"], path: "bench/SigningBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
         .target(
+            name: "HTTPServerLimits",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        .target(
             name: "AdminHTTP",
             dependencies: [
-                "PipelineHost",
+                "PipelineHost", "HTTPServerLimits",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -91,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "ModelServer",
             dependencies: [
-                "PipelineHost", "ModelCore",
+                "PipelineHost", "ModelCore", "HTTPServerLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

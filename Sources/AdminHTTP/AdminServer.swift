@@ -1,3 +1,4 @@
+import HTTPServerLimits
 import Hummingbird
 import Logging
 import PipelineHost
@@ -52,7 +53,8 @@ public struct AdminServer: Sendable {
         }
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
+            // Scrapers and health checks need a handful of connections.
+            server: ConnectionLimiter(limit: 64).http1(idleTimeout: idleTimeout),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

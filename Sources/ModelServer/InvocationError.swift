@@ -15,6 +15,7 @@ struct InvocationError: Error, Sendable, CustomStringConvertible {
         case duplicateField = "duplicate_field"
         case emptyBody = "empty_body"
         case bodyTooLarge = "body_too_large"
+        case bodyTooSlow = "body_too_slow"
         case unsupportedMediaType = "unsupported_media_type"
         case notAcceptable = "not_acceptable"
         case notReady = "not_ready"
@@ -23,6 +24,7 @@ struct InvocationError: Error, Sendable, CustomStringConvertible {
         var status: HTTPResponse.Status {
             switch self {
             case .bodyTooLarge: return .contentTooLarge
+            case .bodyTooSlow: return .requestTimeout
             case .unsupportedMediaType: return .unsupportedMediaType
             case .notAcceptable: return .notAcceptable
             case .notReady, .busy: return .serviceUnavailable

@@ -20,8 +20,12 @@ struct InvocationHandler: Sendable {
     let metrics: ServerMetrics
     let maxBodyBytes: Int
     let scoring: ScoringQueue
+    /// Seconds a request's body may take to arrive once its head has: a client trickling a body must not hold a
+    /// scoring place (and a connection) for longer.
+    let bodyDeadline: Double
 
-    init(state: ModelState, metrics: ServerMetrics, maxBodyBytes: Int = Self.defaultMaxBodyBytes, scoring: ScoringQueue) {
+    init(state: ModelState, metrics: ServerMetrics, maxBodyBytes: Int = Self.defaultMaxBodyBytes, scoring: ScoringQueue, bodyDeadline: Double = 30) {
+        self.bodyDeadline = bodyDeadline
         self.state = state
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
@@ -67,7 +71,7 @@ struct InvocationHandler: Sendable {
             throw InvocationError(.busy, "the server is busy: \(scoring.capacity) requests are being scored or waiting; retry")
         }
         defer { scoring.release() }
-        let body = try await collect(request.body)
+        let body = try await collectWithDeadline(request.body)
         let (count, bytes) = try await scoring.run { () throws(InvocationError) -> (Int, [UInt8]) in
             var w = JSONWriter(capacity: 96)
             let count = try body.withUnsafeReadableBytes { raw throws(InvocationError) in
@@ -82,6 +86,23 @@ struct InvocationHandler: Sendable {
 
     private var tooLarge: InvocationError {
         InvocationError(.bodyTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
+    }
+
+    /// The body, or 408 when it has not fully arrived within `bodyDeadline`.
+    private func collectWithDeadline(_ body: RequestBody) async throws -> ByteBuffer {
+        let deadline = bodyDeadline
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await self.collect(body) }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(deadline * 1000)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else {
+                throw InvocationError(.bodyTooSlow, "the request body did not arrive within \(deadline == deadline.rounded() ? String(Int(deadline)) : String(deadline))s")
+            }
+            return buffer
+        }
     }
 
     /// The body, refused with 413 as soon as it grows past the limit.

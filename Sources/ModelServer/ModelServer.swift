@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServerLimits
 import Hummingbird
 import Logging
 import ModelCore
@@ -21,6 +22,10 @@ struct ModelServer: Sendable {
     /// Seconds before an idle connection is closed. A connection that never completes its request head is idle
     /// for this purpose too (a slowloris client), so it is also the deadline for a request's head.
     var idleTimeout: Double = 30
+    /// Seconds a request body may take to arrive after its head (408 after that).
+    var bodyDeadline: Double = 30
+    /// Most connections open at once; more are closed as soon as they are accepted (see `ConnectionLimiter`).
+    var maxConnections: Int = 512
     /// Threads that score (default: the cores), and the most invocations admitted at once, scoring or waiting;
     /// more are answered 503 at once (see `ScoringQueue`).
     var scoringWorkers: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -47,7 +52,7 @@ struct ModelServer: Sendable {
         let handler = InvocationHandler(state: state, metrics: metrics, maxBodyBytes: maxBodyBytes,
                                         scoring: ScoringQueue(workers: scoringWorkers, capacity: maxPendingInvocations) { [metrics] n in
                                             metrics.invocationsPending.set(Double(n))
-                                        })
+                                        }, bodyDeadline: bodyDeadline)
         let state = self.state, metrics = self.metrics
         router.post("/invocations") { request, _ in try await handler.handle(request) }
         router.post("/endpoints/:name/invocations") { request, _ in try await handler.handle(request) }
@@ -72,7 +77,7 @@ struct ModelServer: Sendable {
         let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: buildRouter(),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
+            server: ConnectionLimiter(limit: maxConnections).http1(idleTimeout: idleTimeout),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

@@ -195,6 +195,57 @@ import Testing
         }
     }
 
+    /// A body that trickles after a complete head gets 408 at the body deadline (it would otherwise hold its
+    /// scoring place and connection for as long as the client likes); the place is free again afterwards.
+    @Test func aTricklingBodyGets408AtTheDeadline() async throws {
+        try await withServer(bodyDeadline: 1, scoring: (workers: 1, pending: 1)) { port, _ in
+            let reply = try await RawHTTP.onThread { () throws -> (HTTPReply, Double) in
+                let c = try RawConnection(port: port, timeoutSeconds: 20)
+                let start = Date()
+                try c.send("POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[")
+                let sender = Thread {
+                    for _ in 0..<100 {
+                        guard (try? c.send(" ")) != nil else { return }
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
+                }
+                sender.start()
+                let r = try c.readReply()
+                return (r, Date().timeIntervalSince(start))
+            }
+            #expect(reply.0.status == 408)
+            #expect(reply.0.json?["kind"] as? String == "body_too_slow")
+            #expect(reply.1 < 8, "answered after \(reply.1)s")
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200, "the scoring place was released")
+        }
+    }
+
+    /// A thousand idle connections: at most max_connections stay open (the rest are closed as soon as they are
+    /// accepted), the open ones are reaped at the idle timeout, and the server then answers as before.
+    @Test func aThousandIdleConnectionsAreBounded() async throws {
+        try await withServer(idleTimeout: 2, maxConnections: 50) { port, _ in
+            let (openAfterAccept, openAfterIdle) = try await RawHTTP.onThread { () throws -> (Int, Int) in
+                let conns = try (0..<1000).map { _ in try RawConnection(port: port, timeoutSeconds: 10) }
+                func stillOpen() -> Int {
+                    conns.filter { c in
+                        var probe: UInt8 = 0
+                        let n = recv(c.fd, &probe, 1, Int32(MSG_DONTWAIT))
+                        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)  // nothing to read and not closed
+                    }.count
+                }
+                Thread.sleep(forTimeInterval: 0.8)
+                let early = stillOpen()
+                Thread.sleep(forTimeInterval: 3)
+                return (early, stillOpen())
+            }
+            #expect(openAfterAccept <= 50, "\(openAfterAccept) connections held")
+            #expect(openAfterIdle == 0, "\(openAfterIdle) idle connections outlived the idle timeout")
+            let ok = try await RawHTTP.post(port: port, originalBody)
+            #expect(ok.status == 200)
+        }
+    }
+
     @Test func garbageRequestLineDoesNotKillTheServer() async throws {
         try await withServer { port, _ in
             let reply = try await RawHTTP.raw(port: port, Array("NOT HTTP AT ALL\r\n\r\n".utf8))

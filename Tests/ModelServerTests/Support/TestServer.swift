@@ -74,7 +74,7 @@ let sharedBundle = try! ModelBundle(directory: TestPaths.bundle)
 func withServer<T: Sendable>(
     modelDirectory: String = TestPaths.bundle, readFromDisk: Bool = false,
     loader: (@Sendable (String) async throws -> ModelBundle)? = nil,
-    waitUntilReady: Bool = true, maxBodyBytes: Int? = nil, idleTimeout: Double? = nil, scoring: (workers: Int, pending: Int)? = nil,
+    waitUntilReady: Bool = true, maxBodyBytes: Int? = nil, idleTimeout: Double? = nil, bodyDeadline: Double? = nil, maxConnections: Int? = nil, scoring: (workers: Int, pending: Int)? = nil,
     _ body: @Sendable (Int, ModelServer) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "model-server-test")
@@ -88,6 +88,8 @@ func withServer<T: Sendable>(
     }
     if let maxBodyBytes { server.maxBodyBytes = maxBodyBytes }
     if let idleTimeout { server.idleTimeout = idleTimeout }
+    if let bodyDeadline { server.bodyDeadline = bodyDeadline }
+    if let maxConnections { server.maxConnections = maxConnections }
     if let scoring {
         server.scoringWorkers = scoring.workers
         server.maxPendingInvocations = scoring.pending
