@@ -195,36 +195,6 @@ import Testing
         }
     }
 
-    /// Large batches being scored while SageMaker's health check polls: scoring runs on its own thread, so every
-    /// /ping is answered within SageMaker's 2 s while four 3,000-row batches are scored one after another.
-    @Test func pingStaysFastWhileLargeBatchesAreScored() async throws {
-        let batch = "[" + Array(repeating: originalBody, count: 3000).joined(separator: ",") + "]"
-        try await withServer(scoring: (workers: 1, pending: 4)) { port, _ in
-            let done = Mutex(false)
-            async let pings: [Double] = {
-                var latencies: [Double] = []
-                while !done.withLock({ $0 }) || latencies.count < 3 {
-                    let start = Date()
-                    let reply = try await RawHTTP.get(port: port, "/ping")
-                    #expect(reply.status == 200)
-                    latencies.append(Date().timeIntervalSince(start))
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                return latencies
-            }()
-            let statuses = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
-                for _ in 0..<4 { group.addTask { let r = try await RawHTTP.post(port: port, batch); return (r.status, r.jsonArray?.count ?? 0) } }
-                var all: [(Int, Int)] = []
-                for try await r in group { all.append(r) }
-                return all
-            }
-            done.withLock { $0 = true }
-            let latencies = try await pings
-            #expect(statuses.allSatisfy { $0 == (200, 3000) }, "\(statuses)")
-            #expect((latencies.max() ?? 99) < 2, "ping latencies \(latencies)")
-        }
-    }
-
     /// A body that trickles after a complete head gets 408 at the body deadline (it would otherwise hold its
     /// scoring place and connection for as long as the client likes); the place is free again afterwards.
     @Test func aTricklingBodyGets408AtTheDeadline() async throws {

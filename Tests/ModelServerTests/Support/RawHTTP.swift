@@ -35,7 +35,7 @@ struct HTTPClientError: Error, CustomStringConvertible {
 final class RawConnection: @unchecked Sendable {
     let fd: Int32
 
-    init(port: Int, timeoutSeconds: Int = 15) throws {
+    init(port: Int, timeoutSeconds: Int = 60) throws {  // a hang guard: a 6 MiB body on a loaded CI machine took over 15 s
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError(description: "socket: \(errno)") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
