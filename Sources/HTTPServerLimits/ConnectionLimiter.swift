@@ -10,22 +10,15 @@ import Synchronization
 public final class ConnectionLimiter: Sendable {
     public let limit: Int
     private let open = Mutex(0)
-    private let refusedCount = Mutex(0)
 
     public init(limit: Int) { self.limit = max(1, limit) }
 
-    public var openConnections: Int { open.withLock { $0 } }
-    /// Connections closed because the server was at its cap.
-    public var refused: Int { refusedCount.withLock { $0 } }
-
     func acquire() -> Bool {
-        let ok = open.withLock { n -> Bool in
+        open.withLock { n -> Bool in
             guard n < limit else { return false }
             n += 1
             return true
         }
-        if !ok { refusedCount.withLock { $0 += 1 } }
-        return ok
     }
 
     func release() { open.withLock { $0 -= 1 } }

@@ -71,8 +71,6 @@ final class ScoringQueue: Sendable {
 
     func release() { onChange(admitted.withLock { n in n -= 1; return n }) }
 
-    var pending: Int { admitted.withLock { $0 } }
-
     /// Runs `work` on a scoring thread (the caller was admitted, so at most `capacity` jobs wait).
     func run<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
         let result: Result<T, E> = await withCheckedContinuation { continuation in

@@ -162,7 +162,7 @@ public final class PipelineRunner: Sendable {
         }
 
         let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop,
-                                          partitions: handover, addedFields: Set(transforms.flatMap { $0.1.fieldsAdded }).count)
+                                          partitions: handover, addedFields: Self.addedFieldCount(spec, registry))
         stats.setReady(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var stages = 0
@@ -389,6 +389,13 @@ public final class PipelineRunner: Sendable {
             logger.debug("checkpoint written", metadata: ["checkpoint": "\(cp.id)", "up_to_batch": "\(barrier.upTo)"])
             if barrier.isFinal { return }
         }
+    }
+
+    /// How many distinct fields the transforms add, from their declared data flow (the one `validate` checks):
+    /// sources size each record for them when they parse it, so no stage has to grow it.
+    static func addedFieldCount(_ spec: PipelineSpec, _ registry: PluginRegistry) -> Int {
+        let check = DataFlowCheck(registry: registry)
+        return Set(spec.transforms.flatMap { check.flow(of: $0)?.writes ?? [] }).count
     }
 }
 

@@ -26,9 +26,6 @@ public protocol Transform: AnyObject, Sendable {
     /// True when the transform's output depends on state built from earlier records (keyed state): a
     /// checkpoint without its state cannot be resumed, because the features would silently start from zero.
     var hasKeyedState: Bool { get }
-    /// The fields this transform adds to every record it passes, known once it is built. Sources size records
-    /// for them when they parse (`SourceContext.addedFields`).
-    var fieldsAdded: [String] { get }
     func stop() async
 }
 
@@ -38,7 +35,6 @@ extension Transform {
     public func snapshot() throws -> JSONValue? { nil }
     public func restore(_ state: JSONValue) throws {}
     public var hasKeyedState: Bool { false }
-    public var fieldsAdded: [String] { [] }
     public func stop() async {}
 }
 

@@ -84,12 +84,6 @@ public final class ABSplit: TransformPlugin, Sendable {
         return variants.firstIndex { b < $0.upper } ?? variants.count - 1
     }
 
-    public var fieldsAdded: [String] {
-        var names = variants.flatMap { $0.scorer.fieldsAdded } + ["_ab_index", "variant"]
-        if shadow != nil { names += ["shadow_score", "shadow_model_version"] }
-        return names
-    }
-
     public func process(_ batch: inout Batch) async throws {
         var shadowScores: [Int: (JSONValue?, JSONValue?)] = [:]
         if let shadow {

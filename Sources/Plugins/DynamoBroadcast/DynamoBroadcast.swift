@@ -193,8 +193,6 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         return columns
     }
 
-    public var fieldsAdded: [String] { table.fields }
-
     public func process(_ batch: inout Batch) async throws {
         var unknownCount = 0, droppedCount = 0
         let fields = table.fields

@@ -46,8 +46,6 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
         try await scaling.start()
     }
 
-    public var fieldsAdded: [String] { [output] }
-
     public func process(_ batch: inout Batch) async throws {
         let scaling = try scaling.get()
         let scaler = scaling.scaler, assembler = scaling.assembler, output = self.output

@@ -52,8 +52,6 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         try await scoring.start()
     }
 
-    public var fieldsAdded: [String] { ScoreFields.all }
-
     public func process(_ batch: inout Batch) async throws {
         let scoring = try scoring.get()
         let model = scoring.model

@@ -134,8 +134,6 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         keysGauge = Gauge(label: "rolling_aggregates_keys", dimensions: [("transform", config.id)])
     }
 
-    public var fieldsAdded: [String] { outputNames.flatMap { $0 } + (sinceField.map { [$0] } ?? []) }
-
     public func process(_ batch: inout Batch) async throws {
         lock.withLock { processLocked(&batch) }
     }

@@ -100,7 +100,6 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     }
 
     public var maxConcurrentBatches: Int { 2 }
-    public var fieldsAdded: [String] { ScoreFields.all }
 
     public func start(_ context: StageContext) async throws {
         try await fallback?.start(context)
