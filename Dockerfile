@@ -21,6 +21,9 @@ COPY Package.* ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
+# Package.swift declares the benchmark targets here; SwiftPM refuses to build when a target's path is missing.
+COPY bench/ScorerBench ./bench/ScorerBench
+COPY bench/SigningBench ./bench/SigningBench
 RUN swift build -c release --product model-server --static-swift-stdlib \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/model-server" /out/model-server \
     && strip /out/model-server

@@ -20,7 +20,7 @@ struct PipelineHostCommand: AsyncParsableCommand {
         commandName: "pipeline-host",
         abstract: "Runs stream-processing pipelines (sources → transforms → sinks) described by a JSON spec.",
         version: HostVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, PluginsCommand.self, SchemaCommand.self, ScoreCommand.self, LambdaCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, HealthCommand.self, PluginsCommand.self, SchemaCommand.self, ScoreCommand.self, LambdaCommand.self])
 }
 
 enum HostVersion {
@@ -109,7 +109,9 @@ struct RunCommand: AsyncParsableCommand {
         let logger = log.bootstrap()
         let spec = try loadSpec(self.spec)
         let prometheus = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        // Prometheus for /metrics; the store lets the host read its plugins' metrics back (status page, CloudWatch).
+        let metricsStore = MetricsStore()
+        MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: prometheus), metricsStore]))
 
         let stats = RuntimeStats()
         let stop = StopSignal()
@@ -131,12 +133,17 @@ struct RunCommand: AsyncParsableCommand {
                                     freshState: Set(freshState))
         var background: [Task<Void, Never>] = []
         if let admin = spec.admin {
-            let server = AdminServer(host: admin.host, port: admin.port, stats: stats, registry: prometheus, logger: logger)
+            let server = AdminServer(host: admin.host, port: admin.port, stats: stats, registry: prometheus, logger: logger,
+                                     spec: spec, metricsStore: metricsStore)
             background.append(Task {
                 do { try await server.run { port in logger.info("admin server listening", metadata: ["address": "\(admin.host):\(port)"]) } } catch {
                     logger.error("admin server failed", metadata: ["error": "\(error)"])
                 }
             })
+        }
+        if let cloudwatch = spec.metrics.cloudwatch {
+            let emf = EMFReporter(pipeline: spec.name, settings: cloudwatch, stats: stats, metrics: metricsStore)
+            background.append(Task { await emf.run() })
         }
         if !quiet {
             let reporter = StatusReporter(stats: stats, logger: logger, interval: spec.runtime.statusInterval)

@@ -13,6 +13,8 @@ public final class RuntimeStats: Sendable {
     private let flags = Mutex<(ready: Bool, lastCheckpoint: Double?, failure: String?)>((false, nil, nil))
     private let unready = Mutex<[String: String]>([:])
     public let startTime: Double
+    /// Per-stage meters and latencies, registered by the runner when it starts.
+    public let telemetry = PipelineTelemetry()
 
     public init() { startTime = MonotonicClock.seconds() }
 

@@ -56,6 +56,11 @@ public struct StatusReporter: Sendable {
             "dead_lettered": "\(stats.deadLettered)", "events_per_second": "\(Int(rate))",
             "checkpoints": "\(stats.checkpoints)",
         ]
+        let latency = stats.telemetry.endToEnd.recent
+        if let p50 = latency.quantile(0.5), let p99 = latency.quantile(0.99) {
+            meta["latency_p50_ms"] = "\(String(format: "%.1f", p50 * 1000))"
+            meta["latency_p99_ms"] = "\(String(format: "%.1f", p99 * 1000))"
+        }
         if let last = stats.lastCheckpointTime { meta["checkpoint_age_seconds"] = "\(Int(MonotonicClock.wallSeconds() - last))" }
         let (done, total) = stats.progress
         if total > 0 { meta["progress_percent"] = "\(String(format: "%.1f", Double(done) * 100 / Double(total)))" }

@@ -46,12 +46,15 @@ public struct Batch: Sendable {
     public var records: [Record]
     public internal(set) var deadLetters: [DeadLetter]
     let token: AckToken
+    /// When the source emitted the batch (monotonic seconds): the start of its end-to-end latency.
+    let arrival: Double
 
-    init(id: UInt64, records: [Record], deadLetters: [DeadLetter], token: AckToken) {
+    init(id: UInt64, records: [Record], deadLetters: [DeadLetter], token: AckToken, arrival: Double = MonotonicClock.seconds()) {
         self.id = id
         self.records = records
         self.deadLetters = deadLetters
         self.token = token
+        self.arrival = arrival
     }
 
     /// Moves a record out of the flow to the dead-letter output.
@@ -62,7 +65,7 @@ public struct Batch: Sendable {
     /// A batch of some of this batch's records, for a transform that hands part of its input to another
     /// transform (A/B splits). Its dead letters are merged back with `absorb(_:)`.
     public func subBatch(_ records: [Record]) -> Batch {
-        Batch(id: id, records: records, deadLetters: [], token: token)
+        Batch(id: id, records: records, deadLetters: [], token: token, arrival: arrival)
     }
 
     public mutating func absorb(deadLettersOf other: Batch) {
@@ -118,19 +121,26 @@ public final class Delivery: Sendable {
     private let token: AckToken
     private let rejections: (any RejectionSink)?
     private let done = Latch()
+    /// Where the acknowledgement's latencies are recorded, from when the batch arrived and each record's event time.
+    private let latency: DeliveryLatency?
 
-    init(batchID: UInt64, records: [Record], sinkID: String, token: AckToken, rejections: (any RejectionSink)?) {
+    init(batchID: UInt64, records: [Record], sinkID: String, token: AckToken, rejections: (any RejectionSink)?,
+         latency: DeliveryLatency? = nil) {
         self.batchID = batchID
         self.records = records
         self.sinkID = sinkID
         self.token = token
         self.rejections = rejections
+        self.latency = latency
         token.retain()
     }
 
     /// The records are durable at the destination. Idempotent.
     public func acknowledge() {
-        if done.trip() { token.release() }
+        if done.trip() {
+            latency?.acknowledged(count: records.count)
+            token.release()
+        }
     }
 
     /// Records that failed permanently at the destination go to the dead-letter output with the reason;
@@ -154,4 +164,24 @@ public final class Delivery: Sendable {
 /// Where sinks send permanently failed records (the dead-letter stage).
 protocol RejectionSink: Sendable {
     func reject(_ letters: [DeadLetter], token: AckToken, batchID: UInt64) async throws
+}
+
+/// The latencies a delivery records when its sink acknowledges it.
+struct DeliveryLatency: Sendable {
+    let meters: PipelineTelemetry.StageMeters
+    let telemetry: PipelineTelemetry
+    let arrival: Double
+    /// Event times (seconds since 1970) of the records that have one.
+    let eventTimes: [Double]
+
+    func acknowledged(count: Int) {
+        let waited = MonotonicClock.seconds() - arrival
+        meters.arrivalToAck.record(seconds: waited, count: count)
+        telemetry.endToEnd.record(seconds: waited, count: count)
+        guard !eventTimes.isEmpty else { return }
+        let now = MonotonicClock.wallSeconds()
+        let ages = eventTimes.map { now - $0 }
+        meters.eventToAck.record(secondsEach: ages)
+        telemetry.eventToAck.record(secondsEach: ages)
+    }
 }

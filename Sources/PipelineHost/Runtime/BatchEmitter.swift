@@ -27,9 +27,13 @@ final class BatchEmitter: Sendable {
     private let recordsIn: Counter
     private let bytesIn: Counter
     private let deadLettered: Counter
+    /// The source's entry in the telemetry.
+    let sourceMeters: PipelineTelemetry.StageMeters?
 
     init(output: BoundedChannel<StreamItem>, barriers: BoundedChannel<Barrier>, tracker: AckTracker, stats: RuntimeStats,
-         interval: Double, firstBarrierID: UInt64, positions: [String: JSONValue], pipeline: String) {
+         interval: Double, firstBarrierID: UInt64, positions: [String: JSONValue], pipeline: String,
+         sourceMeters: PipelineTelemetry.StageMeters? = nil) {
+        self.sourceMeters = sourceMeters
         self.output = output
         self.barriers = barriers
         self.tracker = tracker
@@ -67,7 +71,11 @@ final class BatchEmitter: Sendable {
         stats.addIn(records: source.records.count + source.deadLetters.count, bytes: source.bytes)
         recordsIn.increment(by: source.records.count + source.deadLetters.count)
         bytesIn.increment(by: source.bytes)
-        if !source.deadLetters.isEmpty { deadLettered.increment(by: source.deadLetters.count) }
+        if !source.deadLetters.isEmpty {
+            deadLettered.increment(by: source.deadLetters.count)
+            sourceMeters?.add(failed: source.deadLetters.count)
+        }
+        sourceMeters?.add(records: source.records.count)
         let records = source.records
         source.records = []
         try await output.send(.batch(Batch(id: id, records: records, deadLetters: source.deadLetters, token: token)))

@@ -135,10 +135,25 @@ public final class PipelineRunner: Sendable {
         let deadLetterChannel = BoundedChannel<SinkItem>(high: capacity)
         let barrierChannel = BoundedChannel<Barrier>(high: 16)
         let tracker = AckTracker()
+        // The telemetry's stages, in the order of the pipeline; each with the queue in front of it.
+        let telemetry = stats.telemetry
+        telemetry.eventTimeField.withLock { $0 = spec.metrics.eventTimeField }
+        let sourceMeters = telemetry.register(id: spec.source.id, kind: .source, type: spec.source.type)
+        let transformMeters = transforms.enumerated().map { i, t in
+            telemetry.register(id: t.0, kind: .transform, type: spec.transforms[i].type, queueDepth: { chain[i].bufferedCount })
+        }
+        let sinkMeters = sinks.enumerated().map { i, s in
+            telemetry.register(id: s.0.config.id, kind: .sink, type: s.0.config.type, queueDepth: { sinkChannels[i].bufferedCount })
+        }
+        let deadLetterMeters = telemetry.register(id: spec.deadLetter.id, kind: .deadLetter, type: spec.deadLetter.type,
+                                                  queueDepth: { deadLetterChannel.bufferedCount })
+        if let p = source as? any StatusDetailProviding { telemetry.addDetails(id: spec.source.id, p) }
+        for (id, t) in transforms { if let p = t as? any StatusDetailProviding { telemetry.addDetails(id: id, p) } }
+        for (config, sink) in sinks { if let p = sink as? any StatusDetailProviding { telemetry.addDetails(id: config.config.id, p) } }
         let emitter = BatchEmitter(
             output: chain[0], barriers: barrierChannel, tracker: tracker, stats: stats,
             interval: spec.checkpoint.interval, firstBarrierID: (checkpoint?.id ?? 0) + 1,
-            positions: checkpoint?.positions ?? [:], pipeline: spec.name)
+            positions: checkpoint?.positions ?? [:], pipeline: spec.name, sourceMeters: sourceMeters)
         let rejections = DeadLetterRejections(channel: deadLetterChannel, stats: stats, pipeline: spec.name)
 
         @Sendable func closeAll() {
@@ -178,23 +193,24 @@ public final class PipelineRunner: Sendable {
                 chain[0].close()
             }
             for (i, (id, t)) in transforms.enumerated() {
-                add(id) { try await Self.runTransform(t, id: id, input: chain[i], output: chain[i + 1]) }
+                add(id) { try await Self.runTransform(t, id: id, input: chain[i], output: chain[i + 1], meters: transformMeters[i]) }
             }
             add("router") {
                 try await Self.route(input: chain[transforms.count], sinks: sinks.map(\.0), channels: sinkChannels,
-                                     deadLetters: deadLetterChannel, rejections: rejections)
+                                     deadLetters: deadLetterChannel, rejections: rejections, meters: sinkMeters, telemetry: telemetry)
             }
             // The dead-letter channel stays open until the last sink has finished: a sink may reject records
             // (delivery.reject) after the router has passed on the end of the input.
             let sinksRunning = Countdown(sinks.count)
             for (i, (config, sink)) in sinks.enumerated() {
                 add(config.config.id) {
-                    try await Self.runSink(sink, id: config.config.id, input: sinkChannels[i], countsAsOutput: true, stats: self.stats)
+                    try await Self.runSink(sink, id: config.config.id, input: sinkChannels[i], countsAsOutput: true, stats: self.stats, meters: sinkMeters[i])
                     if sinksRunning.decrement() { deadLetterChannel.close() }
                 }
             }
             add(spec.deadLetter.id) {
-                try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats)
+                try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats,
+                                       meters: deadLetterMeters)
             }
             add("checkpoint") {
                 try await self.coordinateCheckpoints(barriers: barrierChannel, emitter: emitter, tracker: tracker, deadLetters: deadLetterChannel, store: store,
@@ -262,7 +278,8 @@ public final class PipelineRunner: Sendable {
 
     // MARK: Stages
 
-    static func runTransform(_ t: any Transform, id: String, input: BoundedChannel<StreamItem>, output: BoundedChannel<StreamItem>) async throws {
+    static func runTransform(_ t: any Transform, id: String, input: BoundedChannel<StreamItem>, output: BoundedChannel<StreamItem>,
+                             meters: PipelineTelemetry.StageMeters? = nil) async throws {
         let width = max(1, t.maxConcurrentBatches)
         let processed = Counter(label: "pipeline_transform_records_total", dimensions: [("transform", id)])
         let failed = Counter(label: "pipeline_dead_letter_total", dimensions: [("stage", id)])
@@ -271,6 +288,8 @@ public final class PipelineRunner: Sendable {
             // first change copy its fields. A failed batch goes to the dead-letter output as the transform left it.
             var b = batch
             let before = b.deadLetters.count
+            let started = MonotonicClock.seconds()
+            defer { meters?.batchTime.record(seconds: MonotonicClock.seconds() - started) }
             do {
                 try await t.process(&b)
             } catch {
@@ -279,7 +298,11 @@ public final class PipelineRunner: Sendable {
                 for r in records { b.deadLetter(r, reason: "transform failed: \(error)", stage: id) }
             }
             processed.increment(by: b.records.count)
-            if b.deadLetters.count > before { failed.increment(by: b.deadLetters.count - before) }
+            meters?.add(records: b.records.count)
+            if b.deadLetters.count > before {
+                failed.increment(by: b.deadLetters.count - before)
+                meters?.add(failed: b.deadLetters.count - before)
+            }
             return b
         }
         if width == 1 {
@@ -312,15 +335,35 @@ public final class PipelineRunner: Sendable {
     }
 
     static func route(input: BoundedChannel<StreamItem>, sinks: [PipelineSpec.SinkSpec], channels: [BoundedChannel<SinkItem>],
-                      deadLetters: BoundedChannel<SinkItem>, rejections: DeadLetterRejections) async throws {
+                      deadLetters: BoundedChannel<SinkItem>, rejections: DeadLetterRejections,
+                      meters: [PipelineTelemetry.StageMeters] = [], telemetry: PipelineTelemetry? = nil) async throws {
+        let timeField = telemetry?.eventTimeField.withLock { $0 }
+        func eventTimes(_ records: [Record]) -> [Double] {
+            guard let timeField else { return [] }
+            return records.compactMap { r in r[timeField]?.doubleValue.flatMap { $0.isFinite ? $0 : nil } }
+        }
         while let item = await input.receive() {
             switch item {
             case .batch(let batch):
+                // Read once per batch: sinks that take every record share them.
+                var allTimes: [Double]?
                 for (i, sink) in sinks.enumerated() {
                     let now = Date().timeIntervalSince1970
                     let records = sink.when.map { w in batch.records.filter { w.matches($0, now: now) } } ?? batch.records
                     if records.isEmpty { continue }
-                    try await channels[i].send(.delivery(Delivery(batchID: batch.id, records: records, sinkID: sink.config.id, token: batch.token, rejections: rejections)))
+                    var latency: DeliveryLatency?
+                    if let telemetry, i < meters.count {
+                        let times: [Double]
+                        if sink.when == nil {
+                            if allTimes == nil { allTimes = eventTimes(batch.records) }
+                            times = allTimes!
+                        } else {
+                            times = eventTimes(records)
+                        }
+                        latency = DeliveryLatency(meters: meters[i], telemetry: telemetry, arrival: batch.arrival, eventTimes: times)
+                    }
+                    try await channels[i].send(.delivery(Delivery(batchID: batch.id, records: records, sinkID: sink.config.id, token: batch.token,
+                                                                  rejections: rejections, latency: latency)))
                 }
                 if !batch.deadLetters.isEmpty {
                     try await rejections.send(batch.deadLetters, token: batch.token, batchID: batch.id, immediate: false)
@@ -337,12 +380,16 @@ public final class PipelineRunner: Sendable {
         for c in channels { c.close() }
     }
 
-    static func runSink(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats) async throws {
+    static func runSink(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats,
+                        meters: PipelineTelemetry.StageMeters? = nil) async throws {
         let written = Counter(label: "pipeline_records_out_total", dimensions: [("sink", id)])
         while let item = await input.receive() {
             switch item {
             case .delivery(let d):
+                let started = MonotonicClock.seconds()
                 try await sink.write(d)
+                meters?.batchTime.record(seconds: MonotonicClock.seconds() - started)
+                meters?.add(records: d.records.count)
                 if countsAsOutput {
                     stats.addOut(sink: id, d.records.count)
                     written.increment(by: d.records.count)
@@ -417,6 +464,7 @@ final class DeadLetterRejections: RejectionSink, Sendable {
         // The dead-letter sink itself has nowhere to reject to: a rejection there stops the pipeline.
         let d = Delivery(batchID: batchID, records: entries, sinkID: "dead_letter", token: token, rejections: nil)
         stats.addDeadLettered(letters.count)
+        stats.telemetry.countDeadLetters(letters)
         try await channel.send(immediate ? .rejection(d) : .delivery(d))
     }
 

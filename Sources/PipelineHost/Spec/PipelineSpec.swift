@@ -24,6 +24,18 @@ public struct PipelineSpec: Sendable {
         public var statusInterval: Double
     }
 
+    public struct MetricsSettings: Sendable {
+        /// The field with each record's event time, for the event time → acknowledgement latency.
+        public var eventTimeField: String?
+        public var cloudwatch: CloudWatchSettings?
+    }
+
+    /// CloudWatch metrics as Embedded Metric Format lines on stdout (shipped by the awslogs driver).
+    public struct CloudWatchSettings: Sendable {
+        public var namespace: String
+        public var interval: Double
+    }
+
     public var file: String
     public var name: String
     public var source: ComponentConfig
@@ -33,6 +45,7 @@ public struct PipelineSpec: Sendable {
     public var checkpoint: CheckpointSettings
     public var admin: AdminSettings?
     public var runtime: RuntimeSettings
+    public var metrics = MetricsSettings()
 
     // MARK: The spec format, declared once (validation and the JSON Schema both read these).
 
@@ -55,6 +68,17 @@ public struct PipelineSpec: Sendable {
         FieldSpec("checkpoint", .object(checkpointFields), .defaultValue([:]), doc: "How progress and state are stored."),
         FieldSpec("admin", .object(adminFields), doc: "The admin HTTP server (/metrics, /health, /ready); off when absent."),
         FieldSpec("runtime", .object(runtimeFields), .defaultValue([:]), doc: "Buffers, shutdown and status settings."),
+        FieldSpec("metrics", .object(metricsFields), .defaultValue([:]), doc: "Latency measurement and CloudWatch metrics."),
+    ]
+
+    static let metricsFields: [FieldSpec] = [
+        FieldSpec("event_time_field", .string, doc: "The field with each record's event time (seconds since 1970), for the event time → sink acknowledgement latency. Default: the time_field of the first transform that has one."),
+        FieldSpec("cloudwatch", .object(cloudwatchFields), doc: "Publish CloudWatch metrics as Embedded Metric Format lines on stdout (the ECS awslogs driver ships them; no API calls); off when absent."),
+    ]
+
+    static let cloudwatchFields: [FieldSpec] = [
+        FieldSpec("namespace", .string, .defaultValue("FraudPipeline"), doc: "The CloudWatch namespace (the Terraform alarms read FraudPipeline)."),
+        FieldSpec("interval", .duration, .defaultValue("60s"), doc: "Time between metric lines: the resolution of the alarms' periods."),
     ]
 
     static let checkpointFields: [FieldSpec] = [
@@ -152,6 +176,7 @@ public struct PipelineSpec: Sendable {
         }
         let checkpointSection = section("checkpoint")
         let runtimeSection = section("runtime")
+        let metricsSection = section("metrics")
         var admin: AdminSettings?
         if node["admin"] != nil, let a = section("admin") {
             let address = a.string("address")
@@ -176,7 +201,15 @@ public struct PipelineSpec: Sendable {
             for p in DataFlowCheck(registry: v.registry).problems(transforms) { v.error(locate(node, p.path), p.path, p.message) }
         }
 
-        guard let name, let source, let checkpointSection, let runtimeSection, v.errors.isEmpty else { return nil }
+        guard let name, let source, let checkpointSection, let runtimeSection, let metricsSection, v.errors.isEmpty else { return nil }
+        var metrics = MetricsSettings()
+        metrics.eventTimeField = metricsSection.optionalString("event_time_field")
+            ?? transforms.lazy.compactMap { t in t.fields.contains { $0.name == "time_field" } ? t.optionalString("time_field") : nil }.first
+        if metricsSection["cloudwatch"] != nil {
+            let cw = metricsSection.nested("cloudwatch")
+            metrics.cloudwatch = CloudWatchSettings(namespace: cw.optionalString("namespace") ?? "FraudPipeline",
+                                                    interval: max(1, cw.optionalSeconds("interval") ?? 60))
+        }
         let dlq = deadLetter ?? ComponentConfig(
             kind: .sink, type: "file", id: "dead_letter", path: "$.dead_letter (default)",
             values: defaultDeadLetterValues(name: name, registry: v.registry), fields: v.registry.registration(kind: .sink, name: "file")?.descriptor.fields ?? [])
@@ -189,7 +222,8 @@ public struct PipelineSpec: Sendable {
             runtime: RuntimeSettings(
                 channelCapacity: runtimeSection.int("channel_capacity"),
                 shutdownTimeout: runtimeSection.seconds("shutdown_timeout"),
-                statusInterval: runtimeSection.seconds("status_interval")))
+                statusInterval: runtimeSection.seconds("status_interval")),
+            metrics: metrics)
     }
 
     private static func defaultDeadLetterValues(name: String, registry: PluginRegistry) -> [(String, JSONValue)] {

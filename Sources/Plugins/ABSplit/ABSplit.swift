@@ -128,3 +128,20 @@ public final class ABSplit: TransformPlugin, Sendable {
         await shadow?.stop()
     }
 }
+
+extension ABSplit: StatusDetailProviding {
+    /// The split in force (percent of keys per variant) and what each variant's scorer reports.
+    public func statusDetails() -> JSONValue {
+        var lower = 0.0
+        var split: [(String, JSONValue)] = []
+        for v in variants {
+            var entry: [(String, JSONValue)] = [("percent", .double(((v.upper - lower) * 10000).rounded() / 100))]
+            if let p = v.scorer as? any StatusDetailProviding { entry.append(("scorer", p.statusDetails())) }
+            split.append((v.name, .object(entry)))
+            lower = v.upper
+        }
+        var d: [(String, JSONValue)] = [("key_field", .string(keyField)), ("split", .object(split))]
+        if let shadow { d.append(("shadow", (shadow as? any StatusDetailProviding)?.statusDetails() ?? .string("on"))) }
+        return .object(d)
+    }
+}

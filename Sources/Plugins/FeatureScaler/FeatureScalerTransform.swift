@@ -27,6 +27,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
     struct Scaling: Sendable {
         let scaler: FeatureScaler
         let assembler: FeatureAssembler
+        let version: String
     }
 
     let scaling: BundleSlot<Scaling>
@@ -37,7 +38,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
         scaling = try BundleSlot(config.string("bundle"), environment: context.environment) { bundle in
-            Scaling(scaler: bundle.scaler, assembler: FeatureAssembler(names: bundle.features))
+            Scaling(scaler: bundle.scaler, assembler: FeatureAssembler(names: bundle.features), version: bundle.version)
         }
         output = config.string("output_field")
     }
@@ -61,5 +62,13 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
                 return "cannot build features: \(error)"
             }
         }
+    }
+}
+
+extension FeatureScalerTransform: StatusDetailProviding {
+    public func statusDetails() -> JSONValue {
+        var d: [(String, JSONValue)] = [("bundle", .string(scaling.location))]
+        if let s = try? scaling.get() { d.append(("bundle_version", .string(s.version))) }
+        return .object(d)
     }
 }

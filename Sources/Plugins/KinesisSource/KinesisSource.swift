@@ -85,6 +85,8 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
     let environment: [String: String]
     let leases: LeaseSettings?
     private let keeper = Mutex<LeaseKeeper?>(nil)
+    /// The lease table as the last scan saw it: shard → owner.
+    private let leaseView = Mutex<[(shard: String, owner: String?)]>([])
     private let logger: Logger
 
     public init
@@ -188,7 +190,8 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
             guard let keeper = keeper.withLock({ $0 }) else {
                 throw PipelineError(.source, "leases are configured but the runner made no lease checkpoint store", at: settings.stream)
             }
-            return LeaseCoordinator(api: api, settings: settings, leases: l, keeper: keeper, funnel: funnel, context: context)
+            return LeaseCoordinator(api: api, settings: settings, leases: l, keeper: keeper, funnel: funnel, context: context,
+                                    onScan: { [self] all in self.leaseView.withLock { $0 = all.map { ($0.key, $0.owner) } } })
         }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -231,5 +234,20 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
             funnel.finish()
             try await group.waitForAll()
         }
+    }
+}
+
+extension KinesisSource: StatusDetailProviding {
+    /// The stream, and with leases each shard's owner as of the last scan (this host's worker id marked).
+    public func statusDetails() -> JSONValue {
+        var d: [(String, JSONValue)] = [("stream", .string(settings.stream))]
+        let me = keeper.withLock { $0?.me }
+        let view = leaseView.withLock { $0 }
+        if !view.isEmpty {
+            d.append(("lease_owners", .object(view.sorted { $0.shard < $1.shard }.map { v in
+                (v.shard, v.owner.map { .string($0 == me ? "\($0) (this host)" : $0) } ?? .null)
+            })))
+        }
+        return .object(d)
     }
 }

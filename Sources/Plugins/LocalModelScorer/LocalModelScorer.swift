@@ -82,3 +82,14 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
          ("variant", .string(variant)), ("is_alert", .bool(Double(score) >= scoring.threshold))]
     }
 }
+
+extension LocalModelScorer: StatusDetailProviding {
+    public func statusDetails() -> JSONValue {
+        var d: [(String, JSONValue)] = [("variant", .string(variant))]
+        if let s = try? scoring.get() {
+            d.append(("model_version", .string(s.version)))
+            d.append(("threshold", .double(s.threshold)))
+        }
+        return .object(d)
+    }
+}

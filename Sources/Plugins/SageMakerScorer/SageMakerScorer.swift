@@ -280,3 +280,11 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         return Reply(scores: scores, versions: versions, variant: nil)
     }
 }
+
+extension SageMakerScorer: StatusDetailProviding {
+    public func statusDetails() -> JSONValue {
+        var d: [(String, JSONValue)] = [("endpoint", .string(endpointName))]
+        if let variantName { d.append(("target_variant", .string(variantName))) }
+        return .object(d)
+    }
+}

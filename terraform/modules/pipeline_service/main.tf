@@ -437,8 +437,10 @@ locals {
       { sourceVolume = "spec", containerPath = "/spec", readOnly = true },
       { sourceVolume = "scratch", containerPath = "/tmp", readOnly = false },
     ]
+    # `pipeline-host health` GETs /health at ADMIN_ADDRESS (above; a 0.0.0.0 host is probed on 127.0.0.1) and exits
+    # 0 on HTTP 200. The image (Dockerfile.pipeline-host) has no curl.
     healthCheck = {
-      command     = ["CMD-SHELL", replace(var.health_check_command, "$${admin_port}", tostring(var.admin_port))]
+      command     = ["CMD", "/usr/local/bin/pipeline-host", "health"]
       interval    = 15
       timeout     = 5
       retries     = 3

@@ -115,12 +115,6 @@ variable "admin_port" {
   default     = 9090
 }
 
-variable "health_check_command" {
-  type        = string
-  description = "Container health check shell command; $${admin_port} is replaced by admin_port."
-  default     = "curl -fsS http://127.0.0.1:$${admin_port}/health || exit 1"
-}
-
 variable "environment" {
   type        = map(string)
   description = "Extra environment variables of the pipeline-host container (no secrets; AWS_REGION is set by the module)."

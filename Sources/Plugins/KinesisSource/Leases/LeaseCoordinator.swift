@@ -15,6 +15,8 @@ struct LeaseCoordinator: Sendable {
     let keeper: LeaseKeeper
     let funnel: BatchFunnel
     let context: SourceContext
+    /// Where each scan's view of the lease table goes (the status page's shard owners).
+    var onScan: @Sendable ([Lease]) -> Void = { _ in }
 
     private final class Finished: Sendable {
         /// Shard, the tenure its reader read in, and how it ended.
@@ -75,6 +77,7 @@ struct LeaseCoordinator: Sendable {
                     if try await createMissingLeases(all) { all = try await table.scan() }
                     lastDiscovery = now
                 }
+                onScan(all)
                 balancer.observe(all, now: now)
                 let decision = balancer.decide(all, now: now, held: keeper.heldKeys, randomSeed: UInt64(now * 1000))
                 for (key, counter) in decision.take {
