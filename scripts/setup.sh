@@ -12,6 +12,12 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 if [ "${1:-}" = "--test" ]; then
+  # The status page test drives headless Chromium.
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "==> apt-get install chromium"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
   echo "==> pip install test dependencies"
   python3 -m pip install -q --disable-pip-version-check 'moto[server]==5.2.1' pytest boto3 numpy
 fi

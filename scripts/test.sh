@@ -10,6 +10,9 @@ python3 -m pytest -q training/tests
 echo "==> terraform and glue checks"
 bash scripts/check-terraform.sh
 
+echo "==> Dockerfiles"
+bash scripts/check-dockerfile.sh
+
 echo "==> swift build"
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
 test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
@@ -28,3 +31,9 @@ done
 # output), never a reason to run the suite again.
 echo "==> swift test: everything else"
 timeout --signal=KILL 900 swift test --skip-build --skip "$CHILD_PROCESS_TESTS"
+
+# The container image's binary: the Swift runtime linked in, every shared library it needs installed by the
+# Dockerfile or in the slim base, and the specs it holds valid when run from the image's layout.
+echo "==> image check (release, --static-swift-stdlib)"
+swift build -c release --product pipeline-host --static-swift-stdlib 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
+bash scripts/check-image.sh "$(swift build -c release --product pipeline-host --static-swift-stdlib --show-bin-path)/pipeline-host"

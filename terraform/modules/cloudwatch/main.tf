@@ -105,6 +105,63 @@ resource "aws_cloudwatch_metric_alarm" "scorer_errors" {
   tags                = var.tags
 }
 
+# The host publishes Heartbeat = 1 in every metric interval (EMF on stdout, 60 s by default): no heartbeat for three
+# minutes means the host is down, wedged or cut off from its logs, and every other host metric is silent too.
+resource "aws_cloudwatch_metric_alarm" "heartbeat" {
+  alarm_name          = "${var.name_prefix}-pipeline-heartbeat"
+  alarm_description   = "Pipeline ${var.pipeline_name} published no heartbeat for 3 minutes: the host is down, wedged, or its metrics do not reach CloudWatch."
+  namespace           = var.metrics_namespace
+  metric_name         = "Heartbeat"
+  dimensions          = local.pipeline_dims
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  # The absence of the metric is the failure this alarm exists for.
+  treat_missing_data = "breaching"
+  alarm_actions      = local.alarm_actions
+  ok_actions         = local.alarm_actions
+  tags               = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "reference_table_age" {
+  alarm_name          = "${var.name_prefix}-pipeline-reference-table-frozen"
+  alarm_description   = "Pipeline ${var.pipeline_name} has not synced user_demographics for over ${var.reference_table_age_threshold_seconds} s for 3 minutes: joins use frozen demographics (the host also reports not ready)."
+  namespace           = var.metrics_namespace
+  metric_name         = "ReferenceTableAgeSeconds"
+  dimensions          = local.pipeline_dims
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = var.reference_table_age_threshold_seconds
+  comparison_operator = "GreaterThanThreshold"
+  # A silent host is the heartbeat alarm's case.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = local.alarm_actions
+  ok_actions         = local.alarm_actions
+  tags               = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency_p99" {
+  alarm_name          = "${var.name_prefix}-pipeline-latency-p99"
+  alarm_description   = "Pipeline ${var.pipeline_name}: end-to-end p99 latency above ${var.latency_p99_threshold_ms} ms in 3 of 5 minutes (a slow sink, scorer or dependency)."
+  namespace           = var.metrics_namespace
+  metric_name         = "EndToEndLatencyP99"
+  dimensions          = local.pipeline_dims
+  # Each datapoint is one interval's p99; the worst of them per period.
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  threshold           = var.latency_p99_threshold_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   alarm_name          = "${var.name_prefix}-slack-formatter-errors"
   alarm_description   = "The Slack formatter Lambda ${var.lambda_function_name} failed invocations in the last 5 minutes; alerts may not reach Slack."
@@ -148,6 +205,9 @@ locals {
       aws_cloudwatch_metric_alarm.kinesis_iterator_age.arn,
       aws_cloudwatch_metric_alarm.dead_letters.arn,
       aws_cloudwatch_metric_alarm.scorer_errors.arn,
+      aws_cloudwatch_metric_alarm.heartbeat.arn,
+      aws_cloudwatch_metric_alarm.reference_table_age.arn,
+      aws_cloudwatch_metric_alarm.latency_p99.arn,
       aws_cloudwatch_metric_alarm.lambda_errors.arn,
     ],
     aws_cloudwatch_metric_alarm.lambda_dead_letter_queue[*].arn,

@@ -59,6 +59,18 @@ variable "scorer_error_threshold" {
   default     = 10
 }
 
+variable "reference_table_age_threshold_seconds" {
+  type        = number
+  description = "Seconds since the user_demographics table last synced (ReferenceTableAgeSeconds) above which, for 3 minutes, the frozen-table alarm fires."
+  default     = 300
+}
+
+variable "latency_p99_threshold_ms" {
+  type        = number
+  description = "End-to-end p99 latency (source arrival → sink acknowledgement, ms) above which, for 3 of 5 minutes, the latency alarm fires."
+  default     = 2000
+}
+
 variable "lambda_function_name" {
   type        = string
   description = "Name of the Slack formatter Lambda function."

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Event → alert latency through the real chain at a steady rate: Kinesis (moto_server) → demographics join →
+# rolling aggregates → scaler → local XGBoost (threshold 0: every event alerts) → SNS (moto), measured from
+# each event's time (stamped at PutRecords) to SNS's Timestamp of its notification, read back through an SQS
+# subscription. RUNS runs (default 3) of SECONDS (30) at RATE events/s (1000); prints each run and the medians.
+# Release build; python3 with boto3 and moto[server]==5.2.1 (scripts/setup.sh --test installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+RATE=${RATE:-1000}
+SECONDS_PER_RUN=${SECONDS:-30}
+WORK=${WORK:-/tmp/alert-latency}
+BIN=${BIN:-.build/release/pipeline-host}
+[ -x "$BIN" ] || swift build -c release --product pipeline-host
+echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $RATE events/s for ${SECONDS_PER_RUN}s, $RUNS runs"
+results=()
+for run in $(seq "$RUNS"); do
+  rm -rf "$WORK" && mkdir -p "$WORK"
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 -m moto.server -H 127.0.0.1 -p "$PORT" > "$WORK/moto.log" 2>&1 &
+  MOTO=$!
+  trap 'kill -9 $MOTO 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/moto-api/" > /dev/null && break; sleep 0.1; done
+  line=$(python3 bench/alert_latency.py "http://127.0.0.1:$PORT" "$BIN" "$WORK" --rate "$RATE" --seconds "$SECONDS_PER_RUN")
+  kill -9 $MOTO 2>/dev/null || true
+  echo "run $run: $line"
+  results+=("$line")
+done
+printf '%s\n' "${results[@]}" | python3 -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in sys.stdin]
+med = lambda k: statistics.median(r[k] for r in rows)
+print(f"median of {len(rows)}: p50 {med(\"p50_ms\"):.1f} ms, p99 {med(\"p99_ms\"):.1f} ms, p99.9 {med(\"p999_ms\"):.1f} ms, "
+      f"max {med(\"max_ms\"):.1f} ms at {med(\"rate_per_s\"):.0f} events/s ({med(\"alerts_measured\"):.0f} alerts measured per run)")
+'
