@@ -149,7 +149,12 @@ enum StatusPage {
         g.classList.toggle("failing", st.failed > 0 && st.kind !== "dead_letter");
         prev.records.set(st.id, st.records);
       }
-      fill("shards", (s.shards || []).map(x => [[x.shard], [String(Math.round(x.millis_behind)), "num"], [x.owner || ""]]));
+      // Owners come from the Kinesis source's lease view, lag from its per-shard metric.
+      const owners = {};
+      for (const st of s.stages) if (st.details && st.details.lease_owners) Object.assign(owners, st.details.lease_owners);
+      const shards = s.shards || [];
+      document.getElementById("shards").closest("section").hidden = shards.length === 0;
+      fill("shards", shards.map(x => [[x.shard], [String(Math.round(x.millis_behind)), "num"], [owners[x.shard] || ""]]));
       fill("reasons", s.dead_letters_by_reason.map(x => [[x.reason], [String(x.count), "num"]]));
       const details = [];
       for (const st of s.stages) if (st.details) for (const [k, v] of Object.entries(st.details)) details.push([[st.id + "." + k], [typeof v === "string" ? v : JSON.stringify(v)]]);

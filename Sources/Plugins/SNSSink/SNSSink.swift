@@ -1,16 +1,19 @@
 import AWSCore
 import Logging
 import PipelineHost
+import Synchronization
 
 /// `sns` sink: publishes each record's JSON as one message to a topic, with PublishBatch.
-public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state is touched by the sink's task only
+// The `private var`s are touched by the sink's task only; what publish tasks update (`open`) is behind a Mutex.
+public final class SNSSink: SinkPlugin, @unchecked Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .sink, name: "sns",
         summary: "Publishes each record (its JSON as the message body) to an SNS topic with PublishBatch.",
         description: """
             Messages are sent in PublishBatch calls of up to 10 entries and 256 KiB (`batch.max_events` and \
-            `batch.max_bytes` are capped there); a partial batch waits for more records until `batch.max_age` (checked \
-            as records arrive) or the next checkpoint. A message over 256 KiB (body and attributes) goes to the \
+            `batch.max_bytes` are capped there), up to `max_in_flight` calls at a time across deliveries (a write \
+            does not wait for its calls unless that many are under way); a partial batch waits for more records \
+            until `batch.max_age` (checked as records arrive) or the next checkpoint. A message over 256 KiB (body and attributes) goes to the \
             dead-letter output, and so does an entry SNS refuses for its content (a Failed entry with \
             SenderFault, InvalidParameter); entries that failed otherwise (throttled, internal errors) are published \
             again with backoff, up to `retry.max_attempts` calls, after which the pipeline stops without a \
@@ -54,8 +57,11 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
     private var publisher: SNSPublisher?
     private var pending: [SNSEntry] = []
     private var pendingSince = 0.0
-    /// Per delivery: entries not yet published or rejected, and the rejections so far.
-    private var open: [ObjectIdentifier: (remaining: Int, rejected: [(Int, String)])] = [:]
+    /// Publish calls under way, oldest first: at most `maxInFlight`.
+    private var inFlight: [Task<Void, any Error>] = []
+    /// Per delivery: entries not yet published or rejected, and the rejections so far. Updated by the publish
+    /// tasks as their calls complete.
+    private let open = Mutex<[ObjectIdentifier: (remaining: Int, rejected: [(Int, String)])]>([:])
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         topicARN = config.string("topic_arn")
@@ -154,16 +160,20 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
         // Rejected now, not when the delivery completes: the last deliveries complete in the final flush, and
         // the dead-letter output must get them while the pipeline still takes them.
         try await Self.reject(rejected, of: delivery)
-        open[id] = (count, [])
+        open.withLock { $0[id] = (count, []) }
         if count == 0 { try await finish(delivery) }
         try await send(all: MonotonicClock.seconds() - pendingSince >= maxAge)
     }
 
+    /// Publishes everything waiting and returns once every call has completed (rethrowing a call's failure).
     public func flush() async throws {
         try await send(all: true)
+        while !inFlight.isEmpty { try await inFlight.removeFirst().value }
     }
 
-    /// Publishes the full batches waiting (all of them with `all`), `max_in_flight` calls at a time.
+    /// Starts publishing the full batches waiting (all of them with `all`), keeping at most `max_in_flight` calls
+    /// under way: a call beyond that waits for the oldest (and rethrows its failure). Each call acknowledges the
+    /// deliveries it completes itself, so a delivery's acknowledgement does not wait for the next write.
     private func send(all: Bool) async throws {
         var groups: [[SNSEntry]] = []
         var current: [SNSEntry] = []
@@ -186,24 +196,20 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
         guard !groups.isEmpty else { return }
 
         let publisher = try client()
-        var results: [(Int, [SNSPublisher.Outcome])] = []
-        try await withThrowingTaskGroup(of: (Int, [SNSPublisher.Outcome]).self) { tasks in
-            var next = 0
-            func add() {
-                let n = next
-                let group = groups[n]
-                next += 1
-                tasks.addTask { (n, try await publisher.publish(group)) }
-            }
-            while next < min(maxInFlight, groups.count) { add() }
-            while let r = try await tasks.next() {
-                results.append(r)
-                if next < groups.count { add() }
-            }
+        for group in groups {
+            while inFlight.count >= maxInFlight { try await inFlight.removeFirst().value }
+            inFlight.append(Task { [self] in
+                let outcomes = try await publisher.publish(group)
+                try await completed(group, outcomes)
+            })
         }
-        var done: [Delivery] = []
-        for (n, outcomes) in results {
-            for (e, outcome) in zip(groups[n], outcomes) {
+    }
+
+    /// Counts a call's outcomes against their deliveries and finishes the deliveries it completed.
+    private func completed(_ group: [SNSEntry], _ outcomes: [SNSPublisher.Outcome]) async throws {
+        let done: [Delivery] = open.withLock { open in
+            var done: [Delivery] = []
+            for (e, outcome) in zip(group, outcomes) {
                 let id = ObjectIdentifier(e.delivery)
                 guard var state = open[id] else { continue }
                 state.remaining -= 1
@@ -211,6 +217,7 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
                 open[id] = state
                 if state.remaining == 0 { done.append(e.delivery) }
             }
+            return done
         }
         for d in done { try await finish(d) }
     }
@@ -218,7 +225,7 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {  // mutable state 
     /// Sends the delivery's remaining rejections (refused by SNS) to the dead-letter output, then acknowledges it.
     private func finish(_ delivery: Delivery) async throws {
         let id = ObjectIdentifier(delivery)
-        guard let state = open.removeValue(forKey: id) else { return }
+        guard let state = open.withLock({ $0.removeValue(forKey: id) }) else { return }
         try await Self.reject(state.rejected, of: delivery)
         delivery.acknowledge()
     }
