@@ -17,13 +17,21 @@ echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $RATE events/s fo
 results=()
 for run in $(seq "$RUNS"); do
   rm -rf "$WORK" && mkdir -p "$WORK"
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  python3 -m moto.server -H 127.0.0.1 -p "$PORT" > "$WORK/moto.log" 2>&1 &
-  MOTO=$!
-  trap 'kill -9 $MOTO 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/moto-api/" > /dev/null && break; sleep 0.1; done
-  line=$(python3 bench/alert_latency.py "http://127.0.0.1:$PORT" "$BIN" "$WORK" --rate "$RATE" --seconds "$SECONDS_PER_RUN")
-  kill -9 $MOTO 2>/dev/null || true
+  ports=()
+  pids=()
+  for service in kinesis sns; do
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    python3 -m moto.server -H 127.0.0.1 -p "$PORT" > "$WORK/moto-$service.log" 2>&1 &
+    pids+=($!)
+    ports+=("$PORT")
+  done
+  trap 'kill -9 ${pids[*]} 2>/dev/null || true' EXIT
+  for p in "${ports[@]}"; do
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/moto-api/" > /dev/null && break; sleep 0.1; done
+  done
+  line=$(python3 bench/alert_latency.py "http://127.0.0.1:${ports[0]}" "http://127.0.0.1:${ports[1]}" "$BIN" "$WORK" \
+    --rate "$RATE" --seconds "$SECONDS_PER_RUN")
+  kill -9 "${pids[@]}" 2>/dev/null || true
   echo "run $run: $line"
   results+=("$line")
 done

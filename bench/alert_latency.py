@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Event → alert latency through the real chain, driven by bench/alert-latency.sh.
 
-  alert_latency.py ENDPOINT HOST_BIN WORKDIR [--rate 1000] [--seconds 30] [--shards 2]
+  alert_latency.py KINESIS_ENDPOINT SNS_ENDPOINT HOST_BIN WORKDIR [--rate 1000] [--seconds 60] [--shards 2]
 
-Against a moto_server at ENDPOINT: creates a Kinesis stream, an SNS topic with an HTTP endpoint of this script
+Against moto_servers (one for Kinesis, one for SNS: separate services, as in AWS, and two Python processes
+rather than one): creates a Kinesis stream, an SNS topic with an HTTP endpoint of this script
 subscribed (moto posts each notification during Publish, as SNS would to the Slack-formatting Lambda), writes a spec (Kinesis → demographics join → rolling aggregates → scaler → local
 model with the bundle's threshold → SNS for the alerts, a few percent of the events), starts the host, then puts
 RATE events/s for SECONDS with PutRecords (100 ms ticks, event_created_at_ts = the wall clock at the put), and measures per alert the
@@ -26,9 +27,9 @@ import urllib.request
 import boto3
 
 
-def clients(endpoint):
-    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
-    return boto3.client("kinesis", **kw), boto3.client("sns", **kw)
+def clients(endpoint, sns_endpoint):
+    kw = dict(region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+    return boto3.client("kinesis", endpoint_url=endpoint, **kw), boto3.client("sns", endpoint_url=sns_endpoint, **kw)
 
 
 class Subscriber(http.server.BaseHTTPRequestHandler):
@@ -55,6 +56,7 @@ def quantile(sorted_values, q):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("endpoint")
+    ap.add_argument("sns_endpoint")
     ap.add_argument("bin")
     ap.add_argument("work")
     ap.add_argument("--rate", type=int, default=1000)
@@ -63,7 +65,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=5)
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    kinesis, sns = clients(a.endpoint)
+    kinesis, sns = clients(a.endpoint, a.sns_endpoint)
     kinesis.create_stream(StreamName="transactions", ShardCount=a.shards)
     kinesis.get_waiter("stream_exists").wait(StreamName="transactions", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     topic = sns.create_topic(Name="alerts")["TopicArn"]
@@ -87,8 +89,8 @@ def main():
             {"type": "local_model", "id": "scorer", "bundle": os.path.join(root, "models/v1")},
         ],
         "sinks": [{"type": "file", "id": "scored", "path": os.path.join(a.work, "scored.jsonl")},
-                  {"type": "sns", "id": "alerts", "topic_arn": topic, "endpoint_url": a.endpoint,
-                   "when": {"field": "is_alert", "equals": True}}],
+                  dict({"type": "sns", "id": "alerts", "topic_arn": topic, "endpoint_url": a.sns_endpoint,
+                        "when": {"field": "is_alert", "equals": True}}, **json.loads(os.environ.get("SNS_SETTINGS", "{}")))],
         "dead_letter": {"type": "file", "path": os.path.join(a.work, "dead-letter.jsonl")},
         "checkpoint": {"dir": os.path.join(a.work, "checkpoint"), "interval": "5s"},
         "admin": {"address": f"127.0.0.1:{admin_port}"},
@@ -150,6 +152,7 @@ def main():
             host.kill()
 
     latencies = []
+    timeline = []  # (seconds into the run, latency ms), written next to the host's log for a look at outliers
     for arrived, body in Subscriber.received:
         note = json.loads(body)
         if note.get("Type") != "Notification":
@@ -157,6 +160,8 @@ def main():
         event = json.loads(note["Message"])
         if event["event_created_at_ts"] - start >= a.warmup:
             latencies.append((arrived - event["event_created_at_ts"]) * 1000)
+            timeline.append((round(event["event_created_at_ts"] - start, 3), round(latencies[-1], 1)))
+    json.dump(sorted(timeline), open(os.path.join(a.work, "latencies.json"), "w"))
     latencies.sort()
     sns = next((st for st in status.get("stages", []) if st.get("id") == "alerts"), {})
     host_p99 = (sns.get("latency_ms") or {}).get("p99")

@@ -172,6 +172,38 @@ struct KinesisPipelineTests {
         #expect(objects.keys.contains { $0.hasPrefix("dt=2024-05-17/hour=09/") })
     }
 
+    /// A lone alert in a quiet stream goes out when its partial batch has waited batch.max_age (the sink's batch
+    /// timer), not with the next record or the next checkpoint (an hour here).
+    @Test func aLoneAlertIsPublishedAtMaxAgeNotAtTheNextCheckpoint() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("quiet", shards: 1)
+        let (topic, queue) = try await aws.topicWithQueue("lone")
+        let harness = PipelineHarness("lone")
+        let stop = StopSignal()
+        let run = Task {
+            try await harness.run("""
+                "source": {"type": "kinesis", "stream_name": "quiet", "endpoint_url": "\(moto.endpoint)", "poll_interval": "200ms"},
+                "sinks": [{"type": "sns", "id": "alerts", "topic_arn": "\(topic)", "endpoint_url": "\(moto.endpoint)",
+                           "batch": {"max_age": "300ms"}}]
+                """, interval: "1h", stop: stop)
+        }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let put = Date()
+        try await aws.put("quiet", [("k", #"{"alert": 1}"#)])
+        var bodies: [String] = []
+        while bodies.isEmpty && Date().timeIntervalSince(put) < 20 {
+            let r = try await aws.sqs.call("ReceiveMessage", ["QueueUrl": .string(queue), "WaitTimeSeconds": 1])
+            bodies += (r["Messages"]?.arrayValue ?? []).compactMap { $0["Body"]?.stringValue }
+        }
+        let waited = Date().timeIntervalSince(put)
+        stop.stop()
+        _ = try await run.value
+        #expect(bodies == [#"{"alert": 1}"#])
+        // Poll interval + max_age + a call, with room for a loaded machine; without the timer it waited for the stop.
+        #expect(waited < 5, "the alert took \(waited)s")
+    }
+
     @Test func snsRejectsOversizedMessagesAndPublishesTheRest() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)

@@ -43,4 +43,7 @@ enum SinkItem: Sendable {
     /// rejecting sink's own acknowledgement waits for them.
     case rejection(Delivery)
     case barrier(Barrier)
+    /// The sink's batch timer: a partial batch that has waited `batchMaxAge` goes out now, not with the next
+    /// delivery or checkpoint.
+    case tick
 }

@@ -115,4 +115,20 @@ final class BoundedChannel<Element: Sendable>: Sendable {
     }
 
     var bufferedCount: Int { state.withLock { $0.count + $0.senders.count } }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Hands `element` over only when the channel is idle (nothing buffered, nobody waiting to send, the receiver
+    /// waiting): for a timer's tick, which is pointless while work is queued. Never waits. Returns whether it went.
+    @discardableResult
+    func offerIfIdle(_ element: consuming Element) -> Bool {
+        let receiver: CheckedContinuation<Element?, Never>? = state.withLock { s in
+            guard !s.closed, s.count == 0, s.senders.isEmpty, let r = s.receiver else { return nil }
+            s.receiver = nil
+            return r
+        }
+        guard let receiver else { return false }
+        receiver.resume(returning: element)
+        return true
+    }
 }

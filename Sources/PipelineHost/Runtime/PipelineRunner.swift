@@ -202,6 +202,14 @@ public final class PipelineRunner: Sendable {
             // The dead-letter channel stays open until the last sink has finished: a sink may reject records
             // (delivery.reject) after the router has passed on the end of the input.
             let sinksRunning = Countdown(sinks.count)
+            // A batch timer ends within half its period of its sink's channel closing; it is counted like a stage,
+            // so the wait below for every stage's end is not cut short by a timer's.
+            for (i, (_, sink)) in sinks.enumerated() {
+                if let age = sink.batchMaxAge, age > 0 {
+                    stages += 1
+                    group.addTask { await Self.runBatchTimer(maxAge: age, channel: sinkChannels[i]) }
+                }
+            }
             for (i, (config, sink)) in sinks.enumerated() {
                 add(config.config.id) {
                     try await Self.runSink(sink, id: config.config.id, input: sinkChannels[i], countsAsOutput: true, stats: self.stats, meters: sinkMeters[i])
@@ -399,9 +407,21 @@ public final class PipelineRunner: Sendable {
                 try await sink.flush()
             case .barrier:
                 try await sink.flush()
+            case .tick:
+                try await sink.flushDue()
             }
         }
         try await sink.flush()
+    }
+
+    /// Ticks an idle sink's channel every half `batchMaxAge` until the channel closes, so a partial batch does not
+    /// wait for the next delivery or checkpoint (a lone alert in a quiet minute).
+    static func runBatchTimer(maxAge: Double, channel: BoundedChannel<SinkItem>) async {
+        let period = max(0.005, maxAge / 2)
+        while !Task.isCancelled && !channel.isClosed {
+            try? await Task.sleep(nanoseconds: UInt64(period * 1e9))
+            channel.offerIfIdle(.tick)
+        }
     }
 
     /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink and the

@@ -50,9 +50,16 @@ public protocol Sink: AnyObject, Sendable {
     /// A cheap call that shows the destination is reachable (run at start-up).
     func healthCheck() async throws
     func close() async throws
+    /// How long a partial batch may wait: while the sink's input is idle the runner calls `flushDue` about twice
+    /// per this interval. Nil (the default): the sink has no batch timer.
+    var batchMaxAge: Double? { get }
+    /// Sends the partial batches that have waited `batchMaxAge`, without waiting for them to complete.
+    func flushDue() async throws
 }
 
 extension Sink {
+    public var batchMaxAge: Double? { nil }
+    public func flushDue() async throws {}
     public func start(_ context: StageContext) async throws {}
     public func healthCheck() async throws {}
     public func close() async throws {}

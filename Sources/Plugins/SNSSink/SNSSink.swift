@@ -13,7 +13,7 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {
             Messages are sent in PublishBatch calls of up to 10 entries and 256 KiB (`batch.max_events` and \
             `batch.max_bytes` are capped there), up to `max_in_flight` calls at a time across deliveries (a write \
             does not wait for its calls unless that many are under way); a partial batch waits for more records \
-            until `batch.max_age` (checked as records arrive) or the next checkpoint. A message over 256 KiB (body and attributes) goes to the \
+            at most `batch.max_age` (a timer sends it when no more come). A message over 256 KiB (body and attributes) goes to the \
             dead-letter output, and so does an entry SNS refuses for its content (a Failed entry with \
             SenderFault, InvalidParameter); entries that failed otherwise (throttled, internal errors) are published \
             again with backoff, up to `retry.max_attempts` calls, after which the pipeline stops without a \
@@ -162,6 +162,14 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {
         try await Self.reject(rejected, of: delivery)
         open.withLock { $0[id] = (count, []) }
         if count == 0 { try await finish(delivery) }
+        try await send(all: MonotonicClock.seconds() - pendingSince >= maxAge)
+    }
+
+    public var batchMaxAge: Double? { maxAge }
+
+    /// The batch timer: the partial batch goes out once it has waited `batch.max_age`.
+    public func flushDue() async throws {
+        guard !pending.isEmpty else { return }
         try await send(all: MonotonicClock.seconds() - pendingSince >= maxAge)
     }
 
