@@ -130,7 +130,7 @@ def main():
             for _ in range(k):
                 # Mostly users seen rarely (as in production: a card pays a few times a day), so the alerts are the
                 # model's few percent, not a velocity flood; one in ten has demographics in the table.
-                u = users[rng.randrange(len(users))] if rng.random() < 0.1 else "u%07d" % rng.randrange(1_000_000, 9_000_000)
+                u = users[rng.randrange(len(users))] if rng.random() < 0.02 else "u%07d" % rng.randrange(1_000_000, 9_000_000)
                 ev = {"transaction_id": f"t{n}", "user_id": u, "event_created_at_ts": now,
                       "transaction_value": 10 + n % 500, "channel_code": n % 3}
                 entries.append({"PartitionKey": u, "Data": json.dumps(ev, separators=(",", ":")).encode()})

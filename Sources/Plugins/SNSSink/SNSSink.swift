@@ -31,7 +31,10 @@ public final class SNSSink: SinkPlugin, @unchecked Sendable {
                       example: .object([("severity", "risk_band"), ("score", "fraud_score")])),
             FieldSpec("message_group_id_field", .string, doc: "FIFO topics: record field holding the MessageGroupId.", example: "card_id"),
             FieldSpec("message_deduplication_id_field", .string, doc: "FIFO topics: record field holding the MessageDeduplicationId (else the topic needs content-based deduplication).", example: "transaction_id"),
-            .batch(maxEvents: 10, maxBytes: "256KiB", maxAge: "1s"),
+            // Alerts are latency-bound: by default a delivery's records go out at once (up to 10 per call), without
+            // waiting for the next delivery's; batching across deliveries saves calls, not cost (SNS bills a
+            // PublishBatch per message), and is there for heavy alert volumes.
+            .batch(maxEvents: 10, maxBytes: "256KiB", maxAge: "0s"),
             .maxInFlight(4),
             .retry(maxAttempts: 5),
         ],
