@@ -41,6 +41,12 @@ public struct XGBoostModel: Sendable {
     /// The branch-free layout that predictions use when the trees are shallow enough and have no categorical
     /// split (`CompleteTrees`); nil means the node walk below.
     let complete: CompleteTrees?
+    /// Per node (same indices as `nodes`): the training cover (`sum_hessian`) and the cover-weighted mean of the
+    /// leaves below, which TreeSHAP needs; empty when the model has no `sum_hessian`.
+    let covers: [Double]
+    let meanValues: [Double]
+    /// Per tree: its depth (the longest root-to-leaf path), sizing TreeSHAP's path buffer.
+    let depths: [Int]
 
     public var featureCount: Int { featureNames.count }
 
@@ -95,6 +101,8 @@ public struct XGBoostModel: Sendable {
         var nodes: [Node] = []
         var roots: [Int32] = []
         var categories: [Int32: [Int32]] = [:]
+        var covers: [Double] = []
+        var hasCovers = true
         for (t, tree) in trees.enumerated() {
             func ints(_ key: String) throws -> [Int64] {
                 guard let a = tree[key]?.arrayValue else { throw fail("tree \(t): missing \"\(key)\"") }
@@ -115,6 +123,11 @@ public struct XGBoostModel: Sendable {
                 throw fail("tree \(t): node arrays have different lengths")
             }
             let base = Int32(nodes.count)
+            if let hess = tree["sum_hessian"]?.arrayValue, hess.count == n {
+                covers += hess.map { $0.doubleValue.map { Double(Float($0)) } ?? 0 }
+            } else {
+                hasCovers = false
+            }
             var catNodes: [Int64] = [], catSegments: [Int64] = [], catSizes: [Int64] = [], cats: [Int64] = []
             if splitType.contains(1) {
                 catNodes = try ints("categories_nodes"); catSegments = try ints("categories_segments")
@@ -155,6 +168,8 @@ public struct XGBoostModel: Sendable {
         self.roots = roots
         self.categories = categories
         self.complete = completeTrees ? CompleteTrees(nodes: nodes, roots: roots) : nil
+        self.covers = hasCovers ? covers : []
+        (self.meanValues, self.depths) = Self.meansAndDepths(nodes: nodes, roots: roots, covers: hasCovers ? covers : [])
     }
 
     /// True when predictions take the complete-tree layout rather than the node walk.
@@ -188,7 +203,7 @@ public struct XGBoostModel: Sendable {
     }
 
     /// XGBoost's `common::Decision`: a category in the node's set goes right; negative, huge or absent goes left.
-    private func categoricalGoesLeft(_ f: Float, node: Int) -> Bool {
+    func categoricalGoesLeft(_ f: Float, node: Int) -> Bool {
         if f < 0 || f >= 16_777_216 { return true }
         guard let set = categories[Int32(node)] else { return true }
         let c = Int32(f)

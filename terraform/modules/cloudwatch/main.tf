@@ -149,8 +149,7 @@ resource "aws_cloudwatch_metric_alarm" "latency_p99" {
   namespace           = var.metrics_namespace
   metric_name         = "EndToEndLatencyP99"
   dimensions          = local.pipeline_dims
-  # Each datapoint is one interval's p99; the worst of them per period.
-  statistic           = "Maximum"
+  statistic           = "Maximum" # each datapoint is one interval's p99: the worst of them per period
   period              = 60
   evaluation_periods  = 5
   datapoints_to_alarm = 3
