@@ -73,10 +73,20 @@ for _ in 0..<7 {
     for i in 0..<n { sink += nodeWalk.predict(scaled[i % scaled.count]) }
     nodeRuns.append((now() - start) / Double(n) * 1e6)
 }
+// TreeSHAP on the same rows: what each explained alert costs (issue 18).
+var explainRuns: [Double] = []
+var contributionSink = 0.0
+for _ in 0..<5 {
+    let n = 20_000
+    let start = now()
+    for i in 0..<n { contributionSink += bundle.model.contributions(scaled[i % scaled.count])!.bias }
+    explainRuns.append((now() - start) / Double(n) * 1e6)
+}
 func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
 print(String(format: "trees: %d, features: %d, rows: %d (mixed from %d fixture rows)", bundle.model.treeCount, bundle.features.count, raws.count, fixtureRows))
 print(String(format: "scale + predict, one row at a time: median %.3f µs/row (%.0f rows/s), runs %@", median(singleRuns),
              1e6 / median(singleRuns), singleRuns.map { String(format: "%.3f", $0) }.joined(separator: " ")))
 print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%.0f rows/s)", median(modelRuns), 1e6 / median(modelRuns)))
 print(String(format: "predict only, node walk:            median %.3f µs/row (%.0f rows/s)", median(nodeRuns), 1e6 / median(nodeRuns)))
-if sink == 42 { print("") }  // keeps the results alive
+print(String(format: "TreeSHAP contributions (explain):    median %.1f µs/row (%.0f rows/s)", median(explainRuns), 1e6 / median(explainRuns)))
+if sink == 42 || contributionSink == 42 { print("") }  // keeps the results alive

@@ -30,4 +30,6 @@ public typealias DataFlowOf = @Sendable (_ config: ComponentConfig, _ nested: (J
 /// The fields every scorer adds (local_model, sagemaker), named once.
 public enum ScoreFields {
     public static let all = ["fraud_score", "model_version", "variant", "is_alert"]
+    /// An alert's explanation: [{"name", "contribution", "value"}].
+    public static let topFeatures = "top_features"
 }

@@ -9,7 +9,9 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         description: """
             Reads the scaled vector that feature_scaler wrote and adds fraud_score, model_version, variant and \
             is_alert (score >= threshold). Supports gbtree models with objective binary:logistic, reg:logistic or \
-            reg:squarederror, numeric and categorical splits.
+            reg:squarederror, numeric and categorical splits. For alerts it also adds top_features: the features \
+            with the largest TreeSHAP contributions to the margin (xgboost's pred_contribs), each with its raw value \
+            ([{"name", "contribution", "value"}]); only alerts pay for it.
             """,
         fields: [
             FieldSpec("bundle", .string, .required,
@@ -19,21 +21,26 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
             FieldSpec("threshold", .double(min: 0, max: 1), doc: "Alert threshold; default: the manifest's alert_threshold."),
             FieldSpec("variant", .string, .defaultValue("local"), doc: "Name recorded in the variant field."),
             FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
+            FieldSpec("explain_top", .int(min: 0, max: 50), .defaultValue(5),
+                      doc: "For alerts: how many features to list in top_features, largest |contribution| first (0: no explanations)."),
         ],
         examples: [#"{"type": "local_model", "bundle": "models/v1"}"#],
-        dataFlow: { config, _ in DataFlow(reads: [(config.string("input_field"), "input_field")], writes: ScoreFields.all) })
+        dataFlow: { config, _ in DataFlow(reads: [(config.string("input_field"), "input_field")], writes: ScoreFields.all + (config.int("explain_top") > 0 ? [ScoreFields.topFeatures] : [])) })
 
     /// What scoring needs from the bundle.
     struct Scoring: Sendable {
         let model: XGBoostModel
         let version: String
         let threshold: Double
+        /// For the raw values of explained features.
+        let scaler: FeatureScaler
     }
 
     let scoring: BundleSlot<Scoring>
     let input: String
     let variant: String
     let keepFeatures: Bool
+    let explainTop: Int
 
     let id: String
 
@@ -41,11 +48,12 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         id = config.id
         let threshold = config.optionalDouble("threshold")
         scoring = try BundleSlot(config.string("bundle"), environment: context.environment) { bundle in
-            Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold)
+            Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler)
         }
         input = config.string("input_field")
         variant = config.string("variant")
         keepFeatures = config.bool("keep_features")
+        explainTop = config.int("explain_top")
     }
 
     public func start(_ context: StageContext) async throws {
@@ -59,7 +67,8 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         var x = [Float](repeating: .nan, count: n)
         batch.removeFailures(stage: id) { record in
             let score: Float
-            if let typed = record.vector(input) {
+            let typed = record.vector(input)
+            if let typed {
                 // What feature_scaler wrote, as floats: no JSON on the way.
                 guard typed.count == n else { return "feature vector has \(typed.count) values, the model needs \(n)" }
                 score = typed.withUnsafeBufferPointer { model.predict($0) }
@@ -72,9 +81,32 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
                 score = model.predict(x)
             }
             record.set(scoreFields(score, scoring))
+            if explainTop > 0 && Double(score) >= scoring.threshold,
+               let c = (typed ?? x).withUnsafeBufferPointer({ model.contributions($0) }) {
+                record[ScoreFields.topFeatures] = Self.topFeatures(c, x: typed ?? x, record: record, scoring: scoring, top: explainTop)
+            }
             if !keepFeatures { record[input] = nil }
             return nil
         }
+    }
+
+    /// The `top` features by |contribution|, largest first, each with the value an analyst recognises: the
+    /// record's own field when it has one, else the scaled input mapped back (derived features such as
+    /// hour_of_day); null for a missing value.
+    static func topFeatures(_ c: XGBoostModel.Contributions, x: [Float], record: Record, scoring: Scoring, top: Int) -> JSONValue {
+        let names = scoring.model.featureNames
+        let order = c.features.indices.sorted { abs(c.features[$0]) != abs(c.features[$1]) ? abs(c.features[$0]) > abs(c.features[$1]) : $0 < $1 }
+        return .array(order.prefix(top).map { i in
+            let name = names[i]
+            var value: JSONValue = .null
+            if let v = record[name], v.doubleValue != nil {
+                value = v
+            } else if !x[i].isNaN, i < scoring.scaler.mean.count {
+                let raw = Double(x[i]) * scoring.scaler.scale[i] + scoring.scaler.mean[i]
+                value = .double((raw * 1e6).rounded() / 1e6)
+            }
+            return .object([("name", .string(name)), ("contribution", .double(c.features[i])), ("value", value)])
+        })
     }
 
     func scoreFields(_ score: Float, _ scoring: Scoring) -> [(String, JSONValue)] {

@@ -1,0 +1,103 @@
+import BuiltinPlugins
+import Foundation
+import Logging
+import ModelCore
+import PipelineHost
+import Testing
+
+/// TreeSHAP contributions against xgboost 3.2.0's `pred_contribs=True` on the 320 parity rows (ordinary, with
+/// missing values, on split thresholds): training/make_contribs.py wrote the expected values.
+@Suite struct TreeSHAPTests {
+    @Test func contributionsMatchXGBoostPredContribs() throws {
+        let model = ScoringTests.bundle.model
+        try #require(model.canExplain, "models/v1 has no sum_hessian")
+        let parity = TestFiles.lines(TestFiles.path("Tests/Fixtures/xgb-parity.jsonl"))
+        let expected = TestFiles.lines(TestFiles.path("Tests/Fixtures/xgb-contribs.jsonl"))
+        try #require(parity.count == expected.count && parity.count >= 300)
+        let parser = RecordParser()
+        var worst = 0.0, worstSum = 0.0, kinds: [String: Int] = [:]
+        for (p, e) in zip(parity, expected) {
+            let row = Record(fields: try #require(try parser.parse(Array(p.utf8))))
+            kinds[row["kind"]?.stringValue ?? "?", default: 0] += 1
+            let x = try #require(row["scaled"]?.arrayValue).map { $0.doubleValue.map(Float.init) ?? .nan }
+            let expectedRow = Record(fields: try #require(try parser.parse(Array(e.utf8))))
+            let want = try #require(expectedRow["contribs"]?.arrayValue).compactMap(\.doubleValue)
+            try #require(want.count == model.featureCount + 1)
+            let got = try #require(model.contributions(x))
+            for i in 0..<model.featureCount { worst = max(worst, abs(got.features[i] - want[i])) }
+            worst = max(worst, abs(got.bias - want[model.featureCount]))
+            // Contributions and bias add up to the margin (which is bitwise xgboost's).
+            worstSum = max(worstSum, abs(got.total - Double(model.margin(x))))
+        }
+        #expect(worst <= 1e-5, "largest difference from pred_contribs: \(worst)")
+        #expect(worstSum <= 1e-5, "largest |Σ contributions + bias − margin|: \(worstSum)")
+        #expect((kinds["missing"] ?? 0) >= 50, "rows with missing values: \(kinds)")
+        print("TreeSHAP vs xgboost pred_contribs on \(parity.count) rows: max |Δ| \(worst), max |Σ − margin| \(worstSum)")
+    }
+
+    /// A one-split tree by hand: the contribution is exact and the bias is the cover-weighted mean.
+    @Test func aSingleSplitIsAttributedToItsFeature() throws {
+        let json = """
+            {"learner": {"feature_names": ["a", "b"], "learner_model_param": {"base_score": "0.5", "num_feature": "2", "num_class": "0"},
+             "objective": {"name": "reg:squarederror"},
+             "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_trees": "1", "num_parallel_tree": "1"},
+              "tree_info": [0], "trees": [{"left_children": [1, -1, -1], "right_children": [2, -1, -1], "split_indices": [1, 0, 0],
+              "split_conditions": [0.5, -1.0, 3.0], "default_left": [1, 0, 0], "split_type": [0, 0, 0],
+              "sum_hessian": [4.0, 3.0, 1.0], "tree_param": {"num_nodes": "3", "size_leaf_vector": "1"}}]}}}}
+            """
+        let model = try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
+        // Mean leaf: (3·(−1) + 1·3)/4 = 0; b = 1 goes right to 3: all of the 3 − 0 is b's.
+        let c = try #require(model.contributions([7, 1]))
+        #expect(abs(c.bias - 0.5) < 1e-12)
+        #expect(c.features == [0, 3])
+        let missing = try #require(model.contributions([7, .nan]))
+        #expect(missing.features == [0, -1], "a missing b takes the default (left) branch")
+    }
+
+    /// local_model explains its alerts, and only those: top_features lists the largest |contribution|s with the
+    /// raw values, and equals TreeSHAP on the same vector.
+    @Test func alertsCarryTheirTopFeatures() async throws {
+        let dir = TestFiles.scratch("explain")
+        let text = """
+            {"name": "explain", "source": {"type": "file", "path": "\(TestFiles.path("samples/transactions.jsonl.gz"))"},
+             "transforms": [
+               {"type": "dynamo_broadcast", "mode": "file", "path": "\(TestFiles.path("samples/user_demographics.jsonl"))",
+                "fields": ["age", "gender_code", "location", "subscription_type_code", "tenure_months", "income_bracket_code"], "on_missing": "missing"},
+               {"type": "rolling_aggregates", "key_field": "user_id", "time_field": "event_created_at_ts", "value_field": "transaction_value"},
+               {"type": "feature_scaler", "bundle": "\(TestFiles.path("models/v1"))"},
+               {"type": "local_model", "bundle": "\(TestFiles.path("models/v1"))", "explain_top": 3, "keep_features": true}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "explain.json", registry: BuiltinPlugins.registry, environment: [:])
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        _ = try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:]).run()
+        let model = ScoringTests.bundle.model
+        let parser = RecordParser()
+        var alerts = 0, others = 0
+        for line in TestFiles.lines(dir + "/out.jsonl") {
+            let r = Record(fields: try #require(try parser.parse(Array(line.utf8))))
+            guard r["is_alert"] == .bool(true) else {
+                others += 1
+                #expect(r["top_features"] == nil, "only alerts are explained")
+                continue
+            }
+            alerts += 1
+            let top = try #require(r["top_features"]?.arrayValue, "alert without top_features")
+            #expect(top.count == 3)
+            let x = try #require(r["features"]?.arrayValue).map { $0.doubleValue.map(Float.init) ?? .nan }
+            let c = try #require(model.contributions(x))
+            let largest = c.features.map(abs).sorted(by: >)
+            for (k, item) in top.enumerated() {
+                let name = try #require(item["name"]?.stringValue)
+                let i = try #require(model.featureNames.firstIndex(of: name))
+                #expect(item["contribution"]?.doubleValue == c.features[i])
+                #expect(abs(c.features[i]) == largest[k], "ordered by |contribution|")
+                // The raw value: the record's own field where it has one (hour_of_day is derived).
+                if let own = r[name], own.doubleValue != nil { #expect(item["value"]?.doubleValue == own.doubleValue, "\(name)") }
+            }
+        }
+        #expect(alerts >= 100 && others > alerts, "\(alerts) alerts, \(others) others")
+    }
+}

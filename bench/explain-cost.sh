@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# What explaining alerts costs the staging pipeline (issue 18): pipelines/local.json on 1M generated transactions
+# (the data of bench/local-pipeline.sh) with local_model's explain_top 5 (the default) against 0 (off), RUNS
+# rounds (default 3) alternating which goes first; wall and CPU seconds per run, the medians, the throughput
+# ratio and how many alerts were explained. Release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+WORK=${WORK:-/tmp/fraud-bench}
+DATA="$WORK/full"
+BIN=${BIN:-.build/release/pipeline-host}
+[ -x "$BIN" ] || swift build -c release --product pipeline-host
+[ -f "$DATA/transactions.jsonl" ] || python3 training/generate.py --users 20000 --transactions 1000000 --seed 11 \
+  --start-ts 1722470400 --days 30 --out-dir "$DATA" --no-labels
+mkdir -p "$WORK/explain"
+for top in 0 5; do
+  python3 - "$top" "$WORK/explain/local-explain-$top.json" <<'PY'
+import json, sys
+top, out = int(sys.argv[1]), sys.argv[2]
+spec = json.load(open("pipelines/local.json"))
+for t in spec["transforms"]:
+    if t["type"] == "local_model":
+        t["explain_top"] = top
+json.dump(spec, open(out, "w"))
+PY
+done
+echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds"
+python3 - "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
+import json, os, statistics, subprocess, sys, time
+binary, work, data, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+events = sum(1 for _ in open(f"{data}/transactions.jsonl"))
+res = {0: [], 5: []}
+for i in range(runs):
+    for top in ((0, 5) if i % 2 == 0 else (5, 0)):
+        out, cp = f"{work}/explain/out-{top}", f"{work}/explain/cp-{top}"
+        subprocess.run(["rm", "-rf", out, cp], check=True)
+        env = dict(os.environ, INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl", OUT=out, CHECKPOINT_DIR=cp)
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.environ.clear(); os.environ.update(env)
+            fd = os.open(os.devnull, os.O_WRONLY); os.dup2(fd, 1); os.dup2(fd, 2)
+            os.execv(binary, [binary, "run", f"{work}/explain/local-explain-{top}.json", "--quiet"])
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.monotonic() - start
+        if status != 0:
+            sys.exit(f"run failed ({status})")
+        alerts = sum(1 for _ in open(f"{out}/alerts.jsonl"))
+        explained = sum(1 for l in open(f"{out}/alerts.jsonl") if '"top_features"' in l)
+        res[top].append((wall, usage.ru_utime + usage.ru_stime, alerts, explained))
+        print(f"  run {i + 1} explain_top {top}: wall {wall:6.2f} s  cpu {usage.ru_utime + usage.ru_stime:6.2f} s  "
+              f"{events / wall:9.0f} events/s  alerts {alerts} ({alerts / events:.2%}), explained {explained}")
+med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in res.items()}
+alerts = res[5][0][2]
+extra_cpu = med[5][1] - med[0][1]
+print(f"median off: wall {med[0][0]:.2f} s, cpu {med[0][1]:.2f} s ({events / med[0][0]:.0f} events/s)")
+print(f"median on:  wall {med[5][0]:.2f} s, cpu {med[5][1]:.2f} s ({events / med[5][0]:.0f} events/s)")
+print(f"throughput with explanations: {med[0][0] / med[5][0]:.3f} of without; extra CPU {extra_cpu:.2f} s for {alerts} "
+      f"explained alerts = {extra_cpu / max(1, alerts) * 1e6:.1f} µs per alert")
+PY
