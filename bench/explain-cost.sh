@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What explaining alerts costs the staging pipeline (issue 18): pipelines/local.json on 1M generated transactions
-# (the data of bench/local-pipeline.sh) with local_model's explain_top 5 (the default) against 0 (off), RUNS
+# (the data of bench/local-pipeline.sh) with local_model's explain_top 5 against 0 (off, the default), RUNS
 # rounds (default 3) alternating which goes first; wall and CPU seconds per run, the medians, the throughput
 # ratio and how many alerts were explained. Release build.
 set -euo pipefail

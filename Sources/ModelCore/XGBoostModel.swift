@@ -47,6 +47,7 @@ public struct XGBoostModel: Sendable {
     let meanValues: [Double]
     /// Per tree: its depth (the longest root-to-leaf path), sizing TreeSHAP's path buffer.
     let depths: [Int]
+    let shapTables = LazySHAPTables()
 
     public var featureCount: Int { featureNames.count }
 

@@ -23,11 +23,14 @@ import Testing
             let expectedRow = Record(fields: try #require(try parser.parse(Array(e.utf8))))
             let want = try #require(expectedRow["contribs"]?.arrayValue).compactMap(\.doubleValue)
             try #require(want.count == model.featureCount + 1)
-            let got = try #require(model.contributions(x))
-            for i in 0..<model.featureCount { worst = max(worst, abs(got.features[i] - want[i])) }
-            worst = max(worst, abs(got.bias - want[model.featureCount]))
-            // Contributions and bias add up to the margin (which is bitwise xgboost's).
-            worstSum = max(worstSum, abs(got.total - Double(model.margin(x))))
+            // The table-driven path (the one scoring uses) and the recursive algorithm it is built from.
+            let recursive = try #require(x.withUnsafeBufferPointer { model.recursiveContributions($0) })
+            for got in [try #require(model.contributions(x)), recursive] {
+                for i in 0..<model.featureCount { worst = max(worst, abs(got.features[i] - want[i])) }
+                worst = max(worst, abs(got.bias - want[model.featureCount]))
+                // Contributions and bias add up to the margin (which is bitwise xgboost's).
+                worstSum = max(worstSum, abs(got.total - Double(model.margin(x))))
+            }
         }
         #expect(worst <= 1e-5, "largest difference from pred_contribs: \(worst)")
         #expect(worstSum <= 1e-5, "largest |Σ contributions + bias − margin|: \(worstSum)")

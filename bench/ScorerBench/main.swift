@@ -88,5 +88,6 @@ print(String(format: "scale + predict, one row at a time: median %.3f µs/row (%
              1e6 / median(singleRuns), singleRuns.map { String(format: "%.3f", $0) }.joined(separator: " ")))
 print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%.0f rows/s)", median(modelRuns), 1e6 / median(modelRuns)))
 print(String(format: "predict only, node walk:            median %.3f µs/row (%.0f rows/s)", median(nodeRuns), 1e6 / median(nodeRuns)))
-print(String(format: "TreeSHAP contributions (explain):    median %.1f µs/row (%.0f rows/s)", median(explainRuns), 1e6 / median(explainRuns)))
+print(String(format: "TreeSHAP contributions (explain):    median %.1f µs/row (%.0f rows/s), per-leaf tables: %@", median(explainRuns),
+             1e6 / median(explainRuns), bundle.model.explainsWithTables ? "yes" : "no"))
 if sink == 42 || contributionSink == 42 { print("") }  // keeps the results alive
