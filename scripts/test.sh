@@ -20,9 +20,11 @@ test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 # The kill -9 tests and the seeded fault-schedule simulation run the real binary as child processes (a
 # million-record file replay, Kinesis hosts on moto): run them on their own, so their load does not stretch the
 # timing-sensitive tests (timeouts, cancellation, rate limits, lease renewals) that run in parallel.
-CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests'
+# The status page test drives headless Chromium and the CloudWatch test a host on moto: they run on their own too,
+# for the same reason.
+CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests'
 # One suite at a time: three hosts of the simulation next to the chaos round would starve lease renewals.
-for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests; do
+for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests; do
   echo "==> swift test: $suite (child processes)"
   timeout --signal=KILL 900 swift test --skip-build --filter "$suite"
 done

@@ -215,7 +215,9 @@ import Testing
             }
             #expect(reply.0.status == 408)
             #expect(reply.0.json?["kind"] as? String == "body_too_slow")
-            #expect(reply.1 < 8, "answered after \(reply.1)s")
+            // Any answer proves the deadline (without it the body never completes and the read times out at 20 s);
+            // the bound, well before that, leaves room for a loaded machine.
+            #expect(reply.1 < 15, "answered after \(reply.1)s")
             let ok = try await RawHTTP.post(port: port, originalBody)
             #expect(ok.status == 200, "the scoring place was released")
         }
