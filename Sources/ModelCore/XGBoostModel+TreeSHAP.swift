@@ -47,6 +47,9 @@ extension XGBoostModel {
         t.features.withUnsafeBufferPointer { features in
         t.tableStart.withUnsafeBufferPointer { tableStart in
         t.table.withUnsafeBufferPointer { table in
+            // Two passes: first every leaf's table row (from the decisions, all in cache), then the sums. The
+            // rows are cache misses; with nothing between them but independent loads the CPU overlaps them.
+            var rows = [Int32](repeating: -1, count: t.leafCount)
             for l in 0..<t.leafCount {
                 let f0 = Int(featureStart[l]), d = Int(featureStart[l + 1]) - f0
                 guard d > 0 else { continue }
@@ -56,8 +59,14 @@ extension XGBoostModel {
                     let s = splits[j]
                     if UInt32(left[Int(s >> 5)]) != s & 1 { pattern &= ~(1 << Int((s >> 1) & 0xF)) }
                 }
-                let base = Int(tableStart[l]) + pattern * d
-                for k in 0..<d { phi[Int(features[f0 + k])] += Double(table[base + k]) }
+                rows[l] = tableStart[l] + Int32(pattern * d)
+            }
+            rows.withUnsafeBufferPointer { rows in
+                for l in 0..<t.leafCount where rows[l] >= 0 {
+                    let f0 = Int(featureStart[l]), d = Int(featureStart[l + 1]) - f0
+                    let base = Int(rows[l])
+                    for k in 0..<d { phi[Int(features[f0 + k])] += Double(table[base + k]) }
+                }
             }
         }}}}}}}}
         return Contributions(features: phi, bias: bias)
