@@ -20,11 +20,12 @@ test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 # The kill -9 tests and the seeded fault-schedule simulation run the real binary as child processes (a
 # million-record file replay, Kinesis hosts on moto): run them on their own, so their load does not stretch the
 # timing-sensitive tests (timeouts, cancellation, rate limits, lease renewals) that run in parallel.
-# The status page test drives headless Chromium and the CloudWatch test a host on moto: they run on their own too,
-# for the same reason.
-CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests'
+# The status page test drives headless Chromium, the CloudWatch test a host on moto, and the TreeSHAP suite keeps a
+# cooperative thread busy for seconds in a debug build (which delayed other tests' continuations): they run on their
+# own too, for the same reason.
+CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests|TreeSHAPTests'
 # One suite at a time: three hosts of the simulation next to the chaos round would starve lease renewals.
-for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests; do
+for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests TreeSHAPTests; do
   echo "==> swift test: $suite (child processes)"
   timeout --signal=KILL 900 swift test --skip-build --filter "$suite"
 done
