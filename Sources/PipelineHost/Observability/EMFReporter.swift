@@ -17,6 +17,9 @@ public final class EMFReporter: Sendable {
         ("EndToEndLatencyP99", "Milliseconds"), ("EventToAlertLatencyP99", "Milliseconds"),
     ]
 
+    /// `pipelineMetrics` by name, built once rather than for every document.
+    static let units = Dictionary(pipelineMetrics.map { ($0.name, $0.unit) }, uniquingKeysWith: { a, _ in a })
+
     let pipeline: String
     let namespace: String
     let interval: Double
@@ -123,9 +126,8 @@ public final class EMFReporter: Sendable {
     /// One EMF document: the metadata naming the metrics and their one dimension set, then the dimension values
     /// and the metric values as members of the root.
     func document(timestamp: Int64, dimensions: [(String, String)], values: [(String, Double)]) -> JSONValue {
-        let units = Dictionary(Self.pipelineMetrics.map { ($0.name, $0.unit) }, uniquingKeysWith: { a, _ in a })
         let definitions: [JSONValue] = values.map { name, _ in
-            let unit = units[name] ?? (name.hasSuffix("P99") || name.hasSuffix("P50") ? "Milliseconds" : "Count")
+            let unit = Self.units[name] ?? (name.hasSuffix("P99") || name.hasSuffix("P50") ? "Milliseconds" : "Count")
             return .object([("Name", .string(name)), ("Unit", .string(unit))])
         }
         var root: [(String, JSONValue)] = [

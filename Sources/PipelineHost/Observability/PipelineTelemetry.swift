@@ -59,8 +59,6 @@ public final class PipelineTelemetry: Sendable {
 
     public var stages: [StageMeters] { stageList.withLock { $0 } }
 
-    public func stage(_ id: String) -> StageMeters? { stageList.withLock { $0.first { $0.id == id } } }
-
     @discardableResult
     func register(id: String, kind: StageKind, type: String, queueDepth: @escaping @Sendable () -> Int = { 0 }) -> StageMeters {
         let m = StageMeters(id: id, kind: kind, type: type, queueDepth: queueDepth)
