@@ -243,12 +243,12 @@ struct LambdaTests {
         #expect(post.body["errorType"] == "Runtime.InvalidSpec")
     }
 
-    /// A slow Slack on an invocation with 2 s left: the request's timeout is clamped to the time left, so the
+    /// A slow Slack on an invocation with 3 s left: the request's timeout is clamped to the time left, so the
     /// invocation fails with the sink's reason before the deadline, not after Slack's 10 s answer.
     @Test func aSlowSlackFailsTheInvocationBeforeItsDeadline() async throws {
         let slack = try FakeSlack { _ in .delay(.seconds(10)) { FakeSlack.webhookOK() } }
         defer { slack.stop() }
-        let deadline = Int64((MonotonicClock.wallSeconds() + 2.0) * 1000)
+        let deadline = Int64((MonotonicClock.wallSeconds() + 3.0) * 1000)
         let runtime = try FakeLambdaRuntime(events: [.init(id: "slow", body: FakeLambdaRuntime.snsEvent([Alerting.alert(1)]), deadlineMs: deadline)])
         defer { runtime.stop() }
         let started = MonotonicClock.seconds()

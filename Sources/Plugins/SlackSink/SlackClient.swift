@@ -85,8 +85,10 @@ final class SlackClient: Sendable {
             }
             try await bucket(for: credential).acquire()
             var request = try makeRequest(payload, credential: credential)
+            // The same second of reserve as `WorkDeadline.allows`: the pipeline still has to stop and report
+            // the failure after a timed-out request, on a loaded machine too.
             if let remaining = WorkDeadline.remaining {
-                request.timeout = min(request.timeout, .milliseconds(Int64(max(0.1, remaining - 0.5) * 1000)))
+                request.timeout = min(request.timeout, .milliseconds(Int64(max(0.1, remaining - 1.0) * 1000)))
             }
             attempts += 1
             let outcome: Outcome
