@@ -43,6 +43,7 @@ let package = Package(
         .executableTarget(name: "ScorerBench", dependencies: ["ModelCore", "PipelineHost"], path: "bench/ScorerBench"),
         .executableTarget(name: "SigningBench", dependencies: ["AWSCore"], path: "bench/SigningBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
+        .target(name: "Backtest", dependencies: ["PipelineHost", "ModelCore", "AWSCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "HTTPServerLimits",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
@@ -78,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "PipelineHostCLI",
             dependencies: [
-                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime", "CGlibcCompat",
+                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime", "CGlibcCompat", "Backtest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -111,5 +112,6 @@ let package = Package(
             "KinesisSource", "DynamoBroadcast", "RollingAggregates", "S3Sink", "SNSSink",
         ]),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore", "PipelineHost", "TestSupport"]),
+        .testTarget(name: "BacktestTests", dependencies: ["Backtest", "PipelineHost", "AWSCore", "TestSupport"]),
     ]
 )

@@ -4,6 +4,8 @@
 * ``samples/user_demographics.jsonl``  the users of a generate.py run
 * ``samples/transactions.jsonl.gz``    its transactions without ``is_fraud``,
   plus a few hand-made edge-case events and three malformed lines
+* ``samples/transactions-labeled.jsonl.gz``  the same well-formed
+  transactions with ``is_fraud`` (edge events 0), for ``pipeline-host backtest``
 * ``samples/expected-features.jsonl``  rolling/derived features (features.py)
   of the first 2,000 well-formed transactions, computed over the whole
   well-formed stream in file order
@@ -63,8 +65,9 @@ EDGE_EVENTS = [
 def build():
     users, txs = G.generate(USERS, WELL_FORMED - len(EDGE_EVENTS), SEED, START_TS, DAYS,
                             unknown_user_txns=UNKNOWN_USER_TXNS)
+    labels = {}
     for t in txs:
-        del t["is_fraud"]
+        labels[t["transaction_id"]] = t.pop("is_fraud")
     assert EDGE_USER in {u["user_id"] for u in users}
     # Insert the edge events after every existing event with ts <= theirs,
     # so the file stays in stream order (ts ascending, ties in file order).
@@ -84,7 +87,8 @@ def build():
                                "event_created_at_ts": prev["event_created_at_ts"],
                                "transaction_value": "abc", "channel_code": 1})
         lines.insert(lineno - 1, text)
-    return users, txs, lines
+    labeled = [dict(t, is_fraud=labels.get(t["transaction_id"], 0)) for t in txs]
+    return users, txs, lines, labeled
 
 
 def expected_features(txs):
@@ -120,9 +124,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
 
-    users, txs, lines = build()
+    users, txs, lines, labeled = build()
     G.write_jsonl(os.path.join(args.out_dir, "user_demographics.jsonl"), users)
     write_gzip(os.path.join(args.out_dir, "transactions.jsonl.gz"), "\n".join(lines) + "\n")
+    write_gzip(os.path.join(args.out_dir, "transactions-labeled.jsonl.gz"),
+               "".join(json.dumps(t) + "\n" for t in labeled))
     # Well-formed stream = the file minus the malformed lines; re-read from
     # the written text so the expected values come from exactly those bytes.
     good = []
@@ -140,7 +146,8 @@ def main(argv=None) -> int:
     unknown = [t for t in good if t["user_id"] not in known]
     print(f"users {len(users)}; transaction lines {len(lines)} = {len(good)} well-formed "
           f"({len(unknown)} of unknown users, {len(EDGE_EVENTS)} edge events) + {len(BAD_LINES)} malformed "
-          f"at lines {sorted(BAD_LINES)}")
+          f"at lines {sorted(BAD_LINES)}; labeled: {len(labeled)}, "
+          f"{sum(t['is_fraud'] for t in labeled)} fraud")
     print(f"expected-features: {len(exp)} rows; with txn_count_1h>0: {sum(r['txn_count_1h'] > 0 for r in exp)}, "
           f"secs null: {sum(r['secs_since_prev_txn'] is None for r in exp)}, "
           f"secs == 0: {sum(r['secs_since_prev_txn'] == 0 for r in exp)}, "

@@ -121,7 +121,11 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default="training/data", help="dir with users.jsonl and transactions.jsonl")
     ap.add_argument("--models-dir", default="models", help="parent dir of the bundle (default models)")
     ap.add_argument("--version", default="v1", help="bundle version / directory name (default v1)")
+    ap.add_argument("--max-depth", type=int, default=PARAMS["max_depth"], help="tree depth (default 6)")
+    ap.add_argument("--num-trees", type=int, default=NUM_TREES, help="boosting rounds (default 100)")
     args = ap.parse_args(argv)
+    params = dict(PARAMS, max_depth=args.max_depth)
+    num_trees = args.num_trees
 
     t0 = time.time()
     _, txs, x, y, ts = load_dataset(args.data_dir)
@@ -138,9 +142,9 @@ def main(argv=None) -> int:
     dtrain = xgb.DMatrix(xs_train, label=y[train], feature_names=F.FEATURE_NAMES)
     dhold = xgb.DMatrix(xs_hold, label=y[holdout], feature_names=F.FEATURE_NAMES)
     t1 = time.time()
-    bst = xgb.train(PARAMS, dtrain, num_boost_round=NUM_TREES,
+    bst = xgb.train(params, dtrain, num_boost_round=num_trees,
                     evals=[(dtrain, "train"), (dhold, "holdout")], verbose_eval=25)
-    print(f"trained {NUM_TREES} trees in {time.time() - t1:.1f}s")
+    print(f"trained {num_trees} trees in {time.time() - t1:.1f}s")
 
     p_hold = bst.predict(dhold)
     y_hold = y[holdout]
@@ -164,7 +168,7 @@ def main(argv=None) -> int:
         "features": list(F.FEATURE_NAMES),
         "alert_threshold": thr,
         "objective": PARAMS["objective"],
-        "num_trees": NUM_TREES,
+        "num_trees": num_trees,
         "model_file": "model.json",
         "scaler_file": "scaler.json",
         # Deterministic: the end of the training data, not the wall clock.

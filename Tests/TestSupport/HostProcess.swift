@@ -39,8 +39,10 @@ public final class HostProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
     public var pid: Int32 { process.processIdentifier }
 
-    public func kill9() { kill(process.processIdentifier, SIGKILL) }
-    public func terminate() { kill(process.processIdentifier, SIGTERM) }
+    // Only while it runs: once reaped, its pid is free, and with pid_max 32768 and a test run that starts
+    // thousands of processes, a late kill could hit another suite's moto server or browser.
+    public func kill9() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    public func terminate() { if process.isRunning { kill(process.processIdentifier, SIGTERM) } }
 
     /// Waits for the exit without blocking a thread of the test pool (waitUntilExit would starve other tests);
     /// kills the process after `timeout` seconds. Returns the exit status (a signal shows as 128 + signal).

@@ -114,6 +114,14 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
             HTTPRequest(method: "POST", url: endpoint + path, headers: [("Content-Type", "application/json")], body: Array(json.utf8)))
     }
 
+    public var isRunning: Bool { process.isRunning }
+    public var exitStatus: String { process.isRunning ? "running" : "\(process.terminationReason == .uncaughtSignal ? "signal " : "status ")\(process.terminationStatus)" }
+
+    /// What moto wrote last (its log), for a failure message.
+    public var logTail: String {
+        String(((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").suffix(3000))
+    }
+
     public func stop() {
         if process.isRunning {
             // moto's SIGTERM handler calls sys.exit in the main thread, which its threaded server can ignore:
@@ -157,6 +165,8 @@ extension Trait where Self == MotoServerTrait {
 /// The moto server of the enclosing suite, reset to an empty state.
 public func freshMoto() async throws -> MotoServer {
     let server = try #require(MotoServer.current, "no moto server: the suite needs the .motoServer() trait")
+    // A moto that died under a suite once showed only as "Failed to connect": say so, with its exit and log.
+    try #require(server.isRunning, "the suite's moto server is gone (exit \(server.exitStatus)); its log ends:\n\(server.logTail)")
     try await server.reset()
     return server
 }
