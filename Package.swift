@@ -65,7 +65,7 @@ let package = Package(
         plugin("ABSplit"),
         plugin("RollingAggregates"),
         plugin("DynamoBroadcast", ["AWSCore"]),
-        plugin("SageMakerScorer", ["AWSCore"]),
+        plugin("SageMakerScorer", ["AWSCore", "ModelCore"]),
         plugin("SlackSink", ["AWSCore"]),
         plugin("KinesisSource", ["AWSCore"]),
         plugin("SNSSink", ["AWSCore"]),
@@ -103,7 +103,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "ModelServerTests", dependencies: ["ModelServer", "ModelCore", "PipelineHost", "BuiltinPlugins"]),
+        .testTarget(name: "ModelServerTests", dependencies: ["ModelServer", "ModelCore", "PipelineHost", "BuiltinPlugins", "TestSupport"]),
         .testTarget(name: "AWSPluginTests", dependencies: [
             "PipelineHost", "AWSCore", "KinesisSource", "SNSSink", "S3Sink", "FileSink", "FileSource", "RollingAggregates", "TestSupport",
         ]),

@@ -11,6 +11,10 @@ import PipelineHost
 /// | JSON array of objects | `[{...},{...}]` | one score per line |
 /// | CSV rows of scaled features | `[{...},{...}]` | one score per line |
 ///
+/// Explanations are opt-in per request, through SageMaker's CustomAttributes (the header
+/// `X-Amzn-SageMaker-Custom-Attributes: explain_top=5[,explain_threshold=0.18]`): rows scoring at or above the
+/// threshold (default the bundle's alert_threshold) get `top_features` in the JSON reply. Only those rows pay.
+///
 /// A refused request gets `{"error","kind","field"?,"index"?}` with 400, 406, 413, 415 or 503.
 struct InvocationHandler: Sendable {
     /// SageMaker's request limit: 6 MiB.
@@ -63,6 +67,11 @@ struct InvocationHandler: Sendable {
             throw InvocationError(
                 .notAcceptable, "cannot answer in \"\(accept ?? "")\": accept application/json or text/csv", field: "Accept")
         }
+        let attributes = request.headers.first { $0.name.canonicalName == Explanation.header }?.value
+        let explain = try Explanation.parse(attributes, model: model)
+        if explain != nil && output != .json {
+            throw InvocationError(.notAcceptable, "explanations (explain_top) come in JSON replies: send Accept: application/json", field: "Accept")
+        }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw tooLarge
         }
@@ -75,7 +84,7 @@ struct InvocationHandler: Sendable {
         let (count, bytes) = try await scoring.run { () throws(InvocationError) -> (Int, [UInt8]) in
             var w = JSONWriter(capacity: 96)
             let count = try body.withUnsafeReadableBytes { raw throws(InvocationError) in
-                try Self.score(raw, input: input, output: output, model: model, into: &w)
+                try Self.score(raw, input: input, output: output, model: model, explain: explain, into: &w)
             }
             return (count, w.bytes)
         }
@@ -118,36 +127,61 @@ struct InvocationHandler: Sendable {
     }
 
     static func score(
-        _ body: UnsafeRawBufferPointer, input: MediaFormat, output: MediaFormat, model: ScoringModel, into w: inout JSONWriter
+        _ body: UnsafeRawBufferPointer, input: MediaFormat, output: MediaFormat, model: ScoringModel,
+        explain: Explanation? = nil, into w: inout JSONWriter
     ) throws(InvocationError) -> Int {
-        let scores: [Float]
+        var scores: [Float] = []
+        var reasons: [JSONValue?] = []
         switch input {
         case .json:
             let parser = InvocationParser()
+            let objects: [[(String, JSONValue)]]
+            let single: Bool
             switch try parser.parseJSON(body) {
             case .object(let fields):
-                let p = try model.score(fields)
-                model.writeScores(CollectionOfOne(p), as: output, batch: false, into: &w)
-                return 1
+                objects = [fields]
+                single = true
             case .array(let items):
-                var batch: [Float] = []
-                batch.reserveCapacity(items.count)
-                for (n, item) in items.enumerated() {
-                    guard case .object(let fields) = item else { continue }
-                    do throws(InvocationError) { batch.append(try model.score(fields)) } catch { throw error.at(index: n) }
-                }
-                scores = batch
+                objects = items.compactMap { if case .object(let f) = $0 { return f } else { return nil } }
+                single = false
+            }
+            scores.reserveCapacity(objects.count)
+            for (n, fields) in objects.enumerated() {
+                do throws(InvocationError) {
+                    guard let explain else {
+                        scores.append(try model.score(fields))
+                        continue
+                    }
+                    let raw = try model.raw(fields)
+                    let scaled = model.bundle.scaler.transform(raw)
+                    let p = model.bundle.model.predict(scaled)
+                    scores.append(p)
+                    // A feature's value is the request's own field when it sent one (as local_model does).
+                    let names = model.bundle.features
+                    reasons.append(explain.reasons(p, scaled: scaled, model: model) { i in
+                        if raw[i].isNaN { return nil }
+                        for (k, v) in fields where k == names[i] && v.doubleValue != nil { return v }
+                        return TopFeatures.number(raw[i])
+                    })
+                } catch { throw single ? error : error.at(index: n) }
+            }
+            if single {
+                model.writeScores(scores, as: output, batch: false, reasons: reasons, into: &w)
+                return 1
             }
         case .csv:
             let values = try InvocationParser.parseCSV(body, featureNames: model.bundle.features)
             let width = model.featureCount
-            scores = values.withUnsafeBufferPointer { all in
-                stride(from: 0, to: all.count, by: width).map { start in
-                    model.score(scaled: UnsafeBufferPointer(rebasing: all[start..<start + width]))
+            values.withUnsafeBufferPointer { all in
+                for start in stride(from: 0, to: all.count, by: width) {
+                    let row = UnsafeBufferPointer(rebasing: all[start..<start + width])
+                    let p = model.score(scaled: row)
+                    scores.append(p)
+                    if let explain { reasons.append(explain.reasons(p, scaled: Array(row), model: model) { _ in nil }) }
                 }
             }
         }
-        model.writeScores(scores, as: output, batch: true, into: &w)
+        model.writeScores(scores, as: output, batch: true, reasons: reasons, into: &w)
         return scores.count
     }
 

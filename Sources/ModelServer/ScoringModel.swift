@@ -34,6 +34,11 @@ final class ScoringModel: Sendable {
 
     /// The score of one record of named raw values.
     func score(_ fields: [(String, JSONValue)]) throws(InvocationError) -> Float {
+        bundle.model.predict(bundle.scaler.transform(try raw(fields)))
+    }
+
+    /// The raw (unscaled) feature values of one record, in model order, after the request's checks.
+    func raw(_ fields: [(String, JSONValue)]) throws(InvocationError) -> [Double] {
         @inline(__always) func lookup(_ name: String) -> JSONValue? {
             for (k, v) in fields where k == name { return v }
             return nil
@@ -63,7 +68,7 @@ final class ScoringModel: Sendable {
             }
             throw InvocationError(.wrongType, error.message, field: error.field)
         }
-        return bundle.model.predict(bundle.scaler.transform(raw))
+        return raw
     }
 
     /// The score of one row of already scaled values in feature order (NaN = missing).
@@ -72,15 +77,26 @@ final class ScoringModel: Sendable {
     }
 
     /// Appends the scores in `format`: JSON score objects (in an array when `batch`), or one per line for CSV.
-    func writeScores<C: Collection<Float>>(_ scores: C, as format: MediaFormat, batch: Bool, into w: inout JSONWriter) {
+    /// `reasons[i]`, when there is one, is row i's top_features (JSON only).
+    func writeScores<C: Collection<Float>>(_ scores: C, as format: MediaFormat, batch: Bool, reasons: [JSONValue?] = [], into w: inout JSONWriter) {
         switch format {
         case .json:
             if batch { w.append("[") }
             var first = true
-            for p in scores {
+            for (i, p) in scores.enumerated() {
                 if !first { w.append(",") }
                 first = false
-                writeJSON(p, to: &w)
+                if i < reasons.count, let r = reasons[i] {
+                    // The version tail ends the object: write it without its brace, then the reasons.
+                    w.append("{\"fraud_score\":")
+                    w.writeDouble(Double(p))
+                    w.appendRaw(versionTail.dropLast())
+                    w.append(",\"top_features\":")
+                    w.write(r)
+                    w.append("}")
+                } else {
+                    writeJSON(p, to: &w)
+                }
             }
             if batch { w.append("]") }
         case .csv:

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PipelineHost
 import Testing
+import TestSupport
 @testable import ModelServer
 
 /// The pipeline's `sagemaker` scorer against this project's model server (in process, on 127.0.0.1, reached through
@@ -98,6 +99,117 @@ import Testing
             let scores = Set(local.values.compactMap { $0["fraud_score"]?.doubleValue })
             #expect(scores.count > rows / 2, "the rows should not all score alike")
             #expect(local.values.contains { $0["is_alert"] == .bool(true) } && local.values.contains { $0["is_alert"] == .bool(false) })
+        }
+    }
+}
+
+/// Explained alerts with the SageMaker backend: the endpoint's reasons (the model server, asked through
+/// CustomAttributes), and reasons from a local bundle when the endpoint gives none, both equal to local_model's.
+@Suite struct SageMakerExplanationTests {
+    static func alertsReasons(_ records: [String: Record]) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for (id, r) in records where r["is_alert"] == .bool(true) { out[id] = r["top_features"] ?? .null }
+        return out
+    }
+
+    static func compare(_ remote: [String: Record], _ local: [String: Record]) -> [String] {
+        var mismatches: [String] = []
+        for (id, l) in local {
+            guard let r = remote[id] else { mismatches.append("\(id): not scored"); continue }
+            if r["top_features"] != l["top_features"] {
+                mismatches.append("\(id): sagemaker \(r["top_features"] ?? .null), local_model \(l["top_features"] ?? .null)")
+            }
+        }
+        return mismatches
+    }
+
+    @Test(arguments: ["json", "csv"])
+    func theEndpointsReasonsEqualLocalModels(format: String) async throws {
+        let dir = TestPaths.scratch()
+        let input = dir + "/in.jsonl"
+        FileManager.default.createFile(atPath: input, contents: Data(SageMakerEndToEndTests.transactions(300).utf8))
+        let (_, local) = try await SageMakerEndToEndTests.run(
+            #"{"type": "local_model", "bundle": "\#(TestPaths.bundle)", "explain_top": 4}"#, input: input, dir: dir, name: "local")
+        let explained = Self.alertsReasons(local)
+        #expect(explained.count > 5, "the rows should raise alerts")
+        #expect(explained.values.allSatisfy { $0.arrayValue?.count == 4 })
+        try await withServer { port, _ in
+            // One request at a time, with time for the first explanation to build the TreeSHAP tables (seconds
+            // in a debug build): the test is about the reasons, not the server's admission control.
+            let scorer = """
+                {"type": "sagemaker", "endpoint_name": "fraud-scoring", "endpoint_url": "http://127.0.0.1:\(port)",
+                 "format": "\(format)", "rows_per_request": 37, "threshold": \(sharedBundle.alertThreshold), "explain_top": 4,
+                 "max_in_flight": 1, "timeout": "30s"}
+                """
+            let (summary, remote) = try await SageMakerEndToEndTests.run(scorer, input: input, dir: dir, name: "sagemaker-\(format)")
+            #expect(summary.deadLettered == 0)
+            let mismatches = Self.compare(remote, local)
+            #expect(mismatches.isEmpty, "\(mismatches.count) rows differ: \(mismatches.prefix(3))")
+            #expect(remote.values.filter { $0["top_features"] != nil }.count == explained.count)
+        }
+    }
+
+    /// An endpoint that only scores (as the built-in XGBoost container does): reasons from explain_bundle.
+    @Test func reasonsComeFromTheLocalBundleWhenTheEndpointGivesNone() async throws {
+        let dir = TestPaths.scratch()
+        let input = dir + "/in.jsonl"
+        FileManager.default.createFile(atPath: input, contents: Data(SageMakerEndToEndTests.transactions(200).utf8))
+        let (_, local) = try await SageMakerEndToEndTests.run(
+            #"{"type": "local_model", "bundle": "\#(TestPaths.bundle)", "explain_top": 3}"#, input: input, dir: dir, name: "local")
+        // An endpoint in the built-in XGBoost container's manner: CSV rows in, {"predictions": [{"score"}]} out,
+        // CustomAttributes ignored.
+        let model = sharedBundle.model
+        let container = try FakeHTTPServer { request in
+            let rows = String(decoding: request.body, as: UTF8.self).split(separator: "\n")
+            let scores = rows.map { row -> String in
+                let x = row.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) ?? .nan }
+                return #"{"score": \#(Double(model.predict(x)))}"#
+            }
+            return .respond(status: 200, headers: [("Content-Type", "application/json")],
+                            body: Array(#"{"predictions": [\#(scores.joined(separator: ","))]}"#.utf8))
+        }
+        defer { container.stop() }
+        let scorer = """
+            {"type": "sagemaker", "endpoint_name": "fraud-scoring", "endpoint_url": "\(container.url)",
+             "format": "csv", "rows_per_request": 50, "threshold": \(sharedBundle.alertThreshold), "explain_top": 3,
+             "explain_bundle": "\(TestPaths.bundle)"}
+            """
+        let (summary, remote) = try await SageMakerEndToEndTests.run(scorer, input: input, dir: dir, name: "fallback-reasons")
+        #expect(summary.deadLettered == 0)
+        // It asked (the container ignored it), in JSON.
+        #expect(container.requests.allSatisfy { $0.header("x-amzn-sagemaker-custom-attributes") == "explain_top=3,explain_threshold=\(sharedBundle.alertThreshold)" })
+        #expect(container.requests.allSatisfy { $0.header("accept") == "application/json" })
+        let mismatches = Self.compare(remote, local)
+        #expect(mismatches.isEmpty, "\(mismatches.count) rows differ: \(mismatches.prefix(3))")
+        #expect(!Self.alertsReasons(remote).isEmpty)
+    }
+
+    @Test func theServerExplainsOnlyOnRequestAndOnlyInJSON() async throws {
+        try await withServer { port, _ in
+            let row = "{" + SageMakerEndToEndTests.transactions(1).dropFirst().dropLast(2) + "}"
+            func post(_ attributes: String?, accept: String = "application/json") async throws -> HTTPReply {
+                var headers = [("Content-Type", "application/json"), ("Accept", accept)]
+                if let attributes { headers.append(("X-Amzn-SageMaker-Custom-Attributes", attributes)) }
+                return try await RawHTTP.request(port: port, path: "/invocations", headers: headers, body: Array(row.utf8))
+            }
+            let plain = try await post(nil)
+            #expect(plain.status == 200)
+            #expect(!plain.text.contains("top_features"))
+            // Threshold 0: the row is explained whatever its score.
+            let explained = try await post("trace=abc; explain_top=3; explain_threshold=0")
+            #expect(explained.status == 200)
+            let value = try DocumentParser.parseValue(Array(explained.text.utf8))
+            #expect(value["top_features"]?.arrayValue?.count == 3, "\(explained.text)")
+            #expect(value["fraud_score"] == (try DocumentParser.parseValue(Array(plain.text.utf8)))["fraud_score"])
+            // Above the row's score: not explained, and nothing paid.
+            let high = try await post("explain_top=3,explain_threshold=1.1")
+            #expect(!high.text.contains("top_features"))
+            let csv = try await post("explain_top=3", accept: "text/csv")
+            #expect(csv.status == 406)
+            #expect(csv.text.contains("explanations (explain_top) come in JSON replies"))
+            let bad = try await post("explain_top=lots")
+            #expect(bad.status == 400)
+            #expect(bad.text.contains("explain_top must be a whole number from 0 to 50"))
         }
     }
 }

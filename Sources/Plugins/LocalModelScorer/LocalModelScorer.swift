@@ -92,22 +92,14 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
     }
 
     /// The `top` features by |contribution|, largest first, each with the value an analyst recognises: the
-    /// record's own field when it has one, else the scaled input mapped back (derived features such as
-    /// hour_of_day); null for a missing value.
+    /// record's own field when it has one, a derived feature (hour_of_day) computed from its source field, else
+    /// the scaled input mapped back; null for a missing value.
     static func topFeatures(_ c: XGBoostModel.Contributions, x: [Float], record: Record, scoring: Scoring, top: Int) -> JSONValue {
         let names = scoring.model.featureNames
-        let order = c.features.indices.sorted { abs(c.features[$0]) != abs(c.features[$1]) ? abs(c.features[$0]) > abs(c.features[$1]) : $0 < $1 }
-        return .array(order.prefix(top).map { i in
-            let name = names[i]
-            var value: JSONValue = .null
-            if let v = record[name], v.doubleValue != nil {
-                value = v
-            } else if !x[i].isNaN, i < scoring.scaler.mean.count {
-                let raw = Double(x[i]) * scoring.scaler.scale[i] + scoring.scaler.mean[i]
-                value = .double((raw * 1e6).rounded() / 1e6)
-            }
-            return .object([("name", .string(name)), ("contribution", .double(c.features[i])), ("value", value)])
-        })
+        return TopFeatures.json(c, names: names, top: top) { i in
+            if x[i].isNaN { return .null }
+            return TopFeatures.recordValue(names[i]) { record[$0] } ?? TopFeatures.unscaled(x[i], at: i, scaler: scoring.scaler)
+        }
     }
 
     func scoreFields(_ score: Float, _ scoring: Scoring) -> [(String, JSONValue)] {

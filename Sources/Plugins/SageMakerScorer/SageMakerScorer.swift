@@ -2,6 +2,7 @@ import AWSCore
 import Foundation
 import Logging
 import Metrics
+import ModelCore
 import PipelineHost
 
 /// `sagemaker` scorer: scores records on a SageMaker real-time endpoint (InvokeEndpoint), several rows per
@@ -19,7 +20,10 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             {"fraud_score", "model_version"} objects. A request that still fails goes to the fallback scorer when one \
             is configured, else its records go to the dead-letter output with the error. After circuit_breaker.failures \
             failed requests in a row the endpoint is not called for circuit_breaker.open_for: records take the \
-            fallback (or dead-letter) path at once, then one probe request decides whether to call it again.
+            fallback (or dead-letter) path at once, then one probe request decides whether to call it again. \
+            With explain_top, alerts carry top_features: the endpoint is asked for them (the project's model server \
+            answers through SageMaker's CustomAttributes), and when it gives none (the built-in XGBoost container) \
+            they are computed from explain_bundle, a local copy of the endpoint's model bundle.
             """,
         fields: [
             FieldSpec("endpoint_name", .string, .required, doc: "SageMaker endpoint name.", example: "fraud-scoring"),
@@ -43,10 +47,17 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             FieldSpec("variant", .string, doc: "variant recorded; default the invoked production variant."),
             FieldSpec("fallback", .component(.transform), doc: "Scorer used for records whose request failed (e.g. local_model)."),
             FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
+            FieldSpec("explain_top", .int(min: 0, max: 50), .defaultValue(0),
+                      doc: "For alerts: how many features to list in top_features (0: none). The endpoint is asked for them (CustomAttributes explain_top=N,explain_threshold=<threshold>; replies in JSON)."),
+            FieldSpec("explain_bundle", .string,
+                      doc: "The endpoint's model bundle, local or s3://: explains the alerts the endpoint did not explain (the built-in XGBoost container never does).",
+                      example: "models/v1"),
         ],
-        examples: [#"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "fallback": {"type": "local_model", "bundle": "models/v1"}}"#],
+        examples: [#"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "fallback": {"type": "local_model", "bundle": "models/v1"}}"#,
+                   #"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "explain_top": 5, "explain_bundle": "models/v1"}"#],
         dataFlow: { config, nested in
-            let own = DataFlow(reads: config.string("format") == "csv" ? [(config.string("input_field"), "input_field")] : [], writes: ScoreFields.all)
+            let writes = ScoreFields.all + (config.int("explain_top") > 0 ? [ScoreFields.topFeatures] : [])
+            let own = DataFlow(reads: config.string("format") == "csv" ? [(config.string("input_field"), "input_field")] : [], writes: writes)
             return own.including(config["fallback"].map { [nested($0)] } ?? [], at: "fallback")
         })
 
@@ -65,6 +76,9 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     let variantName: String?
     let fallback: (any Transform)?
     let keepFeatures: Bool
+    let explainTop: Int
+    /// Explains what the endpoint did not: its bundle, and the assembler for json-format records.
+    let explainer: BundleSlot<(ModelBundle, FeatureAssembler)>?
     private let failures: Counter
     private let shortCircuited: Counter
     private let latency: Metrics.Timer
@@ -88,6 +102,10 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         modelVersion = config.optionalString("model_version") ?? "sagemaker:\(endpointName)"
         variantName = config.optionalString("variant")
         keepFeatures = config.bool("keep_features")
+        explainTop = config.int("explain_top")
+        explainer = try config.optionalString("explain_bundle").map {
+            try BundleSlot($0, environment: context.environment) { b in (b, FeatureAssembler(names: b.features)) }
+        }
         fallback = try config["fallback"].map {
             try context.registry.makeNestedTransform($0, at: config.path + ".fallback", defaultID: "\(config.id).fallback", context)
         }
@@ -102,6 +120,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     public var maxConcurrentBatches: Int { 2 }
 
     public func start(_ context: StageContext) async throws {
+        try await explainer?.start()
         try await fallback?.start(context)
     }
 
@@ -114,6 +133,8 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         var scores: [Double]
         var versions: [String?]
         var variant: String?
+        /// top_features per row when the endpoint explained it.
+        var reasons: [JSONValue?] = []
     }
 
     public func process(_ batch: inout Batch) async throws {
@@ -172,6 +193,13 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
                     r.set([("fraud_score", .double(score)), ("model_version", .string(reply.versions[k] ?? modelVersion)),
                            ("variant", .string(variantName ?? reply.variant ?? targetVariant ?? endpointName)),
                            ("is_alert", .bool(score >= threshold))])
+                    if explainTop > 0 && score >= threshold {
+                        if let reasons = k < reply.reasons.count ? reply.reasons[k] : nil {
+                            r[TopFeatures.field] = Self.withRecordValues(reasons, r)
+                        } else if let local = explainLocally(r) {
+                            r[TopFeatures.field] = local
+                        }
+                    }
                     if !keepFeatures { r[inputField] = nil }
                     scored.append(r)
                 }
@@ -193,6 +221,38 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             }
         }
         batch.records = scored
+    }
+
+    /// The endpoint's reasons with each value replaced by the record's own field when it has one: from a CSV row
+    /// the endpoint only knows the scaled value, mapped back with rounding.
+    static func withRecordValues(_ reasons: JSONValue, _ r: Record) -> JSONValue {
+        guard let items = reasons.arrayValue else { return reasons }
+        return .array(items.map { item in
+            guard let pairs = item.objectValue, let name = item["name"]?.stringValue, item["value"]?.isNull == false,
+                  let own = TopFeatures.recordValue(name, { r[$0] }) else { return item }
+            return .object(pairs.map { $0.0 == "value" ? ("value", own) : $0 })
+        })
+    }
+
+    /// top_features from the local bundle: the scaled vector the record carries (csv format), else its raw fields
+    /// assembled and scaled as feature_scaler does. nil without explain_bundle or when the fields do not assemble.
+    func explainLocally(_ r: Record) -> JSONValue? {
+        guard let (bundle, assembler) = try? explainer?.get() else { return nil }
+        var scaled: [Float]
+        if let typed = r.vector(inputField) {
+            scaled = typed
+        } else if let values = r[inputField]?.arrayValue {
+            scaled = values.map { $0.doubleValue.map(Float.init) ?? .nan }
+        } else if let raw = try? assembler.raw({ r[$0] }) {
+            scaled = bundle.scaler.transform(raw)
+        } else {
+            return nil
+        }
+        guard scaled.count == bundle.features.count else { return nil }
+        let names = bundle.features
+        return scaled.withUnsafeBufferPointer { x in
+            bundle.topFeatures(scaled: x, top: explainTop) { i in x[i].isNaN ? .null : TopFeatures.recordValue(names[i]) { r[$0] } }
+        }
     }
 
     func encode(_ r: Record) -> Result<[UInt8], EncodeError> {
@@ -236,9 +296,13 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
     }
 
     func invoke(_ body: [UInt8], rows: Int) async throws -> Reply {
-        let result = try await runtime.invokeEndpoint(endpointName, .init(
+        // Reasons come only in JSON replies; the endpoint explains exactly the rows this scorer will alert on.
+        let explain = explainTop > 0
+        var invocation = SageMakerRuntimeClient.Invocation(
             body: body, contentType: csv ? "text/csv" : "application/json",
-            accept: csv ? "text/csv" : "application/json", targetVariant: targetVariant))
+            accept: csv && !explain ? "text/csv" : "application/json", targetVariant: targetVariant)
+        if explain { invocation.customAttributes = "explain_top=\(explainTop),explain_threshold=\(threshold)" }
+        let result = try await runtime.invokeEndpoint(endpointName, invocation)
         var reply = try Self.parseReply(result.body, rows: rows)
         reply.variant = result.invokedProductionVariant
         return reply
@@ -255,6 +319,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         var scores: [Double] = []
         var versions: [String?] = []
+        var reasons: [JSONValue?] = []
         if text.hasPrefix("[") || text.hasPrefix("{") {
             var value = try DocumentParser.parseValue(Array(text.utf8))
             if let p = value["predictions"] { value = p }
@@ -264,6 +329,8 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
                 else if let d = item["fraud_score"]?.doubleValue ?? item["score"]?.doubleValue {
                     scores.append(d)
                     versions.append(item["model_version"]?.stringValue)
+                    while reasons.count < scores.count - 1 { reasons.append(nil) }
+                    reasons.append(item[TopFeatures.field].flatMap { $0.arrayValue != nil ? $0 : nil })
                 } else { throw ReplyError(message: "reply item is not a score: \(item)") }
             }
         } else {
@@ -277,7 +344,7 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         }
         guard scores.count == rows else { throw ReplyError(message: "reply has \(scores.count) scores for \(rows) rows") }
         guard scores.allSatisfy({ $0.isFinite }) else { throw ReplyError(message: "reply holds a non-finite score") }
-        return Reply(scores: scores, versions: versions, variant: nil)
+        return Reply(scores: scores, versions: versions, variant: nil, reasons: reasons)
     }
 }
 
