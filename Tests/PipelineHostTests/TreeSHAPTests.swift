@@ -39,6 +39,25 @@ import TestSupport
         print("TreeSHAP vs xgboost pred_contribs on \(parity.count) rows: max |Δ| \(worst), max |Σ − margin| \(worstSum)")
     }
 
+    /// Many records at once (how local_model explains a batch's alerts) give each record's own contributions.
+    @Test func aBatchExplainsEachRecordAsAlone() throws {
+        let model = ScoringTests.bundle.model
+        let parser = RecordParser()
+        var rows: [[Float]] = []
+        for line in TestFiles.lines(TestFiles.path("Tests/Fixtures/xgb-parity.jsonl")) {
+            let row = Record(fields: try #require(try parser.parse(Array(line.utf8))))
+            rows.append(try #require(row["scaled"]?.arrayValue).map { $0.doubleValue.map(Float.init) ?? .nan })
+        }
+        let flat = rows.flatMap { $0 }
+        let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
+        #expect(batch.count == rows.count)
+        for (x, together) in zip(rows, batch) {
+            let alone = try #require(model.contributions(x))
+            #expect(together.features == alone.features)
+            #expect(together.bias == alone.bias)
+        }
+    }
+
     /// A one-split tree by hand: the contribution is exact and the bias is the cover-weighted mean.
     @Test func aSingleSplitIsAttributedToItsFeature() throws {
         let json = """
@@ -53,9 +72,10 @@ import TestSupport
         // Mean leaf: (3·(−1) + 1·3)/4 = 0; b = 1 goes right to 3: all of the 3 − 0 is b's.
         let c = try #require(model.contributions([7, 1]))
         #expect(abs(c.bias - 0.5) < 1e-12)
-        #expect(c.features == [0, 3])
+        #expect(c.features[0] == 0 && abs(c.features[1] - 3) < 1e-6, "\(c.features)")
         let missing = try #require(model.contributions([7, .nan]))
-        #expect(missing.features == [0, -1], "a missing b takes the default (left) branch")
+        // The tables hold Float: exact to about 1e-8 here.
+        #expect(missing.features[0] == 0 && abs(missing.features[1] - -1) < 1e-6, "a missing b takes the default (left) branch: \(missing.features)")
     }
 
     /// local_model explains its alerts, and only those: top_features lists the largest |contribution|s with the

@@ -66,7 +66,17 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let model = scoring.model
         let n = model.featureCount
         var x = [Float](repeating: .nan, count: n)
+        // Alerts are explained together after scoring: TreeSHAP goes tree by tree over all of them.
+        var explain: [Int] = []
+        var vectors: [Float] = []
+        // Position of the record in the batch once the failures are removed (removal keeps the order).
+        var kept = 0
         batch.removeFailures(stage: id) { record in
+            let failure = scoreOne(&record)
+            if failure == nil { kept += 1 }
+            return failure
+        }
+        func scoreOne(_ record: inout Record) -> String? {
             let score: Float
             let typed = record.vector(input)
             if let typed {
@@ -82,12 +92,19 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
                 score = model.predict(x)
             }
             record.set(scoreFields(score, scoring))
-            if explainTop > 0 && Double(score) >= scoring.threshold,
-               let c = (typed ?? x).withUnsafeBufferPointer({ model.contributions($0) }) {
-                record[ScoreFields.topFeatures] = Self.topFeatures(c, x: typed ?? x, record: record, scoring: scoring, top: explainTop)
+            if explainTop > 0 && Double(score) >= scoring.threshold {
+                explain.append(kept)
+                vectors += typed ?? x
             }
             if !keepFeatures { record[input] = nil }
             return nil
+        }
+        guard !explain.isEmpty,
+              let contributions = vectors.withUnsafeBufferPointer({ model.contributions(rows: $0, count: explain.count) })
+        else { return }
+        for (k, i) in explain.enumerated() {
+            let row = Array(vectors[k * n..<(k + 1) * n])
+            batch.records[i][ScoreFields.topFeatures] = Self.topFeatures(contributions[k], x: row, record: batch.records[i], scoring: scoring, top: explainTop)
         }
     }
 
