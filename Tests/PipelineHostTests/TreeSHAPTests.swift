@@ -48,6 +48,11 @@ import TestSupport
             let row = Record(fields: try #require(try parser.parse(Array(line.utf8))))
             rows.append(try #require(row["scaled"]?.arrayValue).map { $0.doubleValue.map(Float.init) ?? .nan })
         }
+        // Edge values for the eight-at-a-time splits: −0 and +0 against every threshold, infinities, NaN.
+        for edge: Float in [-0.0, 0.0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, -.leastNonzeroMagnitude] {
+            rows.append([Float](repeating: edge, count: model.featureCount))
+            rows.append(rows[rows.count - 2].enumerated().map { $0.offset % 3 == 0 ? edge : $0.element })
+        }
         let flat = rows.flatMap { $0 }
         let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
         #expect(batch.count == rows.count)
