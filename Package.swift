@@ -60,6 +60,7 @@ let package = Package(
         plugin("FileSink"),
         plugin("StdoutSink"),
         plugin("Passthrough"),
+        plugin("Fields", ["ModelCore"]),
         plugin("FeatureScaler", ["ModelCore"]),
         plugin("LocalModelScorer", ["ModelCore"]),
         plugin("ABSplit"),
@@ -72,7 +73,7 @@ let package = Package(
         plugin("S3Sink", ["AWSCore"]),
         plugin("LambdaSNSSource", ["LambdaRuntime"]),
         .target(name: "BuiltinPlugins", dependencies: [
-            "PipelineHost", "FileSource", "FileSink", "StdoutSink", "Passthrough", "FeatureScaler", "LocalModelScorer", "ABSplit",
+            "PipelineHost", "FileSource", "FileSink", "StdoutSink", "Passthrough", "Fields", "FeatureScaler", "LocalModelScorer", "ABSplit",
             "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "SlackSink", "LambdaSNSSource",
             "KinesisSource", "SNSSink", "S3Sink",
         ]),
@@ -88,7 +89,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineHostTests",
-            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "Fields", "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -7,6 +7,7 @@ import KinesisSource
 import LambdaSNSSource
 import LocalModelScorer
 import Passthrough
+import Fields
 import RollingAggregates
 import S3Sink
 import SageMakerScorer
@@ -27,6 +28,7 @@ public enum BuiltinPlugins {
         .sink(S3Sink.self),
         .sink(SNSSink.self),
         .transform(Passthrough.self),
+        .transform(FieldsTransform.self),
         .transform(FeatureScalerTransform.self),
         .transform(LocalModelScorer.self),
         .transform(SageMakerScorer.self),

@@ -38,6 +38,10 @@ public struct ComponentConfig: Sendable {
     public func optionalSeconds(_ name: String) -> Double? { self[name].flatMap(Units.seconds) }
     public func bytes(_ name: String) -> Int64 { self[name].flatMap(Units.bytes) ?? 0 }
     public func strings(_ name: String) -> [String] { self[name]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    /// A `.map(.string)` field's pairs, in the spec's order.
+    public func stringMap(_ name: String) -> [(String, String)] {
+        (self[name]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } }
+    }
 
     /// A nested object field, as a config of its own (for shared settings such as `batch` and `retry`).
     public func nested(_ name: String) -> ComponentConfig {
