@@ -22,10 +22,11 @@ test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 # timing-sensitive tests (timeouts, cancellation, rate limits, lease renewals) that run in parallel.
 # The status page test drives headless Chromium, the CloudWatch test a host on moto, and the TreeSHAP suite keeps a
 # cooperative thread busy for seconds in a debug build (which delayed other tests' continuations): they run on their
-# own too, for the same reason; so do the backtest suites (the real binary, replays of the sample, Chromium).
-CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests|TreeSHAPTests|BacktestCommandTests|BacktestReportBrowserTests'
+# own too, for the same reason; so do the backtest suites (the real binary, replays of the sample, Chromium) and the
+# tap test (a host and several tap clients with timing bounds).
+CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests|TreeSHAPTests|BacktestCommandTests|BacktestReportBrowserTests|TapTests'
 # One suite at a time: three hosts of the simulation next to the chaos round would starve lease renewals.
-for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests TreeSHAPTests BacktestCommandTests BacktestReportBrowserTests; do
+for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests TreeSHAPTests BacktestCommandTests BacktestReportBrowserTests TapTests; do
   echo "==> swift test: $suite (child processes)"
   timeout --signal=KILL 900 swift test --skip-build --filter "$suite"
 done

@@ -78,6 +78,42 @@ public struct AdminServer: Sendable {
                 return r
             }
         }
+        if let spec {
+            let stages = [spec.source.id] + spec.transforms.map(\.id) + spec.sinks.map(\.config.id) + [spec.deadLetter.id]
+            router.get("/tap") { request, _ -> Response in
+                let q = request.uri.queryParameters
+                guard let stage = q["stage"].map(String.init), stages.contains(stage) else {
+                    return Self.json(.notFound, .object([("error", .string("name a stage: /tap?stage=ID")),
+                                                        ("stages", .array(stages.map { .string($0) }))]))
+                }
+                let rate = q["rate"].flatMap { Double(String($0)) } ?? 10
+                guard rate > 0 && rate <= 10_000 else {
+                    return Self.json(.badRequest, .object([("error", .string("rate is records per second, from 0 (exclusive) to 10000"))]))
+                }
+                let fields = q["fields"].map { $0.split(separator: ",").map(String.init) }
+                guard let tap = stats.taps.subscribe(.init(stage: stage, rate: rate, fields: fields)) else {
+                    return Self.json(.tooManyRequests, .object([("error", .string("\(TapHub.maxTaps) taps are open already"))]))
+                }
+                // A heartbeat line every second: a write is how a reader that went away is noticed.
+                let heartbeat = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(nanoseconds: 1_000_000_000)
+                        tap.heartbeat()
+                    }
+                }
+                return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store"],
+                                body: ResponseBody { writer in
+                                    defer {
+                                        heartbeat.cancel()
+                                        stats.taps.unsubscribe(tap)
+                                    }
+                                    for await line in tap.lines {
+                                        try await writer.write(ByteBuffer(bytes: line.isEmpty ? [0x0A] : line))
+                                    }
+                                    try await writer.finish(nil)
+                                })
+            }
+        }
         let app = Application(
             router: router,
             // Scrapers and health checks need a handful of connections.

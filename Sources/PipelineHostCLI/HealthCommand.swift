@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `pipeline-host health`: the container health check (the image has no curl). GETs /health from the admin
 /// server and exits 0 on HTTP 200, 1 otherwise with one line on stderr saying why.
@@ -30,7 +33,9 @@ struct HealthCommand: AsyncParsableCommand {
 enum HealthProbe {
     struct Failure: Error { let message: String }
 
-    static func get(address: String, path: String, timeout: Double) throws -> Int {
+    /// A socket connected to the admin server at `address` (host:port; 0.0.0.0 and :: are probed on loopback),
+    /// with `timeout` on connect, send and receive; and the host name for the Host header.
+    static func connect(address: String, timeout: Double) throws -> (Int32, String) {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
             throw Failure(message: "expected host:port, got \"\(address)\"")
         }
@@ -48,14 +53,21 @@ enum HealthProbe {
         defer { freeaddrinfo(list) }
         let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
         guard fd >= 0 else { throw Failure(message: "socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         // connect(2) honours SO_SNDTIMEO on Linux, so a host that drops SYNs fails within the timeout too.
-        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            throw Failure(message: "cannot connect: \(String(cString: strerror(errno)))")
+        guard Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw Failure(message: "cannot connect: \(reason)")
         }
+        return (fd, host)
+    }
+
+    static func get(address: String, path: String, timeout: Double) throws -> Int {
+        let (fd, host) = try connect(address: address, timeout: timeout)
+        defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             throw Failure(message: "cannot send: \(String(cString: strerror(errno)))")

@@ -15,6 +15,8 @@ public final class RuntimeStats: Sendable {
     public let startTime: Double
     /// Per-stage meters and latencies, registered by the runner when it starts.
     public let telemetry = PipelineTelemetry()
+    /// Live taps on the stages' output (`/tap`).
+    public let taps = TapHub()
 
     public init() { startTime = MonotonicClock.seconds() }
 

@@ -77,6 +77,7 @@ final class BatchEmitter: Sendable {
         }
         sourceMeters?.add(records: source.records.count)
         let records = source.records
+        if let id = sourceMeters?.id { stats.taps.offer(stage: id, records) }
         source.records = []
         try await output.send(.batch(Batch(id: id, records: records, deadLetters: source.deadLetters, token: token)))
         try await barrierIfDue()

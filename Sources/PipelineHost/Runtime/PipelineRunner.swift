@@ -193,7 +193,7 @@ public final class PipelineRunner: Sendable {
                 chain[0].close()
             }
             for (i, (id, t)) in transforms.enumerated() {
-                add(id) { try await Self.runTransform(t, id: id, input: chain[i], output: chain[i + 1], meters: transformMeters[i]) }
+                add(id) { try await Self.runTransform(t, id: id, input: chain[i], output: chain[i + 1], meters: transformMeters[i], taps: self.stats.taps) }
             }
             add("router") {
                 try await Self.route(input: chain[transforms.count], sinks: sinks.map(\.0), channels: sinkChannels,
@@ -287,7 +287,7 @@ public final class PipelineRunner: Sendable {
     // MARK: Stages
 
     static func runTransform(_ t: any Transform, id: String, input: BoundedChannel<StreamItem>, output: BoundedChannel<StreamItem>,
-                             meters: PipelineTelemetry.StageMeters? = nil) async throws {
+                             meters: PipelineTelemetry.StageMeters? = nil, taps: TapHub? = nil) async throws {
         let width = max(1, t.maxConcurrentBatches)
         let processed = Counter(label: "pipeline_transform_records_total", dimensions: [("transform", id)])
         let failed = Counter(label: "pipeline_dead_letter_total", dimensions: [("stage", id)])
@@ -307,6 +307,7 @@ public final class PipelineRunner: Sendable {
             }
             processed.increment(by: b.records.count)
             meters?.add(records: b.records.count)
+            taps?.offer(stage: id, b.records)
             if b.deadLetters.count > before {
                 failed.increment(by: b.deadLetters.count - before)
                 meters?.add(failed: b.deadLetters.count - before)
@@ -394,6 +395,7 @@ public final class PipelineRunner: Sendable {
         while let item = await input.receive() {
             switch item {
             case .delivery(let d):
+                stats.taps.offer(stage: id, d.records)
                 let started = MonotonicClock.seconds()
                 try await sink.write(d)
                 meters?.batchTime.record(seconds: MonotonicClock.seconds() - started)
@@ -403,6 +405,7 @@ public final class PipelineRunner: Sendable {
                     written.increment(by: d.records.count)
                 }
             case .rejection(let d):
+                stats.taps.offer(stage: id, d.records)
                 try await sink.write(d)
                 try await sink.flush()
             case .barrier:

@@ -1,0 +1,129 @@
+import AWSCore
+import Foundation
+import Testing
+import TestSupport
+
+/// `pipeline-host tap` against a real running host over its admin port: the records leaving a stage, a field
+/// filter, the rate limit, the dead-letter output, secrets replaced, the bound on open taps, and an unknown stage.
+@Suite struct TapTests {
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs the binary to its end without blocking a thread of the test pool.
+    static func run(_ args: [String], timeout: Double = 60) async throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: HostProcess.binary)
+        p.arguments = args
+        let dir = TestFiles.scratch("tap-run")
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out"))
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/err"))
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning {
+            if Date() > deadline { p.terminate() }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return Output(status: p.terminationStatus, stdout: (try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? "")
+    }
+
+    @Test func tapsShowWhatLeavesAStageAndNothingSecret() async throws {
+        let dir = TestFiles.scratch("tap")
+        let port = try MotoServer.freePort()
+        let input = dir + "/in.jsonl"
+        TestFiles.write("", to: input)
+        let spec = """
+            {"name": "tapped", "source": {"type": "file", "path": "\(input)", "follow": true, "poll_interval": "50ms", "batch": {"max_age": "10ms"}},
+             "transforms": [
+               {"type": "rolling_aggregates", "id": "rolling", "key_field": "user_id", "time_field": "event_created_at_ts",
+                "value_field": "transaction_value", "allowed_lateness": "5m"},
+               {"type": "fields", "id": "mapped", "set": {"notify": "https://hooks.slack.com/services/T000/B000/XXXXSECRET"}}
+             ],
+             "sinks": [{"type": "file", "id": "scored", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"},
+             "checkpoint": {"dir": "\(dir)/cp", "interval": "1s"},
+             "admin": {"address": "127.0.0.1:\(port)"}}
+            """
+        TestFiles.write(spec, to: dir + "/spec.json")
+        let host = try HostProcess(name: "tap", spec: dir + "/spec.json", environment: [:], logPath: dir + "/host.log")
+        defer { host.kill9() }
+        let feeder = Task {
+            var n = 0
+            while !Task.isCancelled {
+                n += 1
+                let now = Int(Date().timeIntervalSince1970)
+                var lines = (0..<40).map { i in
+                    #"{"user_id": "u\#(i % 5)", "event_created_at_ts": \#(now), "transaction_value": \#(i), "token": "xoxb-123-456", "key": "AKIAABCDEFGHIJKLMNOP"}"#
+                }
+                if n % 2 == 0 { lines.append(#"{"user_id": "u1", "event_created_at_ts": "yesterday", "transaction_value": 1}"#) }
+                if let h = try? FileHandle(forWritingTo: URL(fileURLWithPath: input)) {
+                    _ = try? h.seekToEnd()
+                    try? h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
+                    try? h.close()
+                }
+                try? await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+        defer { feeder.cancel() }
+        let started = Date()
+        while TestFiles.lines(dir + "/out.jsonl").isEmpty {
+            try #require(Date().timeIntervalSince(started) < 60 && host.isRunning, "the host did not start: \(host.log)")
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let address = "127.0.0.1:\(port)"
+
+        // A field filter on the rolling aggregates' output: those fields, in that order, with the computed counts.
+        let rolling = try await Self.run(["tap", "rolling", "--address", address, "--limit", "15", "--rate", "1000",
+                                          "--fields", "user_id,txn_count_1h,token,key"])
+        #expect(rolling.status == 0, "\(rolling.stderr)")
+        let lines = rolling.stdout.split(separator: "\n")
+        #expect(lines.count == 15)
+        for line in lines {
+            #expect(line.hasPrefix(#"{"user_id":"u"#), "\(line)")
+            #expect(line.contains(#""txn_count_1h":"#))
+            #expect(line.contains(#""token":"[redacted]""#) && line.contains(#""key":"[redacted]""#), "\(line)")
+            #expect(!line.contains("transaction_value"))
+        }
+        // The whole record after `fields`: the webhook it set never leaves the host in the clear.
+        let mapped = try await Self.run(["tap", "mapped", "--address", address, "--limit", "5", "--rate", "1000"])
+        #expect(mapped.status == 0, "\(mapped.stderr)")
+        #expect(mapped.stdout.split(separator: "\n").count == 5)
+        #expect(!mapped.stdout.contains("hooks.slack.com") && !mapped.stdout.contains("xoxb-") && !mapped.stdout.contains("AKIAABCD"))
+        #expect(mapped.stdout.contains(#""notify":"[redacted]""#))
+
+        // The rate: 4 records a second for 3 seconds is about 12 (one second of burst at most), not the 1,200 that flowed.
+        let slow = try await Self.run(["tap", "scored", "--address", address, "--rate", "4", "--duration", "3"])
+        let taken = slow.stdout.split(separator: "\n").count
+        #expect(taken >= 4 && taken <= 18, "\(taken) records in 3 s at 4/s")
+
+        // The dead-letter output: entries with their reason.
+        let dlq = try await Self.run(["tap", "dead_letter", "--address", address, "--limit", "1", "--rate", "100"], timeout: 30)
+        #expect(dlq.status == 0, "\(dlq.stderr)")
+        #expect(dlq.stdout.contains(#""reason":"#) && dlq.stdout.contains("rolling"), "\(dlq.stdout)")
+
+        // An unknown stage: the error lists the stages.
+        let unknown = try await Self.run(["tap", "rollin", "--address", address, "--limit", "1"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("HTTP 404") && unknown.stderr.contains(#""rolling""#) && unknown.stderr.contains(#""dead_letter""#), "\(unknown.stderr)")
+
+        // Bounded: four taps at once, and the fifth is refused. (The taps above closed; the host lets a tap go at
+        // its next heartbeat write, within a second or two.)
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let open = (0..<4).map { _ in Task { try await Self.run(["tap", "scored", "--address", address, "--rate", "1", "--duration", "6"]) } }
+        try await Task.sleep(nanoseconds: 2_500_000_000)
+        let fifth = try await Self.run(["tap", "scored", "--address", address, "--limit", "1"])
+        #expect(fifth.status == 1)
+        #expect(fifth.stderr.contains("HTTP 429") && fifth.stderr.contains("4 taps are open already"), "\(fifth.stderr)")
+        for t in open { #expect(try await t.value.status == 0) }
+        // Closed taps are let go (a heartbeat's write notices a reader that left): a new one is served again.
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let again = try await Self.run(["tap", "scored", "--address", address, "--limit", "1", "--rate", "100"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(host.isRunning)
+    }
+}
