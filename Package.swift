@@ -43,6 +43,7 @@ let package = Package(
         .executableTarget(name: "ScorerBench", dependencies: ["ModelCore", "PipelineHost"], path: "bench/ScorerBench"),
         .executableTarget(name: "SigningBench", dependencies: ["AWSCore"], path: "bench/SigningBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),
+        .target(name: "SpecTesting", dependencies: ["PipelineHost", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Backtest", dependencies: ["PipelineHost", "ModelCore", "AWSCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "HTTPServerLimits",
@@ -80,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "PipelineHostCLI",
             dependencies: [
-                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime", "CGlibcCompat", "Backtest",
+                "PipelineHost", "AdminHTTP", "BuiltinPlugins", "ModelCore", "LambdaRuntime", "CGlibcCompat", "Backtest", "SpecTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

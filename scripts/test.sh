@@ -23,10 +23,12 @@ test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
 # The status page test drives headless Chromium, the CloudWatch test a host on moto, and the TreeSHAP suite keeps a
 # cooperative thread busy for seconds in a debug build (which delayed other tests' continuations): they run on their
 # own too, for the same reason; so do the backtest suites (the real binary, replays of the sample, Chromium) and the
-# tap test (a host and several tap clients with timing bounds).
-CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests|TreeSHAPTests|BacktestCommandTests|BacktestReportBrowserTests|TapTests'
+# tap test (a host and several tap clients with timing bounds). The explanation tests (an in-process model server
+# explaining in a debug build) and the fields pipelines are CPU work on the cooperative threads: in parallel they
+# held HTTP client timeouts and cancellations back by 16-20 s.
+CHILD_PROCESS_TESTS='CrashRecoveryTests|HostKillTests|FaultScheduleSimulationTests|StatusPageBrowserTests|CloudWatchMetricsTests|TreeSHAPTests|BacktestCommandTests|BacktestReportBrowserTests|TapTests|SageMakerExplanationTests|FieldsTransformTests'
 # One suite at a time: three hosts of the simulation next to the chaos round would starve lease renewals.
-for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests TreeSHAPTests BacktestCommandTests BacktestReportBrowserTests TapTests; do
+for suite in CrashRecoveryTests HostKillTests FaultScheduleSimulationTests StatusPageBrowserTests CloudWatchMetricsTests TreeSHAPTests BacktestCommandTests BacktestReportBrowserTests TapTests SageMakerExplanationTests FieldsTransformTests; do
   echo "==> swift test: $suite (child processes)"
   timeout --signal=KILL 900 swift test --skip-build --filter "$suite"
 done

@@ -20,7 +20,7 @@ struct PipelineHostCommand: AsyncParsableCommand {
         commandName: "pipeline-host",
         abstract: "Runs stream-processing pipelines (sources → transforms → sinks) described by a JSON spec.",
         version: HostVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, HealthCommand.self, PluginsCommand.self, SchemaCommand.self, ScoreCommand.self, BacktestCommand.self, TapCommand.self, LambdaCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, HealthCommand.self, PluginsCommand.self, SchemaCommand.self, ScoreCommand.self, BacktestCommand.self, TestCommand.self, TapCommand.self, LambdaCommand.self])
 }
 
 enum HostVersion {
