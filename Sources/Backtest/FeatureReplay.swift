@@ -33,10 +33,6 @@ public struct FeatureReplay: Sendable {
         split.features.first { $0.type == "rolling_aggregates" }?.optionalString("time_field") ?? "event_created_at_ts"
     }
 
-    static func component(_ c: ComponentConfig) -> JSONValue {
-        .object([("type", .string(c.type)), ("id", .string(c.id))] + c.values.filter { $0.0 != "type" && $0.0 != "id" })
-    }
-
     /// Replays `input` and returns the path of the enriched records (JSONL) and the run's summary.
     public func run(input: String, scratch: String, deadLetter: String) async throws -> (features: String, summary: RunSummary) {
         let out = scratch + "/features.jsonl"
@@ -46,7 +42,7 @@ public struct FeatureReplay: Sendable {
         let replay: JSONValue = .object([
             ("name", .string(spec.name + "-backtest")),
             ("source", .object([("type", "file"), ("id", "backtest_input"), ("path", .string(input))])),
-            ("transforms", .array(split.features.map(Self.component))),
+            ("transforms", .array(split.features.map(\.json))),
             ("sinks", .array([.object([("type", "file"), ("id", "features"), ("path", .string(out))])])),
             ("dead_letter", .object([("type", "file"), ("path", .string(deadLetter))])),
             ("checkpoint", .object([("dir", .string(scratch + "/checkpoint")), ("interval", "1h")])),

@@ -2,25 +2,9 @@ import AWSCore
 import Foundation
 import PipelineHost
 
-/// Calls `body` with each line of a JSONL file (gzip or not), numbered from 1; empty lines are skipped.
+/// Calls `body` with each non-empty line of a JSONL file (gzip or not), numbered from 1.
 func forEachLine(_ path: String, _ body: (Int, ArraySlice<UInt8>) throws -> Void) throws {
-    let reader = try ByteReader(path: path)
-    var pending: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    var lineNo = 0
-    while true {
-        let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
-        if n == 0 { break }
-        pending.append(contentsOf: chunk[0..<n])
-        var start = 0
-        while let nl = pending[start...].firstIndex(of: 0x0A) {
-            lineNo += 1
-            if nl > start { try body(lineNo, pending[start..<nl]) }
-            start = nl + 1
-        }
-        pending.removeFirst(start)
-    }
-    if !pending.isEmpty { try body(lineNo + 1, pending[...]) }
+    try ByteReader(path: path).forEachLine(body)
 }
 
 /// A label as the training data and most labeling jobs write it: true/false, 1/0, "1"/"0", "true"/"false".

@@ -33,14 +33,9 @@ struct ScoreCommand: AsyncParsableCommand {
         }
         let parser = RecordParser()
         var out = JSONWriter(capacity: 1 << 16)
-        var pending: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var lineNo = 0
         var failures = 0
         let name = input ?? "stdin"
-
-        func score(_ line: ArraySlice<UInt8>) {
-            lineNo += 1
+        try reader.forEachLine { lineNo, line in
             do {
                 guard let fields = try parser.parse(Array(line)) else { return }
                 var record = Record(fields: fields)
@@ -53,24 +48,11 @@ struct ScoreCommand: AsyncParsableCommand {
                 failures += 1
                 FileHandle.standardError.write(Data("\(name):\(lineNo): \(error)\n".utf8))
             }
-        }
-
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
-            if n == 0 { break }
-            pending.append(contentsOf: chunk[0..<n])
-            var start = 0
-            while let nl = pending[start...].firstIndex(of: 0x0A) {
-                score(pending[start..<nl])
-                start = nl + 1
-            }
-            pending.removeFirst(start)
             if out.bytes.count > 1 << 16 {
                 try FileIO.writeAll(fd: STDOUT_FILENO, out.bytes, path: "stdout")
                 out.removeAll()
             }
         }
-        if !pending.isEmpty { score(pending[...]) }
         try FileIO.writeAll(fd: STDOUT_FILENO, out.bytes, path: "stdout")
         if failures > 0 { throw ExitCode(1) }
     }

@@ -42,10 +42,6 @@ public struct SpecTestRunner: Sendable {
         return results
     }
 
-    static func component(_ c: ComponentConfig) -> JSONValue {
-        .object([("type", .string(c.type)), ("id", .string(c.id))] + c.values.filter { $0.0 != "type" && $0.0 != "id" })
-    }
-
     func run(_ c: SpecTestSuite.Case, spec: PipelineSpec, suite: SpecTestSuite) async throws -> CaseResult {
         let dir = NSTemporaryDirectory() + "spec-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -60,7 +56,7 @@ public struct SpecTestRunner: Sendable {
         var transforms: [JSONValue] = []
         for t in spec.transforms {
             guard let standIn = suite.standIns.first(where: { $0.0 == t.id })?.1 else {
-                transforms.append(Self.component(t))
+                transforms.append(t.json)
                 continue
             }
             switch standIn {

@@ -38,6 +38,12 @@ public struct ComponentConfig: Sendable {
     public func optionalSeconds(_ name: String) -> Double? { self[name].flatMap(Units.seconds) }
     public func bytes(_ name: String) -> Int64 { self[name].flatMap(Units.bytes) ?? 0 }
     public func strings(_ name: String) -> [String] { self[name]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    /// The component as spec JSON again (`{"type", "id", ...its resolved fields}`): for tools that run a changed
+    /// copy of a spec (backtest replays, spec tests).
+    public var json: JSONValue {
+        .object([("type", .string(type)), ("id", .string(id))] + values.filter { $0.0 != "type" && $0.0 != "id" })
+    }
+
     /// A `.map(.string)` field's pairs, in the spec's order.
     public func stringMap(_ name: String) -> [(String, String)] {
         (self[name]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } }
