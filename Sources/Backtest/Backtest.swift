@@ -13,6 +13,8 @@ public struct Backtest: Sendable {
     public struct Options: Sendable {
         public var labelField = "is_fraud"
         public var idField = "transaction_id"
+        /// The event-time field of a score log (a replay takes the spec's rolling aggregates' time_field).
+        public var timeField = "event_created_at_ts"
         /// Optional JSONL of labels joined by `idField` (labels that arrive later, as chargebacks do).
         public var labels: String?
         public var outDir = "out/backtest"
@@ -74,17 +76,7 @@ public struct Backtest: Sendable {
         let parser = RecordParser()
         let timeField = replay.timeField
         try forEachLine(features) { lineNo, line in
-            guard let fields = try? parser.parse(Array(line)) else {
-                accounting.unscorable += 1
-                accounting.problem("\(features):\(lineNo): the replay wrote a line that is not a JSON object")
-                return
-            }
-            let record = Record(fields: fields)
-            let id = record[options.idField].map { $0.stringValue ?? $0.description } ?? "line \(lineNo)"
-            guard let isFraud = label(record[options.labelField]) ?? labels?[id] else {
-                accounting.unlabeled += 1
-                return
-            }
+            guard let (record, id, isFraud) = labeledEvent(line, at: "\(features):\(lineNo)", labels: labels, parser: parser, &accounting) else { return }
             for v in bundles.indices {
                 do {
                     let raw = try assemblers[v].raw { record[$0] }
@@ -124,17 +116,7 @@ public struct Backtest: Sendable {
         for file in files {
             try forEachLine(file) { lineNo, line in
                 accounting.linesRead += 1
-                guard let fields = try? parser.parse(Array(line)) else {
-                    accounting.unscorable += 1
-                    accounting.problem("\(file):\(lineNo): not a JSON object")
-                    return
-                }
-                let r = Record(fields: fields)
-                let id = r[options.idField].map { $0.stringValue ?? $0.description } ?? "\(file):\(lineNo)"
-                guard let isFraud = label(r[options.labelField]) ?? labels?[id] else {
-                    accounting.unlabeled += 1
-                    return
-                }
+                guard let (r, id, isFraud) = labeledEvent(line, at: "\(file):\(lineNo)", labels: labels, parser: parser, &accounting) else { return }
                 guard let served = r["fraud_score"]?.doubleValue else {
                     accounting.unscorable += 1
                     accounting.problem("\(file):\(lineNo): no fraud_score")
@@ -143,7 +125,7 @@ public struct Backtest: Sendable {
                 if r["is_alert"]?.boolValue == true { minAlert = min(minAlert, served) }
                 if let v = r["model_version"]?.stringValue { versions.insert(v) }
                 if let v = r["shadow_model_version"]?.stringValue { shadowVersions.insert(v) }
-                rows.append((id, isFraud, eventTime(r["event_created_at_ts"]), served, r["shadow_score"]?.doubleValue))
+                rows.append((id, isFraud, eventTime(r[options.timeField]), served, r["shadow_score"]?.doubleValue))
             }
         }
         let withShadow = rows.contains { $0.shadow != nil }
@@ -174,6 +156,24 @@ public struct Backtest: Sendable {
         events.times = rows.map(\.time)
         return BacktestReport(title: "Score log \(location)", events: events, accounting: accounting,
                               replaySeconds: MonotonicClock.seconds() - started, bootstrap: options.bootstrap, seed: options.seed)
+    }
+
+    /// A line as an event with its id and label, or nil, counted: not a JSON object (unscorable), or without a
+    /// usable label in the line or in `labels` (unlabeled). `at` names the line; it is the id of an event without one.
+    func labeledEvent(_ line: ArraySlice<UInt8>, at: String, labels: [String: Bool]?, parser: RecordParser,
+                      _ accounting: inout InputAccounting) -> (Record, String, Bool)? {
+        guard let fields = try? parser.parse(Array(line)) else {
+            accounting.unscorable += 1
+            accounting.problem("\(at): not a JSON object")
+            return nil
+        }
+        let record = Record(fields: fields)
+        let id = record[options.idField].map { $0.stringValue ?? $0.description } ?? at
+        guard let isFraud = label(record[options.labelField]) ?? labels?[id] else {
+            accounting.unlabeled += 1
+            return nil
+        }
+        return (record, id, isFraud)
     }
 
     // MARK: output

@@ -9,6 +9,8 @@ public struct BacktestReport: Sendable {
     public let accounting: InputAccounting
     public let metrics: [BinaryMetrics]
     public let comparisons: [VariantComparison]
+    /// Alerts per hour, for the summary and the page alike.
+    public let timeline: Timeline
     /// Wall-clock seconds of the replay and scoring (the evaluation excluded), for events/s.
     public let replaySeconds: Double
     public let generatedAt: Date
@@ -31,6 +33,7 @@ public struct BacktestReport: Sendable {
         } else {
             comparisons = []
         }
+        timeline = Self.timeline(events)
     }
 
     public var eventsPerSecond: Double { replaySeconds > 0 ? Double(accounting.linesRead) / replaySeconds : 0 }
@@ -43,7 +46,7 @@ public struct BacktestReport: Sendable {
         public var events: [Int] = []
     }
 
-    public var timeline: Timeline {
+    static func timeline(_ events: ScoredEvents) -> Timeline {
         var t = Timeline()
         let stamps = events.times.compactMap { $0 }
         guard let lo = stamps.min(), let hi = stamps.max() else { return t }

@@ -20,11 +20,11 @@ enum EventTimeOrder {
         }
         if sorted { return (input, times.count) }
         let order = times.indices.sorted { times[$0] != times[$1] ? times[$0] < times[$1] : $0 < $1 }
-        var lines: [ArraySlice<UInt8>] = []
+        // A second read, only for a file out of order: keeping every line through the first pass would hold the
+        // whole input in memory for the usual, ordered case too.
+        var lines: [[UInt8]] = []
         lines.reserveCapacity(times.count)
-        var storage: [[UInt8]] = []
-        try forEachLine(input) { _, line in storage.append(Array(line)) }
-        lines = storage.map { $0[...] }
+        try forEachLine(input) { _, line in lines.append(Array(line)) }
         var out: [UInt8] = []
         for i in order {
             out.append(contentsOf: lines[i])

@@ -396,7 +396,6 @@ struct TreeSHAPTables: Sendable {
     let treeLeafStart: [Int32]
     let treeNodeStart: [Int32]
     let maxTreeNodes: Int
-    var leafCount: Int { hStart.count }
 
     init?(model: XGBoostModel) {
         guard model.canExplain, !model.roots.isEmpty else { return nil }

@@ -31,6 +31,8 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "The label field (1/0, true/false).") var label = "is_fraud"
     @Option(help: "JSONL of labels to join by --id-field, for events that do not carry their label.") var labels: String?
     @Option(help: "The event id field (joins --labels; names events in the report).") var idField = "transaction_id"
+    @Option(help: "The event-time field of a score log, for alerts per hour (a replay uses the spec's rolling aggregates' time_field).")
+    var timeField = "event_created_at_ts"
     @Option(help: ArgumentHelp("A variant's alert threshold: NAME=VALUE; repeatable. Score logs: 'served' and 'shadow'.", valueName: "name=value"))
     var threshold: [String] = []
     @Option(help: "Output directory.") var out = "out/backtest"
@@ -55,6 +57,7 @@ struct BacktestCommand: AsyncParsableCommand {
         options.labelField = label
         options.labels = labels
         options.idField = idField
+        options.timeField = timeField
         options.outDir = out
         options.bootstrap = bootstrap
         options.seed = seed

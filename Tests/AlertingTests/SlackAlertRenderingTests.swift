@@ -16,26 +16,9 @@ import TestSupport
         return url.path
     }()
 
-    static func run(_ executable: String, _ args: [String], env: [String: String] = [:]) async throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: repo)
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let log = Alerting.scratch("render-run") + "/log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning {
-            if Date() > deadline { p.terminate() }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    static func run(_ executable: String, _ args: [String]) async throws -> (Int32, String) {
+        let r = try await ChildProcess.run(executable, args, directory: repo)
+        return (r.status, r.output)
     }
 
     /// mrkdwn as Slack shows it: *bold*, _italic_, `code`, dates by their fallback text, line breaks.

@@ -158,6 +158,8 @@ import TestSupport
         let check = try await BT.run("/usr/bin/env", ["python3", "scripts/check_backtest_metrics.py", out])
         #expect(check.status == 0, "\(check.output)")
         #expect(summary["comparisons"]?.arrayValue?.count == 1)
+        // Alerts per hour from the log's event times (--time-field, default event_created_at_ts).
+        #expect((summary["alerts_per_hour"]?["hour_start"]?.arrayValue?.count ?? 0) >= 24, "\(summary["alerts_per_hour"] ?? .null)")
         // No credentials or endpoint secrets in what it printed.
         #expect(!r.output.contains("testing-secret"))
     }

@@ -18,37 +18,13 @@ enum BT {
         return dir
     }
 
-    struct Result {
-        var status: Int32
-        var output: String
+    /// A program run in the repository, stdout and stderr together.
+    static func run(_ executable: String, _ args: [String], environment: [String: String] = [:], timeout: Double = 300) async throws -> (status: Int32, output: String) {
+        let r = try await ChildProcess.run(executable, args, directory: repoRoot, environment: environment, timeout: timeout)
+        return (r.status, r.output)
     }
 
-    /// Runs a program to its end without blocking a thread of the test pool; stdout and stderr together.
-    static func run(_ executable: String, _ args: [String], environment: [String: String] = [:], timeout: Double = 300) async throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: repoRoot)
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let log = NSTemporaryDirectory() + "bt-run-\(UUID().uuidString).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning {
-            if Date() > deadline { kill(p.processIdentifier, SIGKILL) }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        try? handle.close()
-        return Result(status: p.terminationStatus, output: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-    }
-
-    static func host(_ args: [String], environment: [String: String] = [:]) async throws -> Result {
+    static func host(_ args: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         try await run(HostProcess.binary, args, environment: environment)
     }
 

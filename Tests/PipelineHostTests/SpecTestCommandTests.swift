@@ -6,22 +6,8 @@ import TestSupport
 /// output, the record and the field; broken test files get a clear error.
 @Suite struct SpecTestCommandTests {
     static func run(_ args: [String]) async throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HostProcess.binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: TestFiles.repoRoot)
-        let log = TestFiles.scratch("spec-test") + "/out"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning {
-            if Date() > deadline { p.terminate() }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        let r = try await ChildProcess.run(HostProcess.binary, args, directory: TestFiles.repoRoot)
+        return (r.status, r.output)
     }
 
     @Test func theShippedSpecTestsPass() async throws {

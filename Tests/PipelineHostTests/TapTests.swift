@@ -6,30 +6,8 @@ import TestSupport
 /// `pipeline-host tap` against a real running host over its admin port: the records leaving a stage, a field
 /// filter, the rate limit, the dead-letter output, secrets replaced, the bound on open taps, and an unknown stage.
 @Suite struct TapTests {
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the binary to its end without blocking a thread of the test pool.
-    static func run(_ args: [String], timeout: Double = 60) async throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HostProcess.binary)
-        p.arguments = args
-        let dir = TestFiles.scratch("tap-run")
-        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out"))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/err"))
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning {
-            if Date() > deadline { p.terminate() }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        return Output(status: p.terminationStatus, stdout: (try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? "")
+    static func run(_ args: [String], timeout: Double = 60) async throws -> ChildProcess.Result {
+        try await ChildProcess.run(HostProcess.binary, args, timeout: timeout)
     }
 
     @Test func tapsShowWhatLeavesAStageAndNothingSecret() async throws {

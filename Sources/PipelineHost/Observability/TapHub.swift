@@ -94,8 +94,6 @@ public final class TapHub: Sendable {
         s.finish()
     }
 
-    public var tapCount: Int { active.load(ordering: .relaxed) }
-
     /// Records leaving `stage`: each open tap on it takes what its rate allows.
     @inline(__always)
     func offer(stage: String, _ records: [Record]) {
