@@ -16,15 +16,15 @@ public struct AdminServer: Sendable {
     let logger: Logger
     /// Seconds before an idle connection (or one that never completes its request head) is closed.
     let idleTimeout: Double
-    /// The running spec, for the status page's graph.
-    let spec: PipelineSpec?
+    /// The running spec, for the status page's graph and the tap's stages (a hot reload changes it).
+    let currentSpec: @Sendable () -> PipelineSpec?
     /// The plugins' metrics read back (shard lag, scorer errors, reference-table age) for the status page.
     let metricsStore: MetricsStore?
 
     public init(host: String, port: Int, stats: RuntimeStats, registry: PrometheusCollectorRegistry, logger: Logger, idleTimeout: Double = 30,
-                spec: PipelineSpec? = nil, metricsStore: MetricsStore? = nil) {
+                spec: PipelineSpec? = nil, metricsStore: MetricsStore? = nil, currentSpec: (@Sendable () -> PipelineSpec)? = nil) {
         self.idleTimeout = idleTimeout
-        self.spec = spec
+        self.currentSpec = currentSpec ?? { spec }
         self.metricsStore = metricsStore
         self.host = host
         self.port = port
@@ -38,7 +38,8 @@ public struct AdminServer: Sendable {
         let router = Router()
         let stats = self.stats
         let registry = self.registry
-        let spec = self.spec
+        let spec = currentSpec()
+        let currentSpec = self.currentSpec
         let metricsStore = self.metricsStore
         router.get("/metrics") { _, _ -> Response in
             var buffer: [UInt8] = []
@@ -62,10 +63,10 @@ public struct AdminServer: Sendable {
                 ? Self.json(.ok, .object([("ready", true), ("records_in", .int(Int64(stats.recordsIn)))]))
                 : Self.json(.serviceUnavailable, .object([("ready", false), ("reasons", .array(readiness.reasons.map { .string($0) }))]))
         }
-        if let spec {
-            let page = StatusPage.html(spec: spec)
+        if spec != nil {
             router.get("/") { _, _ -> Response in
-                Response(status: .ok, headers: [
+                let page = currentSpec().map { StatusPage.html(spec: $0) } ?? ""
+                return Response(status: .ok, headers: [
                     .contentType: "text/html; charset=utf-8",
                     // Everything is inline and same-origin: nothing else may load or run.
                     .contentSecurityPolicy: "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -73,14 +74,17 @@ public struct AdminServer: Sendable {
                 ], body: .init(byteBuffer: ByteBuffer(string: page)))
             }
             router.get("/status.json") { _, _ -> Response in
+                guard let spec = currentSpec() else { return Self.json(.notFound, .object([])) }
                 var r = Self.json(.ok, StatusDocument.make(spec: spec, stats: stats, metrics: metricsStore))
                 r.headers[.cacheControl] = "no-store"
                 return r
             }
         }
-        if let spec {
-            let stages = [spec.source.id] + spec.transforms.map(\.id) + spec.sinks.map(\.config.id) + [spec.deadLetter.id]
+        if spec != nil {
             router.get("/tap") { request, _ -> Response in
+                let stages = currentSpec().map { spec in
+                    [spec.source.id] + spec.transforms.map(\.id) + spec.sinks.map(\.config.id) + [spec.deadLetter.id]
+                } ?? []
                 let q = request.uri.queryParameters
                 guard let stage = q["stage"].map(String.init), stages.contains(stage) else {
                     return Self.json(.notFound, .object([("error", .string("name a stage: /tap?stage=ID")),

@@ -103,6 +103,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress line and no summary.") var quiet = false
     @Option(name: .long, help: ArgumentHelp("A transform with keyed state that starts empty although the checkpoint has none for it (one added to the spec since); repeatable.", valueName: "id"))
     var freshState: [String] = []
+    @Flag(name: .long, help: "Reload the spec when its file changes, as SIGHUP does: what changed is swapped in at a cut in the stream, state kept.")
+    var watch = false
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -132,9 +134,14 @@ struct RunCommand: AsyncParsableCommand {
                                     environment: ProcessInfo.processInfo.environment, stats: stats, stop: stop,
                                     freshState: Set(freshState))
         var background: [Task<Void, Never>] = []
+        let reloader = SpecReloader(path: self.spec, runner: runner, logger: logger)
+        let hangup = reloader.installSignal()
+        defer { hangup.cancel() }
+        background.append(Task { await reloader.run() })
+        if watch { background.append(Task { await reloader.watch() }) }
         if let admin = spec.admin {
             let server = AdminServer(host: admin.host, port: admin.port, stats: stats, registry: prometheus, logger: logger,
-                                     spec: spec, metricsStore: metricsStore)
+                                     spec: spec, metricsStore: metricsStore, currentSpec: { runner.currentSpec })
             background.append(Task {
                 do { try await server.run { port in logger.info("admin server listening", metadata: ["address": "\(admin.host):\(port)"]) } } catch {
                     logger.error("admin server failed", metadata: ["error": "\(error)"])
@@ -152,14 +159,16 @@ struct RunCommand: AsyncParsableCommand {
         logger.info("pipeline starting", metadata: ["pipeline": "\(spec.name)", "spec": "\(self.spec)"])
         do {
             let summary = try await runner.run()
+            reloader.finish()
             for t in background { t.cancel() }
             for t in background { await t.value }
             logger.info("pipeline finished", metadata: [
                 "records_in": "\(summary.recordsIn)", "dead_lettered": "\(summary.deadLettered)",
                 "checkpoints": "\(summary.checkpoints)", "seconds": "\(String(format: "%.2f", summary.seconds))",
             ])
-            if !quiet { print(Summary.text(spec: spec, summary: summary)) }
+            if !quiet { print(Summary.text(spec: runner.currentSpec, summary: summary)) }
         } catch {
+            reloader.finish()
             for t in background { t.cancel() }
             logger.critical("pipeline failed", metadata: ["error": "\(error)"])
             throw ExitCode(ExitCodes.runtimeFailure)

@@ -21,11 +21,11 @@ public final class HostProcess: @unchecked Sendable {
 
     /// Starts `pipeline-host run SPEC --quiet` with exactly `environment` (nothing inherited but PATH),
     /// stdout and stderr to `logPath`.
-    public init(name: String, spec: String, environment: [String: String], logPath: String) throws {
+    public init(name: String, spec: String, environment: [String: String], logPath: String, extraArguments: [String] = []) throws {
         self.name = name
         self.logPath = logPath
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["run", spec, "--quiet"]
+        process.arguments = ["run", spec, "--quiet"] + extraArguments
         var env = environment
         env["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         process.environment = env

@@ -20,21 +20,23 @@ public final class PipelineTelemetry: Sendable {
         public let arrivalToAck: LatencyHistogram
         /// Sinks: seconds from a record's event time (wall clock) to this sink acknowledging it.
         public let eventToAck: LatencyHistogram
-        /// The batches waiting in front of the stage.
-        let queueDepth: @Sendable () -> Int
+        /// The batches waiting in front of the stage (its input channel is new after a hot reload).
+        private let queueDepth: Mutex<@Sendable () -> Int>
 
-        init(id: String, kind: StageKind, type: String, queueDepth: @escaping @Sendable () -> Int) {
+        public init(id: String, kind: StageKind, type: String, queueDepth: @escaping @Sendable () -> Int) {
             self.id = id
             self.kind = kind
             self.type = type
-            self.queueDepth = queueDepth
+            self.queueDepth = Mutex(queueDepth)
             arrivalToAck = LatencyHistogram()
             eventToAck = LatencyHistogram()
         }
 
         public var records: Int { recordsCounter.load(ordering: .relaxed) }
         public var failed: Int { failedCounter.load(ordering: .relaxed) }
-        public var queued: Int { queueDepth() }
+        public var queued: Int { queueDepth.withLock { $0 }() }
+
+        func setQueue(_ depth: @escaping @Sendable () -> Int) { queueDepth.withLock { $0 = depth } }
 
         func add(records n: Int) { recordsCounter.wrappingAdd(n, ordering: .relaxed) }
         func add(failed n: Int) { failedCounter.wrappingAdd(n, ordering: .relaxed) }
@@ -71,6 +73,22 @@ public final class PipelineTelemetry: Sendable {
 
     func addDetails(id: String, _ provider: any StatusDetailProviding) {
         detailProviders.withLock { $0.append((id, provider)) }
+    }
+
+    /// After a hot reload: the stages are these, in this order (meters of removed ones go), and each component
+    /// reports the details of the instance that now runs it.
+    func arrange(source: String, stages: [StageMeters], deadLetter: String, details: [(id: String, provider: (any StatusDetailProviding)?)]) {
+        let ids = [source] + stages.map(\.id) + [deadLetter]
+        stageList.withLock { list in
+            let first = list.first { $0.id == source }
+            let last = list.first { $0.id == deadLetter }
+            list = [first].compactMap { $0 } + stages + [last].compactMap { $0 }
+        }
+        detailProviders.withLock { providers in
+            let changed = Set(details.map(\.id))
+            providers.removeAll { changed.contains($0.id) || !ids.contains($0.id) }
+            for (id, p) in details { if let p { providers.append((id, p)) } }
+        }
     }
 
     /// What each plugin that reports details says now.

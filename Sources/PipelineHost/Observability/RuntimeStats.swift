@@ -50,6 +50,11 @@ public final class RuntimeStats: Sendable {
     func setReady(_ ready: Bool) { flags.withLock { $0.ready = ready } }
     func setFailure(_ message: String) { flags.withLock { $0.failure = message } }
 
+    private let reloadCounts = Mutex<[String: Int]>([:])
+    /// Hot reloads by outcome (applied, unchanged, rejected, failed).
+    public var reloads: [String: Int] { reloadCounts.withLock { $0 } }
+    func recordReload(result: String) { reloadCounts.withLock { $0[result, default: 0] += 1 } }
+
     /// Holds the host's readiness back on behalf of `component` (a reference table that stopped syncing, say)
     /// until `clearUnready(component:)`. Calling it again replaces the reason. Liveness (`/health`) is not affected.
     public func setUnready(component: String, reason: String) { unready.withLock { $0[component] = reason } }

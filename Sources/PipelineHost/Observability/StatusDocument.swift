@@ -33,6 +33,7 @@ public enum StatusDocument {
             ("records_out", .int(Int64(stats.recordsOut))),
             ("dead_lettered", .int(Int64(stats.deadLettered))),
             ("checkpoints", .int(Int64(stats.checkpoints))),
+            ("reloads", .object(stats.reloads.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
             ("checkpoint_age_seconds", stats.lastCheckpointTime.map { .double(now - $0) } ?? .null),
             ("latency_ms", latency(t.endToEnd.recent)),
             ("event_latency_ms", latency(t.eventToAck.recent)),

@@ -11,6 +11,9 @@ final class Barrier: Sendable {
     let positions: [String: JSONValue]
     let isFinal: Bool
     private let snapshots = Mutex<[String: JSONValue]>([:])
+    /// The transforms with keyed state in the chain this barrier passed: a reload may change them while a
+    /// checkpoint is pending, so each barrier says which states its checkpoint must hold.
+    private let keyed = Mutex<[String]>([])
     /// Acknowledged (released) by the router once the barrier has passed every transform.
     private let passage: AckToken
 
@@ -23,7 +26,13 @@ final class Barrier: Sendable {
     }
 
     /// The barrier reached the end of the transform chain: every transform has recorded its snapshot.
-    func passedTransforms() { passage.release() }
+    func passedTransforms(keyed ids: [String]) {
+        keyed.withLock { $0 = ids }
+        passage.release()
+    }
+
+    /// The keyed transforms whose state this barrier's checkpoint must hold (set when it passed them).
+    var keyedTransforms: [String] { keyed.withLock { $0 } }
 
     func record(state: JSONValue, for transformID: String) {
         snapshots.withLock { $0[transformID] = state }
@@ -35,6 +44,9 @@ final class Barrier: Sendable {
 enum StreamItem: Sendable {
     case batch(Batch)
     case barrier(Barrier)
+    /// A hot reload's cut: every record before it goes through the old chain, every one after it through the
+    /// new. Each transform stage hands it on and ends; the runner then starts the new chain.
+    case reload(ReloadMarker)
 }
 
 enum SinkItem: Sendable {

@@ -28,6 +28,13 @@ public final class PipelineRunner: Sendable {
     /// (`run --fresh-state ID`, for a transform added to the spec since the checkpoint).
     let freshState: Set<String>
     private let firstFailure = Mutex<(any Error)?>(nil)
+    /// What a hot reload needs of the running pipeline; nil while it is not running.
+    let live = Mutex<Live?>(nil)
+    /// The reload whose marker is on its way through the chain (one at a time).
+    let pendingReload = Mutex<ReloadMarker?>(nil)
+    let reloading = Mutex(false)
+    /// `run` has returned or thrown.
+    let finished = Mutex(false)
 
     public init(spec: PipelineSpec, registry: PluginRegistry, logger: Logger, environment: [String: String],
                 store: (any CheckpointStore)? = nil, stats: RuntimeStats = RuntimeStats(), stop: StopSignal = StopSignal(),
@@ -43,6 +50,7 @@ public final class PipelineRunner: Sendable {
     }
 
     public func run() async throws -> RunSummary {
+        defer { finished.withLock { $0 = true } }
         let started = MonotonicClock.seconds()
         let ctx = BuildContext(pipelineName: spec.name, logger: logger, environment: environment, registry: registry)
         let source = try registry.makeSource(spec.source, ctx)
@@ -115,10 +123,11 @@ public final class PipelineRunner: Sendable {
             logger.info("resuming from checkpoint", metadata: ["checkpoint": "\(checkpoint.id)", "store": "\(store.description)"])
         }
 
-        func stageContext(_ id: String) -> StageContext {
+        let hostWriterID = writerID
+        @Sendable func stageContext(_ id: String) -> StageContext {
             var l = logger
             l[metadataKey: "component"] = "\(id)"
-            return StageContext(id: id, logger: l, stats: stats, writerID: writerID)
+            return StageContext(id: id, logger: l, stats: stats, writerID: hostWriterID)
         }
         for (config, sink) in sinks {
             try await sink.start(stageContext(config.config.id))
@@ -130,8 +139,7 @@ public final class PipelineRunner: Sendable {
         for (id, t) in transforms { try await t.start(stageContext(id)) }
 
         let capacity = spec.runtime.channelCapacity
-        let chain = (0...transforms.count).map { _ in BoundedChannel<StreamItem>(high: capacity) }
-        let sinkChannels = sinks.map { _ in BoundedChannel<SinkItem>(high: capacity) }
+        let head = BoundedChannel<StreamItem>(high: capacity)
         let deadLetterChannel = BoundedChannel<SinkItem>(high: capacity)
         let barrierChannel = BoundedChannel<Barrier>(high: 16)
         let tracker = AckTracker()
@@ -139,29 +147,39 @@ public final class PipelineRunner: Sendable {
         let telemetry = stats.telemetry
         telemetry.eventTimeField.withLock { $0 = spec.metrics.eventTimeField }
         let sourceMeters = telemetry.register(id: spec.source.id, kind: .source, type: spec.source.type)
-        let transformMeters = transforms.enumerated().map { i, t in
-            telemetry.register(id: t.0, kind: .transform, type: spec.transforms[i].type, queueDepth: { chain[i].bufferedCount })
-        }
-        let sinkMeters = sinks.enumerated().map { i, s in
-            telemetry.register(id: s.0.config.id, kind: .sink, type: s.0.config.type, queueDepth: { sinkChannels[i].bufferedCount })
-        }
+        let initial = RunningChain(
+            spec: spec,
+            transforms: transforms.enumerated().map { i, t in
+                RunningTransform(config: spec.transforms[i], transform: t.1,
+                                 meters: telemetry.register(id: t.0, kind: .transform, type: spec.transforms[i].type))
+            },
+            sinks: sinks.map { config, sink in
+                let channel = BoundedChannel<SinkItem>(high: capacity)
+                return RunningSink(spec: config, sink: sink, channel: channel,
+                                   meters: telemetry.register(id: config.config.id, kind: .sink, type: config.config.type,
+                                                              queueDepth: { channel.bufferedCount }))
+            })
         let deadLetterMeters = telemetry.register(id: spec.deadLetter.id, kind: .deadLetter, type: spec.deadLetter.type,
                                                   queueDepth: { deadLetterChannel.bufferedCount })
         if let p = source as? any StatusDetailProviding { telemetry.addDetails(id: spec.source.id, p) }
         for (id, t) in transforms { if let p = t as? any StatusDetailProviding { telemetry.addDetails(id: id, p) } }
         for (config, sink) in sinks { if let p = sink as? any StatusDetailProviding { telemetry.addDetails(id: config.config.id, p) } }
         let emitter = BatchEmitter(
-            output: chain[0], barriers: barrierChannel, tracker: tracker, stats: stats,
+            output: head, barriers: barrierChannel, tracker: tracker, stats: stats,
             interval: spec.checkpoint.interval, firstBarrierID: (checkpoint?.id ?? 0) + 1,
             positions: checkpoint?.positions ?? [:], pipeline: spec.name, sourceMeters: sourceMeters)
         let rejections = DeadLetterRejections(channel: deadLetterChannel, stats: stats, pipeline: spec.name)
+        let sinkTasks = SinkTasks()
+        // Channels and waits that a failure must end: the chain's links are new after every reload.
+        let closers = Closers()
 
         @Sendable func closeAll() {
-            for c in chain { c.close() }
-            for c in sinkChannels { c.close() }
+            closers.closeAll()
+            head.close()
             deadLetterChannel.close()
             barrierChannel.close()
             tracker.abort()
+            sinkTasks.finish()
         }
         @Sendable func fail(_ error: any Error, _ stage: String) {
             let first = firstFailure.withLock { f -> Bool in
@@ -175,9 +193,27 @@ public final class PipelineRunner: Sendable {
             stop.stop()
             closeAll()
         }
+        @Sendable func startSink(_ s: RunningSink, after predecessor: RunningSink? = nil) {
+            closers.add { s.channel.close() }
+            sinkTasks.add(s.id) {
+                if let predecessor { try await self.retire(predecessor) }
+                defer { s.finished.open() }
+                try await Self.runSink(s.sink, id: s.id, input: s.channel, countsAsOutput: true, stats: self.stats, meters: s.meters)
+            }
+            // A batch timer ends within half its period of its sink's channel closing.
+            if let age = s.sink.batchMaxAge, age > 0 {
+                sinkTasks.add("\(s.id) batch timer") { await Self.runBatchTimer(maxAge: age, channel: s.channel) }
+            }
+        }
 
         let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop,
                                           partitions: handover, addedFields: Self.addedFieldCount(spec, registry))
+        live.withLock {
+            $0 = Live(chain: initial, head: head, context: ctx, writerID: writerID, capacity: capacity, sharesPartitions: writerID != nil,
+                      startSink: { startSink($0, after: $1) },
+                      retireSink: { old in sinkTasks.add("\(old.id) (removed by a reload)") { try await self.retire(old) } },
+                      stageContext: stageContext)
+        }
         stats.setReady(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var stages = 0
@@ -190,39 +226,38 @@ public final class PipelineRunner: Sendable {
             add(spec.source.id) {
                 try await source.run(sourceContext)
                 try await emitter.barrier(isFinal: true)
-                chain[0].close()
+                head.close()
             }
-            for (i, (id, t)) in transforms.enumerated() {
-                add(id) { try await Self.runTransform(t, id: id, input: chain[i], output: chain[i + 1], meters: transformMeters[i], taps: self.stats.taps) }
-            }
-            add("router") {
-                try await Self.route(input: chain[transforms.count], sinks: sinks.map(\.0), channels: sinkChannels,
-                                     deadLetters: deadLetterChannel, rejections: rejections, meters: sinkMeters, telemetry: telemetry)
+            for s in initial.sinks { startSink(s) }
+            // The transforms and the router, one chain after another: a reload ends the running chain at its
+            // marker and the next one takes the stream from there.
+            add("chain") {
+                var chain = initial
+                while let marker = try await self.runChain(chain, head: head, deadLetters: deadLetterChannel, rejections: rejections,
+                                                            closers: closers, fail: fail) {
+                    do {
+                        chain = try await self.apply(marker.plan, to: chain)
+                        marker.finish(.success(()))
+                    } catch {
+                        marker.finish(.failure(error as? PipelineError ?? PipelineError(.internal, "\(error)")))
+                    }
+                }
+                // The input ended: no sink gets anything more, and none is added.
+                for s in chain.sinks { s.channel.close() }
+                sinkTasks.finish()
             }
             // The dead-letter channel stays open until the last sink has finished: a sink may reject records
             // (delivery.reject) after the router has passed on the end of the input.
-            let sinksRunning = Countdown(sinks.count)
-            // A batch timer ends within half its period of its sink's channel closing; it is counted like a stage,
-            // so the wait below for every stage's end is not cut short by a timer's.
-            for (i, (_, sink)) in sinks.enumerated() {
-                if let age = sink.batchMaxAge, age > 0 {
-                    stages += 1
-                    group.addTask { await Self.runBatchTimer(maxAge: age, channel: sinkChannels[i]) }
-                }
-            }
-            for (i, (config, sink)) in sinks.enumerated() {
-                add(config.config.id) {
-                    try await Self.runSink(sink, id: config.config.id, input: sinkChannels[i], countsAsOutput: true, stats: self.stats, meters: sinkMeters[i])
-                    if sinksRunning.decrement() { deadLetterChannel.close() }
-                }
+            add("sinks") {
+                try await sinkTasks.run(onFailure: fail)
+                deadLetterChannel.close()
             }
             add(spec.deadLetter.id) {
                 try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats,
                                        meters: deadLetterMeters)
             }
             add("checkpoint") {
-                try await self.coordinateCheckpoints(barriers: barrierChannel, emitter: emitter, tracker: tracker, deadLetters: deadLetterChannel, store: store,
-                                                     keyed: transforms.filter { $0.1.hasKeyedState }.map(\.0))
+                try await self.coordinateCheckpoints(barriers: barrierChannel, emitter: emitter, tracker: tracker, deadLetters: deadLetterChannel, store: store)
             }
             // The shutdown deadline: once a stop is requested, draining gets `shutdown_timeout` seconds.
             let deadline = spec.runtime.shutdownTimeout
@@ -250,17 +285,24 @@ public final class PipelineRunner: Sendable {
                 do { guard (try await group.next()) != nil else { break } } catch { continue }
             }
         }
+        let final = live.withLock { l -> RunningChain? in
+            defer { l = nil }
+            return l?.chain
+        }
+        pendingReload.withLock { $0 }?.finish(.failure(PipelineError(.internal, "the pipeline stopped before the reload's cut reached the end of the chain")))
+        let finalTransforms = final?.transforms.map { ($0.id, $0.transform) } ?? transforms
+        let finalSinks = final?.sinks.map { ($0.spec, $0.sink) } ?? sinks
         stats.setReady(false)
         await store.close()
         await withTaskGroup(of: Void.self) { group in
-            for (_, t) in transforms { group.addTask { await t.stop() } }
+            for (_, t) in finalTransforms { group.addTask { await t.stop() } }
         }
         if let failure = firstFailure.withLock({ $0 }) {
-            for (_, sink) in sinks { try? await sink.close() }
+            for (_, sink) in finalSinks { try? await sink.close() }
             try? await deadLetterSink.close()
             throw failure
         }
-        for (config, sink) in sinks {
+        for (config, sink) in finalSinks {
             do { try await sink.close() } catch { throw PipelineError(.sink, "close failed: \(error)", at: config.config.id, underlying: error) }
         }
         try await deadLetterSink.close()
@@ -322,6 +364,10 @@ public final class PipelineRunner: Sendable {
                 case .barrier(let barrier):
                     if let state = try t.snapshot() { barrier.record(state: state, for: id) }
                     try await output.send(.barrier(barrier))
+                case .reload(let marker):
+                    // This chain ends here; the next one reads the input from the record after the marker.
+                    try await output.send(.reload(marker))
+                    return
                 }
             }
         } else {
@@ -336,6 +382,10 @@ public final class PipelineRunner: Sendable {
                     while !inFlight.isEmpty { try await output.send(.batch(await inFlight.removeFirst().value)) }
                     if let state = try t.snapshot() { barrier.record(state: state, for: id) }
                     try await output.send(.barrier(barrier))
+                case .reload(let marker):
+                    while !inFlight.isEmpty { try await output.send(.batch(await inFlight.removeFirst().value)) }
+                    try await output.send(.reload(marker))
+                    return
                 }
             }
             while !inFlight.isEmpty { try await output.send(.batch(await inFlight.removeFirst().value)) }
@@ -343,9 +393,11 @@ public final class PipelineRunner: Sendable {
         output.close()
     }
 
+    /// Hands each batch's records to the sinks whose `when` they match. Returns at the end of the input (nil;
+    /// the caller closes the sinks' channels) or at a reload's marker (the marker; the next chain routes on).
     static func route(input: BoundedChannel<StreamItem>, sinks: [PipelineSpec.SinkSpec], channels: [BoundedChannel<SinkItem>],
-                      deadLetters: BoundedChannel<SinkItem>, rejections: DeadLetterRejections,
-                      meters: [PipelineTelemetry.StageMeters] = [], telemetry: PipelineTelemetry? = nil) async throws {
+                      deadLetters: BoundedChannel<SinkItem>, rejections: DeadLetterRejections, keyed: [String] = [],
+                      meters: [PipelineTelemetry.StageMeters] = [], telemetry: PipelineTelemetry? = nil) async throws -> ReloadMarker? {
         let timeField = telemetry?.eventTimeField.withLock { $0 }
         func eventTimes(_ records: [Record]) -> [Double] {
             guard let timeField else { return [] }
@@ -381,12 +433,14 @@ public final class PipelineRunner: Sendable {
             case .barrier(let barrier):
                 // Every transform has added its snapshot: the checkpoint may be written once the batches
                 // before the barrier are acknowledged too.
-                barrier.passedTransforms()
+                barrier.passedTransforms(keyed: keyed)
                 for c in channels { try await c.send(.barrier(barrier)) }
                 try await deadLetters.send(.barrier(barrier))
+            case .reload(let marker):
+                return marker
             }
         }
-        for c in channels { c.close() }
+        return nil
     }
 
     static func runSink(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats,
@@ -430,7 +484,7 @@ public final class PipelineRunner: Sendable {
     /// Writes a checkpoint for each barrier once every batch before it is acknowledged by every sink and the
     /// barrier itself has passed every transform (so its snapshots are all there).
     func coordinateCheckpoints(barriers: BoundedChannel<Barrier>, emitter: BatchEmitter, tracker: AckTracker, deadLetters: BoundedChannel<SinkItem>,
-                               store: any CheckpointStore, keyed: [String]) async throws {
+                               store: any CheckpointStore) async throws {
         let written = Counter(label: "pipeline_checkpoints_total", dimensions: [("pipeline", spec.name)])
         let lag = Gauge(label: "pipeline_checkpoint_duration_seconds", dimensions: [("pipeline", spec.name)])
         while let barrier = await barriers.receive() {
@@ -440,7 +494,7 @@ public final class PipelineRunner: Sendable {
             if tracker.isAborted { return }
             let states = barrier.states
             // A checkpoint without the state of a keyed transform would resume it empty: never write one.
-            if let missing = keyed.first(where: { states[$0] == nil }) {
+            if let missing = barrier.keyedTransforms.first(where: { states[$0] == nil }) {
                 throw PipelineError(.checkpoint, "checkpoint \(barrier.id) lacks the state of transform \"\(missing)\"; not written", at: store.description)
             }
             let cp = Checkpoint(id: barrier.id, pipeline: spec.name, createdAt: MonotonicClock.wallSeconds(),

@@ -8,30 +8,30 @@ public struct PipelineSpec: Sendable {
         public var when: Condition?
     }
 
-    public struct CheckpointSettings: Sendable {
+    public struct CheckpointSettings: Sendable, Equatable {
         public var directory: String
         public var interval: Double
     }
 
-    public struct AdminSettings: Sendable {
+    public struct AdminSettings: Sendable, Equatable {
         public var host: String
         public var port: Int
     }
 
-    public struct RuntimeSettings: Sendable {
+    public struct RuntimeSettings: Sendable, Equatable {
         public var channelCapacity: Int
         public var shutdownTimeout: Double
         public var statusInterval: Double
     }
 
-    public struct MetricsSettings: Sendable {
+    public struct MetricsSettings: Sendable, Equatable {
         /// The field with each record's event time, for the event time → acknowledgement latency.
         public var eventTimeField: String?
         public var cloudwatch: CloudWatchSettings?
     }
 
     /// CloudWatch metrics as Embedded Metric Format lines on stdout (shipped by the awslogs driver).
-    public struct CloudWatchSettings: Sendable {
+    public struct CloudWatchSettings: Sendable, Equatable {
         public var namespace: String
         public var interval: Double
     }

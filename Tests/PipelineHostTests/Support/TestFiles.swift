@@ -23,6 +23,16 @@ enum TestFiles {
         FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
     }
 
+    /// The last complete line of a file, reading only its end.
+    static func lastLine(_ path: String) -> String? {
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? h.close() }
+        let size = (try? h.seekToEnd()) ?? 0
+        try? h.seek(toOffset: size > 65_536 ? size - 65_536 : 0)
+        let tail = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
+        return tail.split(separator: "\n").last.map(String.init)
+    }
+
     static func lines(_ path: String) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
