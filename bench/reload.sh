@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# What a hot reload costs a busy pipeline (issue 15): the staging pipeline (pipelines/local.json's chain) on 1M
+# generated transactions, release build, with RELOADS reloads by SIGHUP (default 4) about every 2 s, each switching
+# the scorer between models/v1 and an A/B split of v1 and the shallow test model (so the scaler and scorer are
+# rebuilt and the rolling aggregates carried). records/s is sampled from /status.json every 50 ms: for each reload
+# the second before the signal, the time from the signal until the reload is applied, and the second after.
+# Also the whole run's throughput against a run without reloads. RUNS rounds (default 3); medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+RELOADS=${RELOADS:-4}
+WORK=${WORK:-/tmp/fraud-bench}
+DATA="$WORK/full"
+BIN=${BIN:-.build/release/pipeline-host}
+[ -x "$BIN" ] || swift build -c release --product pipeline-host
+[ -f "$DATA/transactions.jsonl" ] || python3 training/generate.py --users 20000 --transactions 1000000 --seed 11 \
+  --start-ts 1722470400 --days 30 --out-dir "$DATA" --no-labels
+mkdir -p "$WORK/reload"
+echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds, $RELOADS reloads each"
+python3 bench/reload_bench.py "$BIN" "$WORK/reload" "$DATA" "$RUNS" "$RELOADS" "$PWD"
