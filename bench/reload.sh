@@ -5,6 +5,7 @@
 # rebuilt and the rolling aggregates carried). records/s is sampled from /status.json every 50 ms: for each reload
 # the second before the signal, the time from the signal until the reload is applied, and the second after.
 # Also the whole run's throughput against a run without reloads. RUNS rounds (default 3); medians.
+# RELOAD_KIND=weights: each reload changes only an A/B split's weights (the scorer alone is rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -16,5 +17,5 @@ BIN=${BIN:-.build/release/pipeline-host}
 [ -f "$DATA/transactions.jsonl" ] || python3 training/generate.py --users 20000 --transactions 1000000 --seed 11 \
   --start-ts 1722470400 --days 30 --out-dir "$DATA" --no-labels
 mkdir -p "$WORK/reload"
-echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds, $RELOADS reloads each"
+echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds, $RELOADS reloads (${RELOAD_KIND:-full}) each"
 python3 bench/reload_bench.py "$BIN" "$WORK/reload" "$DATA" "$RUNS" "$RELOADS" "$PWD"

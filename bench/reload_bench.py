@@ -4,6 +4,9 @@ import json, os, signal, socket, statistics, subprocess, sys, time, urllib.reque
 binary, work, data, runs, reloads, root = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 events = sum(1 for _ in open(f"{data}/transactions.jsonl"))
 v1, shallow = f"{root}/models/v1", f"{root}/Tests/Fixtures/models/shallow-d2"
+# full: alternate a plain v1 scorer and an A/B split (scaler, scorer and the rolling aggregates' config change);
+# weights: an A/B split whose weights change (only the scorer is rebuilt), the common rollout step.
+kind = os.environ.get("RELOAD_KIND", "full")
 
 
 def free_port():
@@ -19,13 +22,20 @@ def spec(out, cp, port, variant):
     base["source"] = {"type": "file", "path": f"{data}/transactions.jsonl"}
     base["transforms"][0]["path"] = f"{data}/users.jsonl"
     scorer = {"type": "local_model", "id": "scorer", "bundle": v1, "variant": "v1"}
-    if variant % 2 == 1:
+    if kind == "weights":
+        base["transforms"][2] = {"type": "feature_scaler", "bundle": v1}
+        base["transforms"][3] = {"type": "ab_split", "id": "scorer", "variants": [
+            {"name": "a", "weight": 90 - variant, "scorer": {"type": "local_model", "bundle": v1}},
+            {"name": "b", "weight": 10 + variant, "scorer": {"type": "local_model", "bundle": shallow}}]}
+        variant = 0
+    elif variant % 2 == 1:
         scorer = {"type": "ab_split", "id": "scorer", "variants": [
             {"name": "a", "weight": 1 + variant, "scorer": {"type": "local_model", "bundle": v1}},
             {"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": shallow}}]}
-    base["transforms"][2] = {"type": "feature_scaler", "bundle": v1 if variant % 2 == 0 else shallow}
-    base["transforms"][3] = scorer
-    base["transforms"][1]["allowed_lateness"] = f"{5 + variant}m"
+    if kind != "weights":
+        base["transforms"][2] = {"type": "feature_scaler", "bundle": v1 if variant % 2 == 0 else shallow}
+        base["transforms"][3] = scorer
+        base["transforms"][1]["allowed_lateness"] = f"{5 + variant}m"
     for s in base["sinks"]:
         s["path"] = s["path"].replace("${OUT:-out/local}", out)
     base["dead_letter"]["path"] = f"{out}/dead-letter.jsonl"
