@@ -196,7 +196,10 @@ extension PipelineRunner {
     /// sinks and makes the new chain the running one. Throws (and changes nothing the old chain needs) when a
     /// state does not fit its new transform.
     func apply(_ plan: ReloadPlan, to old: RunningChain) async throws -> RunningChain {
-        for (id, pair) in plan.replaced {
+        // States that go through a snapshot first (a restore may refuse it); the in-memory hand-overs, which
+        // cannot fail, only once nothing can fail any more, so a refused reload leaves the old chain whole.
+        let direct = plan.replaced.filter { $0.value.new.canTakeState(from: $0.value.old) }
+        for (id, pair) in plan.replaced where direct[id] == nil {
             guard let state = try pair.old.snapshot() else { continue }
             do { try pair.new.restore(state) } catch {
                 throw PipelineError(.checkpoint, "the state of transform \"\(id)\" does not fit its new config (\(error)); restart with --fresh-state \(id) to start it empty",
@@ -204,6 +207,7 @@ extension PipelineRunner {
             }
         }
         guard let live = live.withLock({ $0 }) else { throw PipelineError(.internal, "the pipeline is not running") }
+        for pair in direct.values { pair.new.takeState(from: pair.old) }
         let telemetry = stats.telemetry
         let oldSinks = Dictionary(old.sinks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var sinks: [RunningSink] = []

@@ -26,6 +26,11 @@ public protocol Transform: AnyObject, Sendable {
     /// True when the transform's output depends on state built from earlier records (keyed state): a
     /// checkpoint without its state cannot be resumed, because the features would silently start from zero.
     var hasKeyedState: Bool { get }
+    /// A hot reload replaces `predecessor` (same id, changed config) with this transform: true when this one can
+    /// take the state over as it is, without the snapshot and restore (which the runner uses otherwise).
+    func canTakeState(from predecessor: any Transform) -> Bool
+    /// Moves the predecessor's state into this transform (only after `canTakeState` said yes). Cannot fail.
+    func takeState(from predecessor: any Transform)
     func stop() async
 }
 
@@ -35,6 +40,8 @@ extension Transform {
     public func snapshot() throws -> JSONValue? { nil }
     public func restore(_ state: JSONValue) throws {}
     public var hasKeyedState: Bool { false }
+    public func canTakeState(from predecessor: any Transform) -> Bool { false }
+    public func takeState(from predecessor: any Transform) {}
     public func stop() async {}
 }
 

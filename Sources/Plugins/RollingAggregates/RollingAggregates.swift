@@ -336,6 +336,26 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         return .object([("keys", .object(keys))])
     }
 
+    /// A hot reload's hand-over without the JSON round trip: the keys move as they are when the predecessor
+    /// kept the same keys, times, values and windows (a new allowed_lateness, say, applies from the next prune).
+    public func canTakeState(from predecessor: any Transform) -> Bool {
+        guard let old = predecessor as? RollingAggregates else { return false }
+        return old.keyField == keyField && old.timeField == timeField && old.valueField == valueField
+            && old.shape.lengths == shape.lengths && old.shape.trackMax == shape.trackMax
+    }
+
+    public func takeState(from predecessor: any Transform) {
+        guard let old = predecessor as? RollingAggregates else { return }
+        let moved = old.lock.withLock { () -> KeyedStates in
+            defer { old.state = KeyedStates() }
+            return old.state
+        }
+        lock.withLock {
+            state = moved
+            keysGauge.record(state.count)
+        }
+    }
+
     public func restore(_ snapshot: JSONValue) throws {
         let restored = try decode(snapshot)
         lock.lock()
