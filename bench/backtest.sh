@@ -6,12 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-WORK=${WORK:-/tmp/fraud-bench}
-DATA="$WORK/labeled"
-BIN=${BIN:-.build/release/pipeline-host}
-[ -x "$BIN" ] || swift build -c release --product pipeline-host
-[ -f "$DATA/transactions.jsonl" ] || python3 training/generate.py --users 20000 --transactions 1000000 --seed 11 \
-  --start-ts 1722470400 --days 30 --out-dir "$DATA"
+. bench/common.sh
+bench_data labeled
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds"
 python3 - "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
 import os, statistics, subprocess, sys, time

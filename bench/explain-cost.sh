@@ -6,12 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-WORK=${WORK:-/tmp/fraud-bench}
-DATA="$WORK/full"
-BIN=${BIN:-.build/release/pipeline-host}
-[ -x "$BIN" ] || swift build -c release --product pipeline-host
-[ -f "$DATA/transactions.jsonl" ] || python3 training/generate.py --users 20000 --transactions 1000000 --seed 11 \
-  --start-ts 1722470400 --days 30 --out-dir "$DATA" --no-labels
+. bench/common.sh
+bench_data full
 mkdir -p "$WORK/explain"
 for top in 0 5; do
   python3 - "$top" "$WORK/explain/local-explain-$top.json" <<'PY'

@@ -10,12 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 RELOADS=${RELOADS:-4}
-WORK=${WORK:-/tmp/fraud-bench}
-DATA="$WORK/full"
-BIN=${BIN:-.build/release/pipeline-host}
-[ -x "$BIN" ] || swift build -c release --product pipeline-host
-[ -f "$DATA/transactions.jsonl" ] || python3 training/generate.py --users 20000 --transactions 1000000 --seed 11 \
-  --start-ts 1722470400 --days 30 --out-dir "$DATA" --no-labels
+. bench/common.sh
+bench_data full
 mkdir -p "$WORK/reload"
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds, $RELOADS reloads (${RELOAD_KIND:-full}) each"
 python3 bench/reload_bench.py "$BIN" "$WORK/reload" "$DATA" "$RUNS" "$RELOADS" "$PWD"

@@ -30,8 +30,6 @@ struct Live: Sendable {
     var chain: RunningChain
     let head: BoundedChannel<StreamItem>
     let context: BuildContext
-    let writerID: String?
-    let capacity: Int
     /// The source shares its partitions with other hosts: their keyed state moves with leases, per transform.
     let sharesPartitions: Bool
     let startSink: @Sendable (RunningSink, RunningSink?) -> Void
@@ -219,7 +217,8 @@ extension PipelineRunner {
                 continue
             }
             guard let sink = plan.builtSinks[spec.config.id] else { continue }
-            let channel = BoundedChannel<SinkItem>(high: live.capacity)
+            // A reload cannot change `runtime`: the running spec's capacity is the start's.
+            let channel = BoundedChannel<SinkItem>(high: self.spec.runtime.channelCapacity)
             let predecessor = oldSinks[spec.config.id]
             let meters = predecessor?.meters ?? PipelineTelemetry.StageMeters(id: spec.config.id, kind: .sink, type: spec.config.type, queueDepth: { 0 })
             meters.setQueue { channel.bufferedCount }

@@ -209,7 +209,7 @@ public final class PipelineRunner: Sendable {
         let sourceContext = SourceContext(logger: stageContext(spec.source.id).logger, resumePositions: checkpoint?.positions ?? [:], emitter: emitter, stop: stop,
                                           partitions: handover, addedFields: Self.addedFieldCount(spec, registry))
         live.withLock {
-            $0 = Live(chain: initial, head: head, context: ctx, writerID: writerID, capacity: capacity, sharesPartitions: writerID != nil,
+            $0 = Live(chain: initial, head: head, context: ctx, sharesPartitions: writerID != nil,
                       startSink: { startSink($0, after: $1) },
                       retireSink: { old in sinkTasks.add("\(old.id) (removed by a reload)") { try await self.retire(old) } },
                       stageContext: stageContext)
