@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CGlibcCompat"),
+        .target(name: "CTreeSHAP"),
         .target(name: "AWSCore", dependencies: ["PipelineHost", "CCurl", "COpenSSL"]),
         .target(
             name: "PipelineHost",
@@ -39,7 +40,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        .target(name: "ModelCore", dependencies: ["PipelineHost", "AWSCore"]),
+        .target(name: "ModelCore", dependencies: ["PipelineHost", "AWSCore", "CTreeSHAP"]),
         .executableTarget(name: "ScorerBench", dependencies: ["ModelCore", "PipelineHost"], path: "bench/ScorerBench"),
         .executableTarget(name: "SigningBench", dependencies: ["AWSCore"], path: "bench/SigningBench"),
         .target(name: "LambdaRuntime", dependencies: ["PipelineHost", "AWSCore"]),

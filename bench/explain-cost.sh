@@ -53,4 +53,7 @@ print(f"median off: wall {med[0][0]:.2f} s, cpu {med[0][1]:.2f} s ({events / med
 print(f"median on:  wall {med[5][0]:.2f} s, cpu {med[5][1]:.2f} s ({events / med[5][0]:.0f} events/s)")
 print(f"throughput with explanations: {med[0][0] / med[5][0]:.3f} of without; extra CPU {extra_cpu:.2f} s for {alerts} "
       f"explained alerts = {extra_cpu / max(1, alerts) * 1e6:.1f} µs per alert")
+# The machine's speed drifts between rounds (shared cores): the two runs of one round are the fairest pair.
+paired = sorted(off[0] / on[0] for off, on in zip(res[0], res[5]))
+print(f"per round (without / with, wall): {' '.join(f'{r:.3f}' for r in paired)}; median {statistics.median(paired):.3f}")
 PY

@@ -56,11 +56,15 @@ import TestSupport
         let flat = rows.flatMap { $0 }
         let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
         #expect(batch.count == rows.count)
-        for (x, together) in zip(rows, batch) {
+        // The portable Swift leaf loop, where the batch above took the AVX2 one (on a CPU that has it).
+        let portable = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, allowAVX2: false) })
+        for (x, (together, swift)) in zip(rows, zip(batch, portable)) {
             let alone = try #require(model.contributions(x))
             #expect(together.features == alone.features)
             #expect(together.bias == alone.bias)
+            #expect(swift.features == alone.features)
         }
+        print("TreeSHAP batch: AVX2 leaf loop \(XGBoostModel.explainsWithAVX2 ? "used and compared with the Swift one" : "not available on this CPU")")
     }
 
     /// A one-split tree by hand: the contribution is exact and the bias is the cover-weighted mean.

@@ -1,0 +1,27 @@
+// The leaf loop of ModelCore's eight-records-at-a-time TreeSHAP (XGBoostModel+TreeSHAP.swift) in AVX2. A
+// leaf's table (up to 64 floats) is held in registers and read by permutes instead of one load per record and
+// entry; patterns, selections and sums are one 256-bit instruction each where Swift's SIMD types compile to SSE
+// here. Same operations in the same order as the Swift loop, so the results are equal bit for bit; a CPU
+// without AVX2 takes the Swift loop.
+#pragma once
+#include <stdint.h>
+
+/// The per-leaf tables (TreeSHAPTables), flat, as the Swift side holds them.
+typedef struct {
+    const uint32_t *splits;
+    const int32_t *splitStart;
+    const int32_t *features;
+    const float *ratios;
+    const int32_t *featureStart;
+    const int32_t *hStart;
+    const float *h;
+} ctreeshap_tables;
+
+/// 1 when this CPU and OS run AVX2 code.
+int ctreeshap_has_avx2(void);
+
+/// Adds the contributions of leaves [leaf_begin, leaf_end) of one tree to that tree's sums `phi` (by feature,
+/// then lane; 8 × groups lanes). `left` holds, per node of the tree (relative to its first) and group, eight
+/// int32 lanes, all ones where that record goes left.
+void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
+                           const int32_t *left, int32_t groups, float *phi);

@@ -1,0 +1,159 @@
+#include "CTreeSHAP.h"
+
+#include <stddef.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+// Bit-equal to the Swift loop: no fused multiply-add.
+#pragma STDC FP_CONTRACT OFF
+
+int ctreeshap_has_avx2(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & bit_OSXSAVE) || !(c & bit_AVX)) return 0;
+    // The OS saves the YMM registers (XCR0 bits 1 and 2).
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & bit_AVX2) != 0;
+}
+
+// Up to 8 table entries of one leaf per lane: scalar loads (AVX2's gather instruction is slower on the AMD
+// cores this runs on).
+__attribute__((target("avx2"), always_inline)) static inline __m256 gather8(const float *h, __m256i i) {
+    int32_t x[8];
+    _mm256_storeu_si256((__m256i *)x, i);
+    return _mm256_setr_ps(h[x[0]], h[x[1]], h[x[2]], h[x[3]], h[x[4]], h[x[5]], h[x[6]], h[x[7]]);
+}
+
+// The same from a table of 2^D entries held in registers (D ≤ 6: up to eight of them): `permuted` holds each
+// register permuted by the index's low three bits, `high[b]` the index's bit b in each lane's sign; a blend per
+// higher bit picks the register. `flip`: read with that bit of the index inverted (−1: none). No memory access
+// per lane, and the permutes of one index serve every flip of a bit from 3 up.
+__attribute__((target("avx2"), always_inline)) static inline __m256 pick(const __m256 *permuted, const __m256 *high, int D, int flip) {
+    __m256 p[8];
+    int n = D <= 3 ? 1 : 1 << (D - 3);
+    for (int r = 0; r < n; r++) p[r] = permuted[r];
+    for (int bit = 3; bit < D; bit++) {
+        n /= 2;
+        for (int r = 0; r < n; r++) {
+            p[r] = bit == flip ? _mm256_blendv_ps(p[2 * r + 1], p[2 * r], high[bit]) : _mm256_blendv_ps(p[2 * r], p[2 * r + 1], high[bit]);
+        }
+    }
+    return p[0];
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void permute_all(__m256 *out, const __m256 *table, __m256i i, int D) {
+    for (int r = 0; r < (D <= 3 ? 1 : 1 << (D - 3)); r++) out[r] = _mm256_permutevar8x32_ps(table[r], i);
+}
+
+// One leaf for one group of eight records, whose patterns are given. D: the leaf's distinct path features when
+// its table fits in registers (1…6), else 0 (the reads go to memory; d is the count then).
+__attribute__((target("avx2"), always_inline)) static inline void leaf(const ctreeshap_tables *t, int32_t l, int32_t d, int D,
+                                                                        __m256i pattern, size_t lanes, size_t lane0, float *phi) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const int32_t f0 = t->featureStart[l];
+    const float *h = t->h + t->hStart[l];
+    // Beyond a table of fewer than 8 entries lie the next leaf's (the last is padded): read, never selected.
+    __m256 table[8];
+    if (D > 0) {
+        for (int r = 0; r < (D <= 3 ? 1 : 1 << (D - 3)); r++) table[r] = _mm256_loadu_ps(h + 8 * r);
+    }
+    const float *restrict ratios = t->ratios + f0;
+    const int32_t *restrict features = t->features + f0;
+    float *restrict out = phi + lane0;
+    __m256 permuted[8], high[6];
+    if (D > 0) {
+        permute_all(permuted, table, pattern, D);
+        for (int b = 3; b < D; b++) high[b] = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - b)));
+    }
+    // −H[pattern], by sign flip as Swift's unary minus does (0 − x would turn −0 into +0).
+    const __m256 own = _mm256_xor_ps(D > 0 ? pick(permuted, high, D, -1) : gather8(h, pattern), sign);
+    // A constant trip count where the size is: the loop unrolls and the shifts take immediates.
+    const int32_t n = D > 0 ? D : d;
+    for (int32_t k = 0; k < n; k++) {
+        __m256 entry;
+        if (D == 0) {
+            entry = gather8(h, _mm256_xor_si256(pattern, _mm256_set1_epi32(1 << k)));
+        } else if (k < 3) {
+            // Another low bit: other permutes, the same blends.
+            __m256 other[8];
+            permute_all(other, table, _mm256_xor_si256(pattern, _mm256_set1_epi32(1 << k)), D);
+            entry = pick(other, high, D, -1);
+        } else {
+            entry = pick(permuted, high, D, k);
+        }
+        const __m256 agreed = _mm256_mul_ps(_mm256_set1_ps(ratios[k]), entry);
+        // Bit k moved to the sign bit, which blendv selects by.
+        const __m256 agrees = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - k)));
+        float *p = out + (size_t)features[k] * lanes;
+        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_blendv_ps(own, agreed, agrees)));
+    }
+}
+
+// Up to this many groups' patterns are built split by split together (what a split costs to decode is paid
+// once for all of them); more groups are taken this many at a time.
+#define GROUPS_AT_ONCE 8
+
+// The patterns of groups [g0, g0 + count) at leaf l: bit k is cleared where a record leaves the path at a split
+// on the leaf's k-th feature.
+__attribute__((target("avx2"), always_inline)) static inline void patterns_at(const ctreeshap_tables *t, int32_t l, int32_t d,
+                                                                               const int32_t *left, int32_t groups, int32_t g0,
+                                                                               int32_t count, __m256i *patterns) {
+    for (int32_t i = 0; i < count; i++) patterns[i] = _mm256_set1_epi32((1 << d) - 1);
+    for (int32_t j = t->splitStart[l]; j < t->splitStart[l + 1]; j++) {
+        const uint32_t s = t->splits[j];
+        // All ones where a record goes the other way than the leaf (left: the leaf lies left of the split).
+        const __m256i away = _mm256_set1_epi32((s & 1) ? -1 : 0);
+        const __m256i bit = _mm256_set1_epi32(1 << ((s >> 1) & 0xF));
+        const int32_t *row = left + ((size_t)(s >> 5) * (size_t)groups + (size_t)g0) * 8;
+        for (int32_t i = 0; i < count; i++) {
+            const __m256i goesLeft = _mm256_loadu_si256((const __m256i *)(row + (size_t)i * 8));
+            patterns[i] = _mm256_andnot_si256(_mm256_and_si256(_mm256_xor_si256(goesLeft, away), bit), patterns[i]);
+        }
+    }
+}
+
+// Leaf l for every group; the switch on its size is taken once per leaf, not once per group.
+#define LEAF_GROUPS(D_)                                                                                     \
+    for (int32_t g0 = 0; g0 < groups; g0 += GROUPS_AT_ONCE) {                                               \
+        const int32_t count = groups - g0 < GROUPS_AT_ONCE ? groups - g0 : GROUPS_AT_ONCE;                  \
+        patterns_at(t, l, d, left, groups, g0, count, patterns);                                            \
+        for (int32_t i = 0; i < count; i++) leaf(t, l, d, D_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi); \
+    }
+
+__attribute__((target("avx2")))
+void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
+                           const int32_t *left, int32_t groups, float *phi) {
+    const size_t lanes = (size_t)groups * 8;
+    __m256i patterns[GROUPS_AT_ONCE];
+    for (int32_t l = leaf_begin; l < leaf_end; l++) {
+        const int32_t d = t->featureStart[l + 1] - t->featureStart[l];
+        // One copy of the loop per table size, its lookups unrolled.
+        switch (d) {
+        case 0: break;
+        case 1: LEAF_GROUPS(1); break;
+        case 2: LEAF_GROUPS(2); break;
+        case 3: LEAF_GROUPS(3); break;
+        case 4: LEAF_GROUPS(4); break;
+        case 5: LEAF_GROUPS(5); break;
+        case 6: LEAF_GROUPS(6); break;
+        default: LEAF_GROUPS(0); break;
+        }
+    }
+}
+
+#else
+
+int ctreeshap_has_avx2(void) { return 0; }
+
+// Never called: ctreeshap_has_avx2 says no.
+void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
+                           const int32_t *left, int32_t groups, float *phi) {
+    (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi;
+}
+
+#endif
