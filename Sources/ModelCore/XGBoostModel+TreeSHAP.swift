@@ -154,7 +154,17 @@ extension XGBoostModel {
                                      h: h.baseAddress)
             for tree in 0..<roots.count {
                 let first = Int(t.treeNodeStart[tree]), last = Int(t.treeNodeStart[tree + 1])
-                for n in first..<last {
+                if native {
+                    // The numeric splits in AVX2; categorical ones (rare) below.
+                    t.decisions.withUnsafeBufferPointer { decisions in
+                        UnsafeRawPointer(columns.baseAddress!).withMemoryRebound(to: Float.self, capacity: columns.count * 8) { columns in
+                            UnsafeMutableRawPointer(left.baseAddress!).withMemoryRebound(to: Int32.self, capacity: left.count * 8) { left in
+                                ctreeshap_decide_avx2(decisions.baseAddress! + first, Int32(last - first), columns, Int32(width), Int32(groups), left)
+                            }
+                        }
+                    }
+                }
+                for n in first..<last where !native || t.decisions[n].kind == 3 {
                     let node = nodes[n]
                     guard node.left >= 0 else { continue }
                     for g in 0..<groups {
@@ -433,6 +443,8 @@ struct TreeSHAPTables: Sendable {
     let treeLeafStart: [Int32]
     let treeNodeStart: [Int32]
     let maxTreeNodes: Int
+    /// Every node's split for the AVX2 decisions (see ctreeshap_split).
+    let decisions: [ctreeshap_split]
 
     init?(model: XGBoostModel) {
         guard model.canExplain, !model.roots.isEmpty else { return nil }
@@ -497,6 +509,10 @@ struct TreeSHAPTables: Sendable {
         self.h = h
         self.treeLeafStart = treeLeafStart
         self.treeNodeStart = treeNodeStart
+        decisions = model.nodes.map { node in
+            let kind: Int32 = node.left < 0 ? 0 : node.isCategorical ? 3 : node.defaultLeft ? 2 : 1
+            return ctreeshap_split(threshold: node.value, feature: Int32(node.feature), kind: kind)
+        }
         maxTreeNodes = zip(treeNodeStart.dropFirst(), treeNodeStart).map { Int($0 - $1) }.max() ?? 0
     }
 

@@ -17,6 +17,14 @@ typedef struct {
     const float *h;
 } ctreeshap_tables;
 
+/// A node as the decisions need it. kind: 0 a leaf, 1 a numeric split whose missing values go right, 2 one
+/// whose missing values go left, 3 a categorical split (decided by the caller).
+typedef struct {
+    float threshold;
+    int32_t feature;
+    int32_t kind;
+} ctreeshap_split;
+
 /// 1 when this CPU and OS run AVX2 code.
 int ctreeshap_has_avx2(void);
 
@@ -25,3 +33,9 @@ int ctreeshap_has_avx2(void);
 /// int32 lanes, all ones where that record goes left.
 void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
                            const int32_t *left, int32_t groups, float *phi);
+
+/// Which way eight records per group go at the numeric splits among `count` nodes: `columns` holds, per group
+/// and feature, the eight records' values (NaN: missing); `left` gets, per node and group, eight int32 lanes, all
+/// ones where the record goes left (x < threshold, or missing with the default left). Other nodes are untouched.
+void ctreeshap_decide_avx2(const ctreeshap_split *nodes, int32_t count, const float *columns, int32_t width,
+                           int32_t groups, int32_t *left);
