@@ -2,7 +2,8 @@
 # What explaining alerts costs the staging pipeline (issue 18): pipelines/local.json on 1M generated transactions
 # (the data of bench/local-pipeline.sh) with local_model's explain_top 5 against 0 (off, the default), RUNS
 # rounds (default 3) alternating which goes first; wall and CPU seconds per run, the medians, the throughput
-# ratio and how many alerts were explained. Release build.
+# ratio and how many alerts were explained; then PINNED rounds side by side and the same-run CPU share (below).
+# Release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -57,6 +58,37 @@ print(f"throughput with explanations: {med[0][0] / med[5][0]:.3f} of without; ex
 paired = sorted(off[0] / on[0] for off, on in zip(res[0], res[5]))
 print(f"per round (without / with, wall): {' '.join(f'{r:.3f}' for r in paired)}; median {statistics.median(paired):.3f}")
 PY
+# Side by side: drift on a shared machine moves both configurations alike when they run at the same time, so
+# PINNED rounds (default 6) run both at once, each on a core of its own (taskset), swapping cores every round
+# (the two cores are not equally fast either). This measures the pipeline's throughput on one core each.
+PINNED=${PINNED:-6}
+if [ "$PINNED" -gt 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+python3 - "$BIN" "$WORK" "$DATA" "$PINNED" <<'PY2'
+import os, statistics, subprocess, sys, time
+binary, work, data, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+events = sum(1 for _ in open(f"{data}/transactions.jsonl"))
+ratios = []
+for i in range(rounds):
+    cores = {0: i % 2, 5: 1 - i % 2}
+    procs = {}
+    for top in (0, 5):
+        out, cp = f"{work}/explain/pin-out-{top}", f"{work}/explain/pin-cp-{top}"
+        subprocess.run(["rm", "-rf", out, cp], check=True)
+        env = dict(os.environ, INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl", OUT=out, CHECKPOINT_DIR=cp)
+        procs[top] = (time.monotonic(), subprocess.Popen(["taskset", "-c", str(cores[top]), binary, "run",
+                      f"{work}/explain/local-explain-{top}.json", "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wall = {}
+    for top, (start, p) in procs.items():
+        if p.wait() != 0:
+            sys.exit(f"run failed ({p.returncode})")
+        wall[top] = time.monotonic() - start
+    ratios.append(wall[0] / wall[5])
+    print(f"  pinned round {i + 1}: without (core {cores[0]}) {wall[0]:6.2f} s, with (core {cores[5]}) {wall[5]:6.2f} s, "
+          f"throughput ratio {wall[0] / wall[5]:.3f}", flush=True)
+print(f"pinned side by side, one core each: throughput with explanations {statistics.median(ratios):.3f} of without "
+      f"(median of {rounds} rounds; range {min(ratios):.3f}-{max(ratios):.3f})")
+PY2
+fi
 # The same run's share: the wall-clock pairs above drift by more than the cost on a shared machine, so where perf
 # is installed one more run with explanations is sampled and the CPU of explaining (TreeSHAP, top_features) is
 # read as a share of the whole process's, a measure that drift does not touch. Writing the longer alert lines
