@@ -67,6 +67,71 @@ import TestSupport
         print("TreeSHAP batch: AVX2 leaf loop \(XGBoostModel.explainsWithAVX2 ? "used and compared with the Swift one" : "not available on this CPU")")
     }
 
+    /// Trees the bundle does not have: paths of eight distinct features (tables too big for registers, read from
+    /// memory in the AVX2 loop), a categorical split (decided in Swift beside the AVX2 decisions), a path that
+    /// splits one feature twice, and 25 groups of eight. Every path agrees bit for bit, and with the recursive
+    /// algorithm and the margin.
+    @Test func unusualTreesAgreeAcrossPaths() throws {
+        var rng = SplitMix64(seed: 18)
+        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
+        // Node i's children are 2i + 1 and 2i + 2 (complete trees numbered breadth first, as XGBoost does).
+        func tree(depth: Int, feature: (Int) -> Int, categorical: Set<Int> = []) -> String {
+            let inner = (1 << depth) - 1, count = (1 << (depth + 1)) - 1
+            var covers = [Double](repeating: 0, count: count)
+            for n in stride(from: count - 1, through: 0, by: -1) {
+                covers[n] = n >= inner ? 1 + 9 * uniform() : covers[2 * n + 1] + covers[2 * n + 2]
+            }
+            let level = { (n: Int) in Int(log2(Double(n + 1))) }
+            let left = (0..<count).map { $0 < inner ? 2 * $0 + 1 : -1 }, right = (0..<count).map { $0 < inner ? 2 * $0 + 2 : -1 }
+            let split = (0..<count).map { $0 < inner ? feature(level($0)) : 0 }
+            let value = (0..<count).map { n in n < inner ? (categorical.contains(n) ? 0 : 2 * uniform() - 1) : 2 * uniform() - 1 }
+            let cats = categorical.sorted()
+            return """
+                {"left_children": \(left), "right_children": \(right), "split_indices": \(split),
+                 "split_conditions": \(value), "default_left": \((0..<count).map { $0 % 3 == 0 ? 1 : 0 }),
+                 "split_type": \((0..<count).map { categorical.contains($0) ? 1 : 0 }), "sum_hessian": \(covers),
+                 "categories_nodes": \(cats), "categories_segments": \(cats.indices.map { 2 * $0 }),
+                 "categories_sizes": \(cats.map { _ in 2 }), "categories": \(cats.flatMap { _ in [5, 2] }),
+                 "tree_param": {"num_nodes": "\(count)", "size_leaf_vector": "1"}}
+                """
+        }
+        let trees = [
+            tree(depth: 8, feature: { $0 }),                              // eight distinct features per path
+            tree(depth: 3, feature: { [9, 1, 2][$0] }, categorical: [0]),  // categorical root
+            tree(depth: 2, feature: { _ in 4 }),                          // one feature split twice: d = 1
+            tree(depth: 6, feature: { [3, 5, 3, 6, 7, 0][$0] }),          // d = 5 with a repeat
+        ]
+        let names = (0..<10).map { "\"f\($0)\"" }.joined(separator: ", ")
+        let json = """
+            {"learner": {"feature_names": [\(names)], "learner_model_param": {"base_score": "0.5", "num_feature": "10", "num_class": "0"},
+             "objective": {"name": "binary:logistic"},
+             "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_trees": "\(trees.count)", "num_parallel_tree": "1"},
+              "tree_info": \([Int](repeating: 0, count: trees.count)), "trees": [\(trees.joined(separator: ", "))]}}}}
+            """
+        let model = try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
+        try #require(model.explainsWithTables, "the tables cover these trees")
+        var rows: [[Float]] = []
+        for r in 0..<200 {
+            rows.append((0..<10).map { f in
+                if f == 9 { return Float(Int(uniform() * 7)) }  // categories 0…6
+                return (r + f) % 11 == 0 ? .nan : Float(2 * uniform() - 1)
+            })
+        }
+        let flat = rows.flatMap { $0 }
+        let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
+        let portable = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, allowAVX2: false) })
+        var worst = 0.0
+        for (i, x) in rows.enumerated() {
+            let alone = try #require(model.contributions(x))
+            #expect(batch[i].features == alone.features, "row \(i): batch \(batch[i].features) alone \(alone.features)")
+            #expect(portable[i].features == alone.features, "row \(i)")
+            let recursive = try #require(x.withUnsafeBufferPointer { model.recursiveContributions($0) })
+            for f in 0..<10 { worst = max(worst, abs(alone.features[f] - recursive.features[f])) }
+            #expect(abs(alone.total - Double(model.margin(x))) < 1e-5, "row \(i): Σ \(alone.total) margin \(model.margin(x))")
+        }
+        #expect(worst < 1e-5, "largest difference from the recursive algorithm: \(worst)")
+    }
+
     /// A one-split tree by hand: the contribution is exact and the bias is the cover-weighted mean.
     @Test func aSingleSplitIsAttributedToItsFeature() throws {
         let json = """
