@@ -1,6 +1,7 @@
 #include "CTreeSHAP.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -70,7 +71,8 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
         permute_all(permuted, table, pattern, D);
         for (int b = 3; b < D; b++) high[b] = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - b)));
     }
-    // −H[pattern], by sign flip as Swift's unary minus does (0 − x would turn −0 into +0).
+    // −H[pattern] by a sign flip (the Swift loops give −0 or +0 for a zero H; either adds the same to sums that
+    // start at +0).
     const __m256 own = _mm256_xor_ps(D > 0 ? pick(permuted, high, D, -1) : gather8(h, pattern), sign);
     // A constant trip count where the size is: the loop unrolls and the shifts take immediates.
     const int32_t n = D > 0 ? D : d;
@@ -172,12 +174,14 @@ int ctreeshap_has_avx2(void) { return 0; }
 void ctreeshap_decide_avx2(const ctreeshap_split *nodes, int32_t count, const float *columns, int32_t width,
                            int32_t groups, int32_t *left) {
     (void)nodes; (void)count; (void)columns; (void)width; (void)groups; (void)left;
+    abort();
 }
 
-// Never called: ctreeshap_has_avx2 says no.
+// Never called (ctreeshap_has_avx2 says no); a call would return wrong sums, so it stops the process instead.
 void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
                            const int32_t *left, int32_t groups, float *phi) {
     (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi;
+    abort();
 }
 
 #endif

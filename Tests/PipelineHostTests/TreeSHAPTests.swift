@@ -67,15 +67,16 @@ import TestSupport
         print("TreeSHAP batch: AVX2 leaf loop \(XGBoostModel.explainsWithAVX2 ? "used and compared with the Swift one" : "not available on this CPU")")
     }
 
-    /// Trees the bundle does not have: paths of eight distinct features (tables too big for registers, read from
-    /// memory in the AVX2 loop), a categorical split (decided in Swift beside the AVX2 decisions), a path that
-    /// splits one feature twice, and 25 groups of eight. Every path agrees bit for bit, and with the recursive
+    /// Trees the bundle does not have: paths of seven and eight distinct features (tables too big for registers,
+    /// read from memory in the AVX2 loop), categorical splits (decided in Swift beside the AVX2 decisions), a path
+    /// that splits one feature twice, a threshold of +infinity met by ±infinity, 25 groups of eight, and two
+    /// records alone. Every path agrees bit for bit, and with the recursive
     /// algorithm and the margin.
     @Test func unusualTreesAgreeAcrossPaths() throws {
         var rng = SplitMix64(seed: 18)
         func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
         // Node i's children are 2i + 1 and 2i + 2 (complete trees numbered breadth first, as XGBoost does).
-        func tree(depth: Int, feature: (Int) -> Int, categorical: Set<Int> = []) -> String {
+        func tree(depth: Int, feature: (Int) -> Int, categorical: Set<Int> = [], rootThreshold: Double? = nil) -> String {
             let inner = (1 << depth) - 1, count = (1 << (depth + 1)) - 1
             var covers = [Double](repeating: 0, count: count)
             for n in stride(from: count - 1, through: 0, by: -1) {
@@ -84,7 +85,8 @@ import TestSupport
             let level = { (n: Int) in Int(log2(Double(n + 1))) }
             let left = (0..<count).map { $0 < inner ? 2 * $0 + 1 : -1 }, right = (0..<count).map { $0 < inner ? 2 * $0 + 2 : -1 }
             let split = (0..<count).map { $0 < inner ? feature(level($0)) : 0 }
-            let value = (0..<count).map { n in n < inner ? (categorical.contains(n) ? 0 : 2 * uniform() - 1) : 2 * uniform() - 1 }
+            var value = (0..<count).map { n in n < inner ? (categorical.contains(n) ? 0 : 2 * uniform() - 1) : 2 * uniform() - 1 }
+            if let rootThreshold { value[0] = rootThreshold }
             let cats = categorical.sorted()
             return """
                 {"left_children": \(left), "right_children": \(right), "split_indices": \(split),
@@ -97,7 +99,9 @@ import TestSupport
         }
         let trees = [
             tree(depth: 8, feature: { $0 }),                              // eight distinct features per path
-            tree(depth: 3, feature: { [9, 1, 2][$0] }, categorical: [0]),  // categorical root
+            tree(depth: 3, feature: { [9, 9, 2][$0] }, categorical: [0, 2]),  // categorical root and child
+            tree(depth: 7, feature: { [6, 5, 4, 3, 2, 1, 0][$0] }),       // seven: the first size read from memory
+            tree(depth: 1, feature: { _ in 8 }, rootThreshold: 1e39),     // a threshold of +infinity (as Float)
             tree(depth: 2, feature: { _ in 4 }),                          // one feature split twice: d = 1
             tree(depth: 6, feature: { [3, 5, 3, 6, 7, 0][$0] }),          // d = 5 with a repeat
         ]
@@ -110,16 +114,24 @@ import TestSupport
             """
         let model = try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
         try #require(model.explainsWithTables, "the tables cover these trees")
+        // Where the CPU has AVX2, the batches below must have taken it.
+        if (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") == true {
+            #expect(XGBoostModel.explainsWithAVX2, "the CPU has AVX2 but the explanations do not use it")
+        }
         var rows: [[Float]] = []
         for r in 0..<200 {
             rows.append((0..<10).map { f in
                 if f == 9 { return Float(Int(uniform() * 7)) }  // categories 0…6
+                if f == 8 { return [Float.infinity, -.infinity, 1][r % 3] }
                 return (r + f) % 11 == 0 ? .nan : Float(2 * uniform() - 1)
             })
         }
         let flat = rows.flatMap { $0 }
         let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
         let portable = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, allowAVX2: false) })
+        // Two records: one group of eight lanes, six of them padding.
+        let pair = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: UnsafeBufferPointer(rebasing: $0[0..<20]), count: 2) })
+        for i in 0..<2 { #expect(pair[i].features == (try #require(model.contributions(rows[i]))).features, "pair row \(i)") }
         var worst = 0.0
         for (i, x) in rows.enumerated() {
             let alone = try #require(model.contributions(x))
