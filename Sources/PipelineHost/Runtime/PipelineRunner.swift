@@ -376,7 +376,10 @@ public final class PipelineRunner: Sendable {
             while let item = await input.receive() {
                 switch consume item {
                 case .batch(let batch):
-                    inFlight.append(Task { await process(batch) })
+                    // Through a box the task empties, not a capture: a captured batch stays referenced by the
+                    // closure while the transform changes it, so every record's first change would copy it.
+                    let handoff = BatchHandoff(consume batch)
+                    inFlight.append(Task { await process(handoff.take()) })
                     if inFlight.count >= width { try await output.send(.batch(await inFlight.removeFirst().value)) }
                 case .barrier(let barrier):
                     while !inFlight.isEmpty { try await output.send(.batch(await inFlight.removeFirst().value)) }
@@ -555,4 +558,11 @@ final class Countdown: Sendable {
     private let remaining: Mutex<Int>
     init(_ count: Int) { remaining = Mutex(count) }
     func decrement() -> Bool { remaining.withLock { $0 -= 1; return $0 == 0 } }
+}
+
+/// Moves one batch into a task: the task takes it out, so no reference to its records stays behind.
+private final class BatchHandoff: Sendable {
+    private let slot: Mutex<Batch?>
+    init(_ batch: consuming Batch) { slot = Mutex(Optional(batch)) }
+    func take() -> Batch { slot.withLock { $0.take()! } }
 }
