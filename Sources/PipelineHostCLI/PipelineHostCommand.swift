@@ -101,6 +101,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Argument(help: "The pipeline spec (JSON).") var spec: String
     @Flag(name: .long, help: "No progress line and no summary.") var quiet = false
+    @Flag(name: .long, help: "At the end, print each stage's CPU per record (also with --quiet).") var profile = false
     @Option(name: .long, help: ArgumentHelp("A transform with keyed state that starts empty although the checkpoint has none for it (one added to the spec since); repeatable.", valueName: "id"))
     var freshState: [String] = []
     @Flag(name: .long, help: "Reload the spec when its file changes, as SIGHUP does: what changed is swapped in at a cut in the stream, state kept.")
@@ -167,6 +168,9 @@ struct RunCommand: AsyncParsableCommand {
                 "checkpoints": "\(summary.checkpoints)", "seconds": "\(String(format: "%.2f", summary.seconds))",
             ])
             if !quiet { print(Summary.text(spec: runner.currentSpec, summary: summary)) }
+            if profile {
+                print(StageProfile.text(telemetry: stats.telemetry, recordsIn: summary.recordsIn, processCPUSeconds: StageProfile.processCPUSeconds()))
+            }
         } catch {
             reloader.finish()
             for t in background { t.cancel() }

@@ -23,6 +23,12 @@ extension PipelineTelemetry {
         let all = stages
         histogram("pipeline_stage_batch_seconds", help: "Time a batch (for sinks: a delivery) spent in the stage.",
                   all.map { ("\(p),stage=\"\(Self.escape($0.id))\"", $0.batchTime.total) })
+        let measured = all.filter { $0.cpuMicrosecondsPerRecord != nil }
+        if !measured.isEmpty {
+            out += "# HELP pipeline_stage_cpu_seconds_total CPU of the stage's batches that ran without suspending (a batch that waited is not counted).\n"
+            out += "# TYPE pipeline_stage_cpu_seconds_total counter\n"
+            for m in measured { out += "pipeline_stage_cpu_seconds_total{\(p),stage=\"\(Self.escape(m.id))\"} \(m.cpuSeconds)\n" }
+        }
         let sinks = all.filter { $0.kind == .sink }
         histogram("pipeline_end_to_end_seconds", help: "From the source emitting a record to the sink acknowledging it.",
                   sinks.map { ("\(p),sink=\"\(Self.escape($0.id))\"", $0.arrivalToAck.total) })

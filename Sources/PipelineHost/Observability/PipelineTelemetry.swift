@@ -14,6 +14,8 @@ public final class PipelineTelemetry: Sendable {
         public let type: String
         private let recordsCounter = Atomic<Int>(0)
         private let failedCounter = Atomic<Int>(0)
+        private let cpuNanoseconds = Atomic<Int64>(0)
+        private let cpuRecords = Atomic<Int>(0)
         /// Seconds a batch (a delivery, for sinks) spent in the stage.
         public let batchTime = LatencyHistogram()
         /// Sinks: seconds from the source emitting a record to this sink acknowledging it.
@@ -37,6 +39,19 @@ public final class PipelineTelemetry: Sendable {
         public var queued: Int { queueDepth.withLock { $0 }() }
 
         func setQueue(_ depth: @escaping @Sendable () -> Int) { queueDepth.withLock { $0 = depth } }
+
+        /// CPU seconds of the stage's measured batches (ThreadCPUClock).
+        public var cpuSeconds: Double { Double(cpuNanoseconds.load(ordering: .relaxed)) / 1e9 }
+        /// CPU microseconds per record over the measured batches; nil when none was.
+        public var cpuMicrosecondsPerRecord: Double? {
+            let n = cpuRecords.load(ordering: .relaxed)
+            return n > 0 ? Double(cpuNanoseconds.load(ordering: .relaxed)) / 1e3 / Double(n) : nil
+        }
+
+        func add(cpu nanoseconds: Int64, records: Int) {
+            cpuNanoseconds.wrappingAdd(max(0, nanoseconds), ordering: .relaxed)
+            cpuRecords.wrappingAdd(records, ordering: .relaxed)
+        }
 
         func add(records n: Int) { recordsCounter.wrappingAdd(n, ordering: .relaxed) }
         func add(failed n: Int) { failedCounter.wrappingAdd(n, ordering: .relaxed) }

@@ -339,7 +339,12 @@ public final class PipelineRunner: Sendable {
             var b = batch
             let before = b.deadLetters.count
             let started = MonotonicClock.seconds()
-            defer { meters?.batchTime.record(seconds: MonotonicClock.seconds() - started) }
+            let records = b.records.count
+            let cpu = ThreadCPUClock.start()
+            defer {
+                ThreadCPUClock.finish(cpu, stage: meters, records: records)
+                meters?.batchTime.record(seconds: MonotonicClock.seconds() - started)
+            }
             do {
                 try await t.process(&b)
             } catch {
@@ -454,7 +459,9 @@ public final class PipelineRunner: Sendable {
             case .delivery(let d):
                 stats.taps.offer(stage: id, d.records)
                 let started = MonotonicClock.seconds()
+                let cpu = ThreadCPUClock.start()
                 try await sink.write(d)
+                ThreadCPUClock.finish(cpu, stage: meters, records: d.records.count)
                 meters?.batchTime.record(seconds: MonotonicClock.seconds() - started)
                 meters?.add(records: d.records.count)
                 if countsAsOutput {

@@ -146,6 +146,28 @@ final class FlakyTransform: TransformPlugin, @unchecked Sendable {
 
 enum TestRegistry {
     static let registry = PluginRegistry(BuiltinPlugins.all + [
-        .source(GeneratorSource.self), .sink(RecordingSink.self), .transform(FlakyTransform.self),
+        .source(GeneratorSource.self), .sink(RecordingSink.self), .transform(FlakyTransform.self), .transform(SpinTransform.self),
     ])
+}
+
+/// Burns a fixed amount of its thread's CPU per batch, without suspending (the stage CPU meters' test).
+final class SpinTransform: TransformPlugin, Sendable {
+    static let descriptor = PluginDescriptor(
+        kind: .transform, name: "spin", summary: "Burns CPU per batch (tests only).",
+        fields: [FieldSpec("micros_per_batch", .int(min: 0), .defaultValue(1000), doc: "Thread CPU microseconds per batch.")])
+    let nanoseconds: Int64
+
+    init(config: ComponentConfig, context: BuildContext) throws {
+        nanoseconds = Int64(config.int("micros_per_batch")) * 1000
+    }
+
+    func process(_ batch: inout Batch) async throws {
+        func cpu() -> Int64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+        }
+        let start = cpu()
+        while cpu() - start < nanoseconds {}
+    }
 }
