@@ -93,11 +93,22 @@ public struct BuildContext: Sendable {
     public var logger: Logger
     public var environment: [String: String]
     public var registry: PluginRegistry
+    /// What this build's plugins share (a model bundle several stages name).
+    public var shared: SharedResources
 
-    public init(pipelineName: String, logger: Logger, environment: [String: String], registry: PluginRegistry) {
+    public init(pipelineName: String, logger: Logger, environment: [String: String], registry: PluginRegistry,
+                shared: SharedResources = SharedResources()) {
         self.pipelineName = pipelineName
         self.logger = logger
         self.environment = environment
         self.registry = registry
+        self.shared = shared
+    }
+
+    /// The same context for another build (a hot reload): nothing read by an earlier build is reused.
+    public func forNewBuild() -> BuildContext {
+        var c = self
+        c.shared = SharedResources()
+        return c
     }
 }

@@ -94,13 +94,14 @@ extension PipelineRunner {
             for (_, t) in built { await t.stop() }
             for (_, s) in builtSinks { try? await s.close() }
         }
+        let context = live.context.forNewBuild()
         do {
             for (config, entry) in zip(next.transforms, diff.transforms) {
                 if entry.step == .keep, let r = running[config.id] {
                     transforms.append(RunningTransform(config: config, transform: r.transform, meters: r.meters))
                     continue
                 }
-                let t = try registry.makeTransform(config, live.context)
+                let t = try registry.makeTransform(config, context)
                 built.append((config.id, t))
                 try await t.start(live.stageContext(config.id))
                 let old = running[config.id]
@@ -119,8 +120,9 @@ extension PipelineRunner {
                     ?? PipelineTelemetry.StageMeters(id: config.id, kind: .transform, type: config.type, queueDepth: { 0 })
                 transforms.append(RunningTransform(config: config, transform: t, meters: meters))
             }
+            try FieldContractCheck.check(transforms.map { ($0.config, $0.transform) })
             for (spec, entry) in zip(next.sinks, diff.sinks) where entry.step != .keep {
-                let sink = try registry.makeSink(spec.config, live.context)
+                let sink = try registry.makeSink(spec.config, context)
                 builtSinks[spec.config.id] = sink
                 try await sink.start(live.stageContext(spec.config.id))
                 do { try await sink.healthCheck() } catch {

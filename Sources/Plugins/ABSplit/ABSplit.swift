@@ -145,3 +145,10 @@ extension ABSplit: StatusDetailProviding {
         return .object(d)
     }
 }
+
+extension ABSplit: FieldContracting {
+    /// What its scorers require of the record they all read.
+    public var requiredFields: [FieldContract] {
+        (variants.map(\.scorer) + (shadow.map { [$0] } ?? [])).flatMap { ($0 as? any FieldContracting)?.requiredFields ?? [] }
+    }
+}

@@ -28,6 +28,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
         let scaler: FeatureScaler
         let assembler: FeatureAssembler
         let version: String
+        let contract: FieldContract
     }
 
     let scaling: BundleSlot<Scaling>
@@ -37,10 +38,12 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
-        scaling = try BundleSlot(config.string("bundle"), environment: context.environment) { bundle in
-            Scaling(scaler: bundle.scaler, assembler: FeatureAssembler(names: bundle.features), version: bundle.version)
+        let output = config.string("output_field")
+        scaling = try BundleSlot(config.string("bundle"), environment: context.environment, shared: context.shared) { bundle in
+            Scaling(scaler: bundle.scaler, assembler: FeatureAssembler(names: bundle.features), version: bundle.version,
+                    contract: bundle.featureContract(field: output))
         }
-        output = config.string("output_field")
+        self.output = output
     }
 
     public func start(_ context: StageContext) async throws {
@@ -63,6 +66,10 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
             }
         }
     }
+}
+
+extension FeatureScalerTransform: FieldContracting {
+    public var promisedFields: [FieldContract] { (try? scaling.get()).map { [$0.contract] } ?? [] }
 }
 
 extension FeatureScalerTransform: StatusDetailProviding {

@@ -35,6 +35,8 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let threshold: Double
         /// For the raw values of explained features.
         let scaler: FeatureScaler
+        /// What the input vector must mean: the bundle's features, scaled by its scaler.
+        let contract: FieldContract
     }
 
     let scoring: BundleSlot<Scoring>
@@ -48,10 +50,12 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
         let threshold = config.optionalDouble("threshold")
-        scoring = try BundleSlot(config.string("bundle"), environment: context.environment) { bundle in
-            Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler)
+        let input = config.string("input_field")
+        scoring = try BundleSlot(config.string("bundle"), environment: context.environment, shared: context.shared) { bundle in
+            Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler,
+                    contract: bundle.featureContract(field: input))
         }
-        input = config.string("input_field")
+        self.input = input
         variant = config.string("variant")
         keepFeatures = config.bool("keep_features")
         explainTop = config.int("explain_top")
@@ -123,6 +127,10 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         [("fraud_score", .double(Double(score))), ("model_version", .string(scoring.version)),
          ("variant", .string(variant)), ("is_alert", .bool(Double(score) >= scoring.threshold))]
     }
+}
+
+extension LocalModelScorer: FieldContracting {
+    public var requiredFields: [FieldContract] { (try? scoring.get()).map { [$0.contract] } ?? [] }
 }
 
 extension LocalModelScorer: StatusDetailProviding {

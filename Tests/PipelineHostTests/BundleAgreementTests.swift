@@ -1,0 +1,128 @@
+import BuiltinPlugins
+import Foundation
+import Logging
+import ModelCore
+import PipelineHost
+import Testing
+import TestSupport
+
+/// Stages of one build that name the same model bundle read it once, and a scorer whose bundle means other
+/// features (or another scaling) than the feature scaler's before it stops the pipeline at start, before any
+/// record is read: its scores would be silently wrong.
+@Suite struct BundleAgreementTests {
+    /// models/v1 copied, with the first feature's scaler mean moved when `shifted`.
+    static func copyOfV1(_ dir: String, shifted: Bool) throws -> String {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for f in ["manifest.json", "model.json", "scaler.json"] {
+            var data = try #require(FileManager.default.contents(atPath: TestFiles.path("models/v1/\(f)")))
+            if f == "scaler.json" && shifted {
+                var scaler = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+                var mean = try #require(scaler["mean"] as? [Double])
+                mean[0] += 1
+                scaler["mean"] = mean
+                data = try JSONSerialization.data(withJSONObject: scaler)
+            }
+            TestFiles.write(String(decoding: data, as: UTF8.self), to: "\(dir)/\(f)")
+        }
+        return dir
+    }
+
+    static func spec(dir: String, scaler: String, scorer: String, follow: Bool = false) throws -> PipelineSpec {
+        let text = """
+            {"name": "agreement", "source": {"type": "file", "path": "\(TestFiles.path("samples/transactions.jsonl.gz"))", "follow": \(follow), "poll_interval": "20ms"},
+             "transforms": [{"type": "feature_scaler", "id": "scale", "bundle": "\(scaler)"}, \(scorer)],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
+            """
+        return try PipelineSpec.parse(Array(text.utf8), file: "agreement.json", registry: BuiltinPlugins.registry, environment: [:])
+    }
+
+    static func run(dir: String, scaler: String, scorer: String) async throws -> RunSummary {
+        let spec = try spec(dir: dir, scaler: scaler, scorer: scorer)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:]).run()
+    }
+
+    @Test func aScorerWhoseBundleScalesOtherwiseIsRefusedAtStart() async throws {
+        let dir = TestFiles.scratch("bundle-agreement")
+        let v1 = TestFiles.path("models/v1")
+        let same = try Self.copyOfV1("\(dir)/same", shifted: false)
+        let shifted = try Self.copyOfV1("\(dir)/shifted", shifted: true)
+
+        // Another directory with the same features and scaler agrees: it runs and scores every record.
+        let ok = try await Self.run(dir: "\(dir)/a", scaler: v1, scorer: #"{"type": "local_model", "id": "score", "bundle": "\#(same)"}"#)
+        #expect(ok.recordsIn > 0 && ok.sinkOutputs.values.reduce(0, +) == ok.recordsIn - ok.deadLettered)
+
+        // A scorer whose bundle's scaler differs: refused before the first record, naming both stages.
+        for scorer in [
+            #"{"type": "local_model", "id": "score", "bundle": "\#(shifted)"}"#,
+            // Nested under ab_split as one variant: found there too.
+            #"{"type": "ab_split", "id": "score", "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(v1)"}},"#
+                + #"{"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(shifted)"}}]}"#,
+        ] {
+            let out = "\(dir)/b-\(scorer.count)"
+            do {
+                _ = try await Self.run(dir: out, scaler: v1, scorer: scorer)
+                Issue.record("a scorer with another scaling was accepted: \(scorer)")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains("$.transforms[1]"), "\(text)")
+                #expect(text.contains("feature_scaler \"scale\"") && text.contains(shifted) && text.contains(v1), "\(text)")
+                #expect(text.contains("features or scaling differ"), "\(text)")
+            }
+            let written = TestFiles.lines("\(out)/out.jsonl").count
+            #expect(written == 0, "\(written) records were scored before the check")
+        }
+    }
+
+    @Test func aReloadToADisagreeingScorerFailsAndKeepsTheRunningSpec() async throws {
+        let dir = TestFiles.scratch("bundle-agreement-reload")
+        let v1 = TestFiles.path("models/v1")
+        let same = try Self.copyOfV1("\(dir)/same", shifted: false)
+        let shifted = try Self.copyOfV1("\(dir)/shifted", shifted: true)
+        func scorer(_ bundle: String) -> String { #"{"type": "local_model", "id": "score", "bundle": "\#(bundle)"}"# }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let runner = PipelineRunner(spec: try Self.spec(dir: dir, scaler: v1, scorer: scorer(v1), follow: true),
+                                    registry: BuiltinPlugins.registry, logger: logger, environment: [:])
+        let running = Task { try await runner.run() }
+        defer { running.cancel() }
+        // Until the chain runs, a reload answers that the pipeline is not running.
+        var outcome = ReloadOutcome.failed(reason: "not tried")
+        for _ in 0..<500 {
+            outcome = await runner.reload(to: try Self.spec(dir: dir, scaler: v1, scorer: scorer(shifted), follow: true))
+            if outcome != .failed(reason: "the pipeline is not running") { break }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        guard case .failed(let reason) = outcome else {
+            Issue.record("a reload to a scorer with another scaling did not fail: \(outcome)")
+            return
+        }
+        #expect(reason.contains("features or scaling differ") && reason.contains(shifted), "\(reason)")
+        #expect(runner.currentSpec.transforms[1].optionalString("bundle") == v1, "the running spec stays")
+        // An agreeing bundle in another directory is applied.
+        let applied = await runner.reload(to: try Self.spec(dir: dir, scaler: v1, scorer: scorer(same), follow: true))
+        if case .applied = applied {} else { Issue.record("an agreeing bundle was not applied: \(applied)") }
+        runner.stop.stop()
+        _ = try await running.value
+    }
+
+    @Test func stagesOfOneBuildShareABundleRead() throws {
+        let v1 = TestFiles.path("models/v1")
+        let shared = SharedResources()
+        func slot(_ resources: SharedResources) throws -> BundleSlot<ModelBundle> {
+            try BundleSlot(v1, environment: [:], shared: resources) { $0 }
+        }
+        func storage(_ b: ModelBundle) -> UnsafeRawPointer? { b.features.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+        let a = try slot(shared).get(), b = try slot(shared).get(), c = try slot(SharedResources()).get()
+        // One read: the second stage's bundle is the first one's (the same arrays), another build's is its own.
+        #expect(storage(a) == storage(b))
+        #expect(storage(a) != storage(c))
+        #expect(a.features == c.features)
+
+        var made = 0
+        for _ in 0..<3 { _ = try shared.value(for: "k") { made += 1; return made } }
+        #expect(made == 1)
+    }
+}
