@@ -72,10 +72,13 @@ public struct ModelBundle: Sendable {
 public struct FeatureAssembler: Sendable {
     public let names: [String]
     let derived: [Bool]
+    /// The names bound for record lookups (`raw(_ record:)`).
+    let keys: [FieldKey]
 
     public init(names: [String]) {
         self.names = names
         derived = names.map { n in DerivedFeatures.sources.contains { $0.name == n } }
+        keys = names.map(FieldKey.init)
     }
 
     public struct FieldError: Error, CustomStringConvertible, Sendable {
@@ -84,11 +87,21 @@ public struct FeatureAssembler: Sendable {
         public var description: String { "field \"\(field)\": \(message)" }
     }
 
+    /// Raw (unscaled) values in feature order, from a record's fields.
+    public func raw(_ record: Record) throws(FieldError) -> [Double] {
+        try raw(feature: { record[keys[$0]] }, field: { record[$0] })
+    }
+
     /// Raw (unscaled) values in feature order.
     public func raw(_ field: (String) -> JSONValue?) throws(FieldError) -> [Double] {
+        try raw(feature: { field(names[$0]) }, field: field)
+    }
+
+    /// `feature(i)`: the value of feature i's own field; `field(name)`: any field (a derived feature's source).
+    private func raw(feature: (Int) -> JSONValue?, field: (String) -> JSONValue?) throws(FieldError) -> [Double] {
         var out = [Double](repeating: .nan, count: names.count)
         for (i, name) in names.enumerated() {
-            if let v = field(name) {
+            if let v = feature(i) {
                 // An explicit null is a missing value, even for a feature that could be derived.
                 if !v.isNull { out[i] = try number(v, name) }
             } else if derived[i] {

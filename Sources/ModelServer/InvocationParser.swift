@@ -23,6 +23,7 @@ final class InvocationParser {
         case UInt8(ascii: "{"):
             let fields: [(String, JSONValue)]?
             do { fields = try records.parse(body) } catch {
+                if let key = error.duplicateKey { throw InvocationError(.duplicateField, "the field appears more than once", field: key) }
                 throw InvocationError(.malformedJSON, error.message)
             }
             guard let fields else { throw InvocationError(.emptyBody, "the request body is empty") }

@@ -36,6 +36,50 @@ import Testing
         #expect(error(#"{"a": "\u00"}"#)?.hasPrefix("malformed JSON") == true)
     }
 
+    /// A record holds each name once: a repeated top-level key is an error for that line, whatever the layouts
+    /// of the lines before it (the parser skips the check where the layout is one it has seen distinct).
+    @Test func aRepeatedKeyIsAnErrorOnAnyLayout() throws {
+        let lines: [(String, [String]?)] = [
+            (#"{"a": 1, "b": 2, "c": 3}"#, ["a", "b", "c"]),
+            (#"{"a": 1, "b": 2, "c": 3}"#, ["a", "b", "c"]),
+            (#"{"a": 1, "b": 2, "a": 3}"#, nil),  // the layout matches up to the repeat
+            (#"{"a": 1, "b": 2, "c": 3, "b": 4}"#, nil),  // past the known layout
+            (#"{"a": 1, "b": 2, "c": 3}"#, ["a", "b", "c"]),
+            (#"{"b": 1, "a": 2}"#, ["b", "a"]),
+            (#"{"b": 1, "a": 2, "c": 0, "a": 5}"#, nil),  // after a change of layout
+            (#"{"a": 1, "b": 2}"#, ["a", "b"]),
+            (#"{"a": 1}"#, ["a"]),
+            (#"{"a": 1, "b": 2, "a": {"a": 1, "a": 2}}"#, nil),
+            (#"{"x": {"a": 1, "a": 2}, "a": 1}"#, ["x", "a"]),  // inside a nested object: not a field of the record
+            (#"{"a": 1, "b": 2, "c": 3}"#, ["a", "b", "c"]),
+            (#"{"a": 1, "b": 2, "c": 3, "c": 3}"#, nil),
+        ]
+        for (line, names) in lines {
+            if let names {
+                #expect(try parse(line)?.map(\.0) == names, "\(line)")
+            } else {
+                #expect(error(line)?.hasPrefix("duplicate key") == true, "\(line): \(String(describing: error(line)))")
+            }
+        }
+        #expect(error(#"{"id": 1, "user_id": "u", "id": 2}"#) == #"duplicate key "id" in the record"#)
+    }
+
+    /// A key bound once reads what a lookup by name reads, on every layout, and writes through it the same way.
+    @Test func aFieldKeyReadsWhatTheNameReads() throws {
+        let b = FieldKey("b")
+        for line in [#"{"a": 1, "b": 2}"#, #"{"b": 3, "a": 1}"#, #"{"c": 1}"#, #"{"a": 1, "c": 2, "b": 4}"#, #"{"a": 1, "b": 2}"#, #"{}"#] {
+            var r = Record(fields: try #require(try parse(line)))
+            #expect(r[b] == r["b"], "\(line)")
+            var byName = r
+            r[b] = .int(9)
+            byName["b"] = .int(9)
+            #expect(r.fields.map(\.0) == byName.fields.map(\.0) && r[b] == .int(9) && r["b"] == .int(9), "\(line)")
+            r[b] = nil
+            byName["b"] = nil
+            #expect(r.fields.map(\.0) == byName.fields.map(\.0) && r[b] == nil, "\(line)")
+        }
+    }
+
     @Test func recoversAfterErrorsAndSkipsBlankLines() throws {
         #expect(error(#"{"a": "#) != nil)
         #expect(try parse("   ") == nil)

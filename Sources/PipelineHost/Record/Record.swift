@@ -60,6 +60,16 @@ public struct Record: Sendable {
         set { assign(name, newValue) }
     }
 
+    /// `record[key.name]`, found at the key's remembered position when the record has the usual layout.
+    public subscript(key: FieldKey) -> JSONValue? {
+        get {
+            guard let i = index(of: key) else { return nil }
+            if let slot = vectorSlot, slot.index == i { return Self.json(slot.values) }
+            return storage[i].1
+        }
+        set { assign(key.name, newValue, at: index(of: key)) }
+    }
+
     /// The typed vector in field `name`, when the field holds one.
     public func vector(_ name: String) -> [Float]? {
         guard let slot = vectorSlot, storage[slot.index].0 == name else { return nil }
@@ -87,9 +97,25 @@ public struct Record: Sendable {
         }
     }
 
-    /// Sets, adds (nil: removes) one field. The one place fields change, so `raw` and the vector stay right.
+    /// Position of `key`'s field: where the key last found it, when the name there matches, else by a scan.
+    @inline(__always)
+    func index(of key: FieldKey) -> Int? {
+        let hint = key.hint
+        let hit = storage.withUnsafeBufferPointer { buffer in hint >= 0 && hint < buffer.count && buffer[hint].0 == key.name }
+        if hit { return hint }
+        guard let i = index(of: key.name) else { return nil }
+        key.remember(i)
+        return i
+    }
+
     private mutating func assign(_ name: String, _ value: JSONValue?) {
-        guard let i = index(of: name) else {
+        assign(name, value, at: index(of: name))
+    }
+
+    /// Sets, adds (nil: removes) one field, found at `found` (nil: the record has none). The one place fields
+    /// change, so `raw` and the vector stay right.
+    private mutating func assign(_ name: String, _ value: JSONValue?, at found: Int?) {
+        guard let i = found else {
             if let value { storage.append((name, value)) }
             return
         }

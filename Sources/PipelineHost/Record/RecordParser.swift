@@ -13,7 +13,13 @@ import CYajl
 public final class RecordParser {
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public var message: String
+        /// Set when the record repeats this top-level key.
+        public var duplicateKey: String?
         public var description: String { message }
+        public init(message: String, duplicateKey: String? = nil) {
+            self.message = message
+            self.duplicateKey = duplicateKey
+        }
     }
 
     private var handle: yajl_handle?
@@ -60,7 +66,7 @@ public final class RecordParser {
         }
         if let error = state.pointee.error {
             _ = freshHandle()
-            throw ParseError(message: error)
+            throw ParseError(message: error, duplicateKey: state.pointee.duplicate)
         }
         if status != yajl_status_ok {
             var message = "malformed JSON"
@@ -107,12 +113,18 @@ private struct ParseState {
     var depth = 0
     var done = false
     var error: String?
+    var duplicate: String?
     /// The most top-level fields a record has had, and how many the stages add (see `RecordParser.init`).
     var parsed = 8
     var added = 0
     /// Interned top-level keys by field position.
     var keyBytes: [[UInt8]] = []
     var keyStrings: [String] = []
+    /// How many leading interned keys are known to be pairwise distinct: a record whose keys so far are exactly
+    /// the interned ones needs no duplicate check below this position.
+    var distinct = 0
+    /// The record's keys so far are the interned ones at their positions.
+    var layoutMatches = true
 
     mutating func reset() {
         fields = []
@@ -121,24 +133,38 @@ private struct ParseState {
         depth = 0
         done = false
         error = nil
+        duplicate = nil
+        layoutMatches = true
     }
 
     mutating func takeFields() -> [(String, JSONValue)] {
         parsed = max(parsed, fields.count)
+        // Every key of this record was checked or known distinct. With the interned layout kept, the known
+        // prefix only grows; after a divergence the interned keys start with this record's.
+        let interned = min(fields.count, keyBytes.count)
+        distinct = layoutMatches ? max(distinct, interned) : interned
         let f = fields
         fields = []
         return f
     }
 
-    mutating func internKey(_ ptr: UnsafePointer<UInt8>, _ len: Int) -> String {
+    /// The key at the next field position, interned; nil (with `error` set) when the record already has it. A
+    /// record holds each name once, so a stage's field lookup has one answer (`FieldKey` relies on it).
+    mutating func internKey(_ ptr: UnsafePointer<UInt8>, _ len: Int) -> String? {
         let position = fields.count
         if position < keyBytes.count {
             let cached = keyBytes[position]
             if cached.count == len && cached.withUnsafeBufferPointer({ memcmp($0.baseAddress!, ptr, len) == 0 }) {
-                return keyStrings[position]
+                if layoutMatches && position < distinct { return keyStrings[position] }
+                return unique(keyStrings[position])
             }
         }
-        let s = String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)
+        if layoutMatches {
+            // The interned keys from here on are about to be replaced by this record's.
+            layoutMatches = false
+            distinct = min(distinct, position)
+        }
+        guard let s = unique(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)) else { return nil }
         if position < keyBytes.count {
             keyBytes[position] = Array(UnsafeBufferPointer(start: ptr, count: len))
             keyStrings[position] = s
@@ -147,6 +173,16 @@ private struct ParseState {
             keyStrings.append(s)
         }
         return s
+    }
+
+    private mutating func unique(_ key: String) -> String? {
+        let length = key.utf8.count
+        for f in fields where f.0.utf8.count == length && f.0 == key {
+            error = "duplicate key \"\(key)\" in the record"
+            duplicate = key
+            return nil
+        }
+        return key
     }
 
     @inline(__always)
@@ -209,7 +245,8 @@ nonisolated(unsafe) private let recordCallbacks: UnsafeMutablePointer<yajl_callb
         yajl_map_key: { ctx, ptr, len in
             let s = state(ctx)
             if s.pointee.depth == 1 {
-                s.pointee.key = s.pointee.internKey(ptr!, len)
+                guard let key = s.pointee.internKey(ptr!, len) else { return 0 }
+                s.pointee.key = key
             } else {
                 s.pointee.setNestedKey(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self))
             }

@@ -407,10 +407,18 @@ public final class PipelineRunner: Sendable {
     static func route(input: BoundedChannel<StreamItem>, sinks: [PipelineSpec.SinkSpec], channels: [BoundedChannel<SinkItem>],
                       deadLetters: BoundedChannel<SinkItem>, rejections: DeadLetterRejections, keyed: [String] = [],
                       meters: [PipelineTelemetry.StageMeters] = [], telemetry: PipelineTelemetry? = nil) async throws -> ReloadMarker? {
-        let timeField = telemetry?.eventTimeField.withLock { $0 }
+        let timeField = telemetry?.eventTimeField.withLock { $0 }.map(FieldKey.init)
         func eventTimes(_ records: [Record]) -> [Double] {
             guard let timeField else { return [] }
-            return records.compactMap { r in r[timeField]?.doubleValue.flatMap { $0.isFinite ? $0 : nil } }
+            var times: [Double] = []
+            times.reserveCapacity(records.count)
+            // Through the buffer: iterating the array copies (retains) each record.
+            records.withUnsafeBufferPointer { records in
+                for i in records.indices {
+                    if let t = records[i][timeField]?.doubleValue, t.isFinite { times.append(t) }
+                }
+            }
+            return times
         }
         while let item = await input.receive() {
             switch item {

@@ -46,6 +46,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
     let mode: String
     let path: String?
     let keyField: String
+    let key: FieldKey
     let tableKey: String
     let table: BroadcastTable
     let policy: MissingPolicy
@@ -64,6 +65,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         mode = config.string("mode")
         path = config.optionalString("path")
         keyField = config.string("key_field")
+        key = FieldKey(keyField)
         tableKey = config.string("table_key")
         let fields = config.strings("fields")
         table = BroadcastTable(fields: fields)
@@ -199,7 +201,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         let nulls = Array(repeating: JSONValue.null, count: fields.count)
         table.withJoin { join in
             batch.update(stage: id) { record in
-                let key = record[keyField]?.keyText
+                let key = record[self.key]?.keyText
                 if let key, join(key, &record) { return .keep }
                 unknownCount += 1
                 switch policy {

@@ -55,7 +55,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
         let scaler = scaling.scaler, assembler = scaling.assembler, output = self.output
         batch.removeFailures(stage: id) { record in
             do throws(FeatureAssembler.FieldError) {
-                let raw = try assembler.raw { record[$0] }
+                let raw = try assembler.raw(record)
                 var scaled = [Float](repeating: 0, count: raw.count)
                 for i in raw.indices { scaled[i] = scaler.scale(raw[i], at: i) }
                 // Typed: the scorer reads the floats as they are; the field reads as a JSON array anywhere else.

@@ -71,6 +71,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     static let maxPlausibleTime = 1e11
 
     let keyField: String, timeField: String, valueField: String
+    /// The same three, bound for lookups at the position they were last found.
+    let keyKey: FieldKey, timeKey: FieldKey, valueKey: FieldKey
     let windows: [Window]
     let aggregates: [Aggregate]
     let sinceField: String?
@@ -108,6 +110,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         keyField = config.string("key_field")
         timeField = config.string("time_field")
         valueField = config.string("value_field")
+        (keyKey, timeKey, valueKey) = (FieldKey(keyField), FieldKey(timeField), FieldKey(valueField))
         windows = config.nestedArray("windows").map { Window(label: $0.string("label"), length: $0.seconds("length")) }
         guard !windows.isEmpty else { throw PipelineError(.config, "at least one window is needed", at: config.path + ".windows") }
         let names = config.strings("aggregates")
@@ -142,10 +145,10 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         var late = 0, implausible = 0, future = 0
         let latest = clock() + maxFuture
         batch.removeFailures(stage: id) { record in
-            guard let key = record[keyField]?.keyText else { return "missing key field \"\(keyField)\"" }
-            guard let t = record[timeField]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(timeField)\"" }
+            guard let key = record[keyKey]?.keyText else { return "missing key field \"\(keyField)\"" }
+            guard let t = record[timeKey]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(timeField)\"" }
             var value = 0.0
-            if let v = record[valueField], !v.isNull {
+            if let v = record[valueKey], !v.isNull {
                 guard let d = v.doubleValue, d.isFinite else { return "field \"\(valueField)\": expected a number, got \(v.typeName) \(v)" }
                 value = d
             }
