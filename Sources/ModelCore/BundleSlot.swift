@@ -1,3 +1,4 @@
+import Foundation
 import PipelineHost
 import Synchronization
 
@@ -71,11 +72,30 @@ extension ModelBundle {
     /// its scaler's values, bit for bit. A scorer whose bundle gives another identity than the scaler's before
     /// it would score vectors it does not understand.
     public func featureContract(field: String) -> FieldContract {
+        Self.featureContract(field: field, features: features, scaler: scaler, version: version, location: location)
+    }
+
+    static func featureContract(field: String, features: [String], scaler: FeatureScaler, version: String, location: String) -> FieldContract {
         var identity = features.joined(separator: ",")
         for i in scaler.mean.indices {
             identity += ";\(scaler.mean[i].bitPattern),\(i < scaler.scale.count ? scaler.scale[i].bitPattern : 0)"
         }
         return FieldContract(field: field, identity: identity,
                              summary: "the features of bundle \(location) (version \(version), \(features.count) features and their scaling)")
+    }
+
+    /// The feature contract of a local bundle from its manifest and scaler alone (no model), for the spec's
+    /// lint; nil for an S3 bundle or one that cannot be read (building the stage reports why).
+    public static func localFeatureContract(_ location: String, field: String) -> FieldContract? {
+        guard !S3BundleLocation.isS3(location),
+              let manifestData = FileManager.default.contents(atPath: location + "/manifest.json"),
+              let scalerData = FileManager.default.contents(atPath: location + "/scaler.json"),
+              let manifest = try? DocumentParser.parseValue(Array(manifestData)),
+              let version = manifest["version"]?.stringValue,
+              let features = manifest["features"]?.arrayValue?.compactMap(\.stringValue),
+              let scalerJSON = try? DocumentParser.parseValue(Array(scalerData)),
+              let scaler = try? FeatureScaler(json: scalerJSON)
+        else { return nil }
+        return featureContract(field: field, features: features, scaler: scaler, version: version, location: location)
     }
 }

@@ -37,41 +37,74 @@ import TestSupport
         return try PipelineSpec.parse(Array(text.utf8), file: "agreement.json", registry: BuiltinPlugins.registry, environment: [:])
     }
 
-    static func run(dir: String, scaler: String, scorer: String) async throws -> RunSummary {
-        let spec = try spec(dir: dir, scaler: scaler, scorer: scorer)
+    static func run(_ spec: PipelineSpec) async throws -> RunSummary {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         return try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:]).run()
     }
 
-    @Test func aScorerWhoseBundleScalesOtherwiseIsRefusedAtStart() async throws {
-        let dir = TestFiles.scratch("bundle-agreement")
+    /// Moves the first feature's scaler mean of the bundle in `dir` (after the spec naming it was validated).
+    static func shift(_ dir: String) throws {
+        let path = "\(dir)/scaler.json"
+        let data = try #require(FileManager.default.contents(atPath: path))
+        var scaler = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var mean = try #require(scaler["mean"] as? [Double])
+        mean[0] += 1
+        scaler["mean"] = mean
+        TestFiles.write(String(decoding: try JSONSerialization.data(withJSONObject: scaler), as: UTF8.self), to: path)
+    }
+
+    @Test func aScorerWhoseBundleScalesOtherwiseFailsValidation() throws {
+        let dir = TestFiles.scratch("bundle-agreement-lint")
         let v1 = TestFiles.path("models/v1")
         let same = try Self.copyOfV1("\(dir)/same", shifted: false)
         let shifted = try Self.copyOfV1("\(dir)/shifted", shifted: true)
-
-        // Another directory with the same features and scaler agrees: it runs and scores every record.
-        let ok = try await Self.run(dir: "\(dir)/a", scaler: v1, scorer: #"{"type": "local_model", "id": "score", "bundle": "\#(same)"}"#)
-        #expect(ok.recordsIn > 0 && ok.sinkOutputs.values.reduce(0, +) == ok.recordsIn - ok.deadLettered)
-
-        // A scorer whose bundle's scaler differs: refused before the first record, naming both stages.
-        for scorer in [
-            #"{"type": "local_model", "id": "score", "bundle": "\#(shifted)"}"#,
+        // Another directory with the same features and scaler agrees.
+        _ = try Self.spec(dir: dir, scaler: v1, scorer: #"{"type": "local_model", "id": "score", "bundle": "\#(same)"}"#)
+        for (scorer, path) in [
+            (#"{"type": "local_model", "id": "score", "bundle": "\#(shifted)"}"#, "$.transforms[1].bundle"),
             // Nested under ab_split as one variant: found there too.
-            #"{"type": "ab_split", "id": "score", "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(v1)"}},"#
-                + #"{"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(shifted)"}}]}"#,
+            (#"{"type": "ab_split", "id": "score", "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(v1)"}},"#
+                + #"{"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(shifted)"}}]}"#, "$.transforms[1].variants[1].scorer.bundle"),
         ] {
-            let out = "\(dir)/b-\(scorer.count)"
             do {
-                _ = try await Self.run(dir: out, scaler: v1, scorer: scorer)
-                Issue.record("a scorer with another scaling was accepted: \(scorer)")
+                _ = try Self.spec(dir: dir, scaler: v1, scorer: scorer)
+                Issue.record("a scorer with another scaling passed validation: \(scorer)")
             } catch {
                 let text = "\(error)"
-                #expect(text.contains("$.transforms[1]"), "\(text)")
-                #expect(text.contains("feature_scaler \"scale\"") && text.contains(shifted) && text.contains(v1), "\(text)")
+                #expect(text.contains(path + ": reads \"features\""), "\(text)")
+                #expect(text.contains("feature_scaler \"scale\" ($.transforms[0])") && text.contains(shifted) && text.contains(v1), "\(text)")
                 #expect(text.contains("features or scaling differ"), "\(text)")
             }
-            let written = TestFiles.lines("\(out)/out.jsonl").count
+        }
+    }
+
+    @Test func aBundleChangedAfterValidationIsRefusedAtStart() async throws {
+        let dir = TestFiles.scratch("bundle-agreement-start")
+        let v1 = TestFiles.path("models/v1")
+        let changing = try Self.copyOfV1("\(dir)/changing", shifted: false)
+        let scorers = [
+            #"{"type": "local_model", "id": "score", "bundle": "\#(changing)"}"#,
+            // Nested under ab_split as one variant: found there too.
+            #"{"type": "ab_split", "id": "score", "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(v1)"}},"#
+                + #"{"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(changing)"}}]}"#,
+        ]
+        // Agreeing, it runs and scores every record.
+        let ok = try await Self.run(Self.spec(dir: "\(dir)/ok", scaler: v1, scorer: scorers[0]))
+        #expect(ok.recordsIn > 0 && ok.sinkOutputs.values.reduce(0, +) == ok.recordsIn - ok.deadLettered)
+        // Validated while they agree; then the bundle's scaler changes on disk.
+        let specs = try scorers.indices.map { try Self.spec(dir: "\(dir)/run-\($0)", scaler: v1, scorer: scorers[$0]) }
+        try Self.shift(changing)
+        for (i, spec) in specs.enumerated() {
+            do {
+                _ = try await Self.run(spec)
+                Issue.record("a scorer whose bundle changed after validation was started: \(scorers[i])")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains("$.transforms[1]") && text.contains("feature_scaler \"scale\""), "\(text)")
+                #expect(text.contains(changing) && text.contains("features or scaling differ"), "\(text)")
+            }
+            let written = TestFiles.lines("\(dir)/run-\(i)/out.jsonl").count
             #expect(written == 0, "\(written) records were scored before the check")
         }
     }
@@ -80,7 +113,7 @@ import TestSupport
         let dir = TestFiles.scratch("bundle-agreement-reload")
         let v1 = TestFiles.path("models/v1")
         let same = try Self.copyOfV1("\(dir)/same", shifted: false)
-        let shifted = try Self.copyOfV1("\(dir)/shifted", shifted: true)
+        let changing = try Self.copyOfV1("\(dir)/changing", shifted: false)
         func scorer(_ bundle: String) -> String { #"{"type": "local_model", "id": "score", "bundle": "\#(bundle)"}"# }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -88,10 +121,13 @@ import TestSupport
                                     registry: BuiltinPlugins.registry, logger: logger, environment: [:])
         let running = Task { try await runner.run() }
         defer { running.cancel() }
+        // Validated while it agrees; its scaler changes before the reload builds it.
+        let next = try Self.spec(dir: dir, scaler: v1, scorer: scorer(changing), follow: true)
+        try Self.shift(changing)
         // Until the chain runs, a reload answers that the pipeline is not running.
         var outcome = ReloadOutcome.failed(reason: "not tried")
         for _ in 0..<500 {
-            outcome = await runner.reload(to: try Self.spec(dir: dir, scaler: v1, scorer: scorer(shifted), follow: true))
+            outcome = await runner.reload(to: next)
             if outcome != .failed(reason: "the pipeline is not running") { break }
             try await Task.sleep(nanoseconds: 10_000_000)
         }
@@ -99,7 +135,7 @@ import TestSupport
             Issue.record("a reload to a scorer with another scaling did not fail: \(outcome)")
             return
         }
-        #expect(reason.contains("features or scaling differ") && reason.contains(shifted), "\(reason)")
+        #expect(reason.contains("features or scaling differ") && reason.contains(changing), "\(reason)")
         #expect(runner.currentSpec.transforms[1].optionalString("bundle") == v1, "the running spec stays")
         // An agreeing bundle in another directory is applied.
         let applied = await runner.reload(to: try Self.spec(dir: dir, scaler: v1, scorer: scorer(same), follow: true))

@@ -5,10 +5,17 @@ public struct DataFlow: Sendable {
     /// Fields read, each with the config key that names it, so an error points at that key.
     public var reads: [(field: String, key: String)]
     public var writes: [String]
+    /// What written fields mean, where it can be known from the config (a local bundle's features and scaler).
+    public var promises: [FieldContract]
+    /// What read fields must mean, each with the config key it follows from.
+    public var requires: [(contract: FieldContract, key: String)]
 
-    public init(reads: [(field: String, key: String)] = [], writes: [String] = []) {
+    public init(reads: [(field: String, key: String)] = [], writes: [String] = [], promises: [FieldContract] = [],
+                requires: [(contract: FieldContract, key: String)] = []) {
         self.reads = reads
         self.writes = writes
+        self.promises = promises
+        self.requires = requires
     }
 
     /// This flow followed by the flows of nested components (an A/B split's scorers, a fallback): everything
@@ -18,6 +25,8 @@ public struct DataFlow: Sendable {
         for n in nested {
             out.reads += n.reads.map { ($0.field, key + "." + $0.key) }
             for w in n.writes where !out.writes.contains(w) { out.writes.append(w) }
+            out.requires += n.requires.map { ($0.contract, key + "." + $0.key) }
+            out.promises += n.promises
         }
         return out
     }

@@ -29,21 +29,25 @@ extension FieldContracting {
 }
 
 enum FieldContractCheck {
-    /// Every contract a transform requires must be the one promised by the last transform before it that wrote
-    /// the field (one that writes it without a promise ends what is known of it). An error names both stages.
+    static func mismatch(_ required: FieldContract, writer: ComponentConfig, _ promised: FieldContract) -> String {
+        """
+        reads "\(required.field)" as \(required.summary), but \(writer.type) "\(writer.id)" (\(writer.path)) writes it as \
+        \(promised.summary); their features or scaling differ, so the scores would be silently wrong. Name the same bundle \
+        in both, or bundles with the same features and scaler
+        """
+    }
+
+    /// Every contract a transform requires must be the one promised by the last transform before it that
+    /// promised one for the field. An error names both stages.
     static func check(_ transforms: [(config: ComponentConfig, transform: any Transform)]) throws {
-        var known: [String: (id: String, type: String, contract: FieldContract)] = [:]
+        var known: [String: (config: ComponentConfig, contract: FieldContract)] = [:]
         for (config, t) in transforms {
             let contracts = t as? any FieldContracting
             for required in contracts?.requiredFields ?? [] {
                 guard let promised = known[required.field], promised.contract.identity != required.identity else { continue }
-                throw PipelineError(.config, """
-                    reads "\(required.field)" as \(required.summary), but \(promised.type) "\(promised.id)" writes it as \
-                    \(promised.contract.summary); their features or scaling differ, so the scores would be silently wrong. Name the same \
-                    bundle in both, or bundles with the same features and scaler
-                    """, at: config.path)
+                throw PipelineError(.config, mismatch(required, writer: promised.config, promised.contract), at: config.path)
             }
-            for promised in contracts?.promisedFields ?? [] { known[promised.field] = (config.id, config.type, promised) }
+            for promised in contracts?.promisedFields ?? [] { known[promised.field] = (config, promised) }
         }
     }
 }

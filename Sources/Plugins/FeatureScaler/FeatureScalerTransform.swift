@@ -21,7 +21,10 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
         ],
         examples: [#"{"type": "feature_scaler", "bundle": "models/v1"}"#],
         // What it reads is the bundle's feature list, known only once the bundle is loaded.
-        dataFlow: { config, _ in DataFlow(writes: [config.string("output_field")]) })
+        dataFlow: { config, _ in
+            let output = config.string("output_field")
+            return DataFlow(writes: [output], promises: ModelBundle.localFeatureContract(config.string("bundle"), field: output).map { [$0] } ?? [])
+        })
 
     /// What scaling needs from the bundle.
     struct Scaling: Sendable {

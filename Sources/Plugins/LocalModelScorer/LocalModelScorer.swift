@@ -26,7 +26,11 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
                       doc: "For alerts: how many features to list in top_features, largest |contribution| first (0: no explanations; a batch's alerts are explained together, about 0.1 ms of CPU each with the 100-tree model)."),
         ],
         examples: [#"{"type": "local_model", "bundle": "models/v1"}"#],
-        dataFlow: { config, _ in DataFlow(reads: [(config.string("input_field"), "input_field")], writes: ScoreFields.all + (config.int("explain_top") > 0 ? [ScoreFields.topFeatures] : [])) })
+        dataFlow: { config, _ in
+            let input = config.string("input_field")
+            return DataFlow(reads: [(input, "input_field")], writes: ScoreFields.all + (config.int("explain_top") > 0 ? [ScoreFields.topFeatures] : []),
+                            requires: ModelBundle.localFeatureContract(config.string("bundle"), field: input).map { [($0, "bundle")] } ?? [])
+        })
 
     /// What scoring needs from the bundle.
     struct Scoring: Sendable {
