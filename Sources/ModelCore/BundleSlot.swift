@@ -91,8 +91,7 @@ extension ModelBundle {
               let manifestData = FileManager.default.contents(atPath: location + "/manifest.json"),
               let scalerData = FileManager.default.contents(atPath: location + "/scaler.json"),
               let manifest = try? DocumentParser.parseValue(Array(manifestData)),
-              let version = manifest["version"]?.stringValue,
-              let features = manifest["features"]?.arrayValue?.compactMap(\.stringValue),
+              let (version, features) = try? versionAndFeatures(manifest, location: location),
               let scalerJSON = try? DocumentParser.parseValue(Array(scalerData)),
               let scaler = try? FeatureScaler(json: scalerJSON)
         else { return nil }

@@ -35,13 +35,19 @@ public struct ModelBundle: Sendable {
         return try ModelBundle(directory: location)
     }
 
-    public init(manifest: JSONValue, model modelJSON: JSONValue, scaler scalerJSON: JSONValue, location: String) throws {
+    /// The manifest's version and feature list.
+    static func versionAndFeatures(_ manifest: JSONValue, location: String) throws -> (version: String, features: [String]) {
         guard let version = manifest["version"]?.stringValue else {
             throw PipelineError(.config, "manifest.json has no \"version\"", at: location)
         }
         guard let features = manifest["features"]?.arrayValue?.compactMap(\.stringValue), !features.isEmpty else {
             throw PipelineError(.config, "manifest.json has no \"features\"", at: location)
         }
+        return (version, features)
+    }
+
+    public init(manifest: JSONValue, model modelJSON: JSONValue, scaler scalerJSON: JSONValue, location: String) throws {
+        let (version, features) = try Self.versionAndFeatures(manifest, location: location)
         let scaler: FeatureScaler
         let model: XGBoostModel
         do {

@@ -1,7 +1,7 @@
 /// What a field means beyond its name, where a wrong meaning would not fail but silently give wrong results: a
 /// scaled feature vector is only right for a model that expects those features, in that order, scaled the same
 /// way. A transform that writes such a field promises a contract; one that reads it requires one.
-public struct FieldContract: Sendable, Equatable {
+public struct FieldContract: Sendable {
     public var field: String
     /// Equal identities mean the same thing (for a feature vector: the feature names and the scaler's values).
     public var identity: String
@@ -29,6 +29,33 @@ extension FieldContracting {
 }
 
 enum FieldContractCheck {
+    /// One transform as the check sees it: the fields it writes, what it promises of some of them, and what it
+    /// requires of fields it reads, each with the config key it follows from ("" for the component itself).
+    struct Step {
+        var config: ComponentConfig
+        var writes: [String]
+        var promises: [FieldContract]
+        var requires: [(contract: FieldContract, key: String)]
+    }
+
+    /// Every contract a transform requires must be the one promised by the last transform before it that
+    /// wrote the field (a writer without a promise ends what is known of it). One problem per mismatch, at the
+    /// requiring key, naming both stages. The spec's lint runs it on what the config tells (local bundles), the
+    /// runner once the bundles are loaded (S3 ones and files changed since, too).
+    static func problems(_ steps: [Step]) -> [(path: String, message: String)] {
+        var promised: [String: (config: ComponentConfig, contract: FieldContract)] = [:]
+        var out: [(path: String, message: String)] = []
+        for step in steps {
+            for (required, key) in step.requires {
+                guard let p = promised[required.field], p.contract.identity != required.identity else { continue }
+                out.append((key.isEmpty ? step.config.path : step.config.path + "." + key, mismatch(required, writer: p.config, p.contract)))
+            }
+            for w in step.writes { promised[w] = nil }
+            for p in step.promises { promised[p.field] = (step.config, p) }
+        }
+        return out
+    }
+
     static func mismatch(_ required: FieldContract, writer: ComponentConfig, _ promised: FieldContract) -> String {
         """
         reads "\(required.field)" as \(required.summary), but \(writer.type) "\(writer.id)" (\(writer.path)) writes it as \
@@ -37,17 +64,15 @@ enum FieldContractCheck {
         """
     }
 
-    /// Every contract a transform requires must be the one promised by the last transform before it that
-    /// promised one for the field. An error names both stages.
-    static func check(_ transforms: [(config: ComponentConfig, transform: any Transform)]) throws {
-        var known: [String: (config: ComponentConfig, contract: FieldContract)] = [:]
-        for (config, t) in transforms {
+    /// The runner's check of built and started transforms: their contracts as loaded, the fields they write as
+    /// their specs declare. Throws the first problem.
+    static func check(_ transforms: [(config: ComponentConfig, transform: any Transform)], registry: PluginRegistry) throws {
+        let flows = DataFlowCheck(registry: registry)
+        let steps = transforms.map { config, t in
             let contracts = t as? any FieldContracting
-            for required in contracts?.requiredFields ?? [] {
-                guard let promised = known[required.field], promised.contract.identity != required.identity else { continue }
-                throw PipelineError(.config, mismatch(required, writer: promised.config, promised.contract), at: config.path)
-            }
-            for promised in contracts?.promisedFields ?? [] { known[promised.field] = (config, promised) }
+            return Step(config: config, writes: flows.flow(of: config)?.writes ?? [], promises: contracts?.promisedFields ?? [],
+                        requires: (contracts?.requiredFields ?? []).map { ($0, "") })
         }
+        if let first = problems(steps).first { throw PipelineError(.config, first.message, at: first.path) }
     }
 }

@@ -120,7 +120,7 @@ extension PipelineRunner {
                     ?? PipelineTelemetry.StageMeters(id: config.id, kind: .transform, type: config.type, queueDepth: { 0 })
                 transforms.append(RunningTransform(config: config, transform: t, meters: meters))
             }
-            try FieldContractCheck.check(transforms.map { ($0.config, $0.transform) })
+            try FieldContractCheck.check(transforms.map { ($0.config, $0.transform) }, registry: registry)
             for (spec, entry) in zip(next.sinks, diff.sinks) where entry.step != .keep {
                 let sink = try registry.makeSink(spec.config, context)
                 builtSinks[spec.config.id] = sink

@@ -137,7 +137,7 @@ public final class PipelineRunner: Sendable {
         }
         try await deadLetterSink.start(stageContext(spec.deadLetter.id))
         for (id, t) in transforms { try await t.start(stageContext(id)) }
-        try FieldContractCheck.check(zip(spec.transforms, transforms).map { ($0, $1.1) })
+        try FieldContractCheck.check(zip(spec.transforms, transforms).map { ($0, $1.1) }, registry: registry)
 
         let capacity = spec.runtime.channelCapacity
         let head = BoundedChannel<StreamItem>(high: capacity)

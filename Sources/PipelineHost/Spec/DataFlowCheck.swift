@@ -41,24 +41,10 @@ struct DataFlowCheck {
             }
             written.formUnion(f.writes)
         }
-        return out + contractProblems(transforms, flows)
-    }
-
-    /// One problem per field a transform requires a meaning of (a scorer's bundle) that the last earlier writer
-    /// of the field promises otherwise (the feature scaler's bundle), where both are known from the spec. The
-    /// runner checks the same once the bundles are loaded (S3 ones too): `FieldContractCheck`.
-    func contractProblems(_ transforms: [ComponentConfig], _ flows: [DataFlow?]) -> [(path: String, message: String)] {
-        var promised: [String: (config: ComponentConfig, contract: FieldContract)] = [:]
-        var out: [(String, String)] = []
-        for (t, f) in zip(transforms, flows) {
-            guard let f else { continue }
-            for (required, key) in f.requires {
-                guard let p = promised[required.field], p.contract.identity != required.identity else { continue }
-                out.append((t.path + "." + key, FieldContractCheck.mismatch(required, writer: p.config, p.contract)))
-            }
-            for w in f.writes { promised[w] = nil }
-            for p in f.promises { promised[p.field] = (t, p) }
+        // What a field means, where the configs tell (a local bundle's features and scaler).
+        let steps = zip(transforms, flows).compactMap { t, f in
+            f.map { FieldContractCheck.Step(config: t, writes: $0.writes, promises: $0.promises, requires: $0.requires) }
         }
-        return out
+        return out + FieldContractCheck.problems(steps)
     }
 }
