@@ -100,6 +100,13 @@ import TestSupport
         for phase in ["failing", "stalled"] {
             script.update { if phase == "failing" { $0.failStreams = true } else { $0.stallStreams = true } }
             try await waitFor("readiness to fail (\(phase))") { !stats.readiness.ready }
+            if phase == "failing" {
+                // Staleness can pass max_staleness before the follower's next read has met the injected error
+                // (a busy machine): the reason must name the error once a read has failed.
+                try await waitFor("the reason to name the failed read") {
+                    !stats.readiness.ready && stats.readiness.reasons.joined().contains("injected")
+                }
+            }
             let reasons = stats.readiness.reasons.joined(separator: "\n")
             #expect(reasons.contains("users: reference table \"user_demographics\" last synced"), "\(reasons)")
             #expect(reasons.contains("max_staleness 1 s"), "\(reasons)")
