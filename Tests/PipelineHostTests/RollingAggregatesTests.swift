@@ -368,7 +368,7 @@ import Testing
         }
         for (k, t) in expected { #expect(store[k]?.prunedNewest == t, "\(k)") }
         var seen: [String: Double] = [:]
-        store.forEach { k, s in seen[k] = s.prunedNewest }
+        for k in store.keys { seen[k] = store[k]?.prunedNewest }
         #expect(seen == expected)
     }
 

@@ -7,8 +7,10 @@ import Foundation
 public struct JSONWriter: Sendable {
     public var bytes: [UInt8]
     /// Encoded member names (`"name":`) by position, for `writeMemberName`: records of a stream repeat their
-    /// field names in the same order, so each is escaped once, not once per record.
-    private var names: [(name: String, encoded: [UInt8]?)] = []
+    /// field names in the same order, so each is escaped once, not once per record. The bytes of all of them are
+    /// in one buffer, so copying one out retains nothing.
+    private var nameSlots: [(id: UInt32, start: Int32, count: Int32)] = []
+    private var nameBytes: [UInt8] = []
 
     public init(capacity: Int = 256) {
         bytes = []
@@ -94,28 +96,26 @@ public struct JSONWriter: Sendable {
         d.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
-    /// Writes `"name":`, the member name at position `slot` of an object. A name equal to the one last written at
-    /// that slot is copied from the cache. Equality is checked on the String's two words: the cache holds the
-    /// String, so a native string's storage cannot be freed and reused for another name while it is cached, and
-    /// a small string's words are its bytes.
-    public mutating func writeMemberName(_ name: String, slot: Int) {
-        if slot < names.count, let encoded = names[slot].encoded, Self.sameWords(names[slot].name, name) {
-            bytes.append(contentsOf: encoded)
+    /// Writes `"name":` for a record's field id at position `slot` of an object, copied from the cache when the
+    /// id is the one last written at that slot.
+    public mutating func writeMemberName(_ id: FieldID, slot: Int) {
+        if slot < nameSlots.count, nameSlots[slot].id == id.raw, nameSlots[slot].count > 0 {
+            let (start, count) = (Int(nameSlots[slot].start), Int(nameSlots[slot].count))
+            nameBytes.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
             return
         }
         let start = bytes.count
-        writeString(name)
+        writeString(FieldNames.shared.name(id))
         bytes.append(UInt8(ascii: ":"))
         guard slot < 64 else { return }
-        // A record's added fields start after its parsed ones: slots below are placeholders until used.
-        while names.count <= slot { names.append(("", nil)) }
-        names[slot] = (name, Array(bytes[start...]))
-    }
-
-    @inline(__always)
-    private static func sameWords(_ a: String, _ b: String) -> Bool {
-        let x = unsafeBitCast(a, to: (UInt64, UInt64).self), y = unsafeBitCast(b, to: (UInt64, UInt64).self)
-        return x.0 == y.0 && x.1 == y.1
+        // Records whose layouts keep changing would grow the buffer without end: start over past 64 KiB.
+        if nameBytes.count > 1 << 16 {
+            nameBytes.removeAll(keepingCapacity: true)
+            nameSlots.removeAll(keepingCapacity: true)
+        }
+        while nameSlots.count <= slot { nameSlots.append((UInt32.max, 0, 0)) }
+        nameSlots[slot] = (id.raw, Int32(nameBytes.count), Int32(bytes.count - start))
+        nameBytes.append(contentsOf: bytes[start...])
     }
 
     public mutating func writeString(_ s: String) {

@@ -1,17 +1,21 @@
 import Synchronization
 
-/// A field name a stage binds once, when it is built, that remembers where in a record it was last found.
+/// A field name a stage binds once, when it is built: its id in the process's name table, and where in a
+/// record it was last found.
 ///
 /// Records from one source share their layout (the parsed fields in document order, then the fields the
-/// transforms add, always in the same order), so a lookup checks that position first and scans the record's
-/// names only when the layout differs. `record[key]` reads what `record[key.name]` reads.
+/// transforms add, always in the same order), so a lookup checks that position first and compares ids along
+/// the record only when the layout differs. `record[key]` reads and writes what `record[key.name]` does.
 public final class FieldKey: Sendable {
     public let name: String
+    /// nil only when the table was full before this name arrived: lookups then compare names.
+    let id: FieldID?
     /// Relaxed: a stale position costs one comparison and a scan, never a wrong answer.
     private let lastIndex = Atomic<Int>(-1)
 
     public init(_ name: String) {
         self.name = name
+        id = FieldNames.shared.intern(name)
     }
 
     @inline(__always)

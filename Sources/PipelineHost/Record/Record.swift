@@ -17,6 +17,10 @@ public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
 
 /// One event: named JSON fields in document order, plus the raw bytes it was parsed from.
 ///
+/// Names are held as ids of the process's name table (`FieldID`, `FieldNames`): copying, freeing and writing a
+/// record touch no name's reference count, and a stage that bound its fields when it was built (`FieldKey`)
+/// finds them by comparing integers. The API speaks names; only this type and the parser see ids.
+///
 /// `raw` lets the parsed fields be written back byte for byte without serializing them again: a stage that
 /// only adds fields (a join, features, a score) keeps it, and a sink writes the original bytes followed by the
 /// added fields. A change to or removal of a parsed field clears it.
@@ -26,7 +30,9 @@ public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
 /// `fields`, `json`, sinks), so a stage that does not know about it sees what it saw before.
 public struct Record: Sendable {
     /// Fields in document order; the vector's field holds a placeholder null here.
-    private var storage: [(String, JSONValue)]
+    private var storage: [(FieldID, JSONValue)]
+    /// Names the process's table had no room for (`FieldID(local:)` indexes here); almost always empty.
+    private var localNames: [String]
     public private(set) var raw: [UInt8]?
     /// How many leading fields `raw` holds (the ones after them were added since).
     private var rawFieldCount: Int
@@ -35,44 +41,103 @@ public struct Record: Sendable {
     public var origin: RecordOrigin
 
     public init(fields: [(String, JSONValue)], raw: [UInt8]? = nil, origin: RecordOrigin = .none) {
-        storage = fields
+        storage = []
+        storage.reserveCapacity(fields.count)
+        localNames = []
+        for (name, value) in fields { storage.append((Self.newID(name, localNames: &localNames), value)) }
         self.raw = raw
         rawFieldCount = fields.count
         self.origin = origin
     }
 
+    /// A parsed record (`RecordParser`): its names are ids already.
+    init(ids: [(FieldID, JSONValue)], localNames: [String], raw: [UInt8]?, origin: RecordOrigin) {
+        storage = ids
+        self.localNames = localNames
+        self.raw = raw
+        rawFieldCount = ids.count
+        self.origin = origin
+    }
+
+    /// The id for a name the record does not have yet: the table's, or a new local one when the table is full.
+    private static func newID(_ name: String, localNames: inout [String]) -> FieldID {
+        if let id = FieldNames.shared.intern(name) { return id }
+        if let i = localNames.firstIndex(of: name) { return FieldID(local: i) }
+        localNames.append(name)
+        return FieldID(local: localNames.count - 1)
+    }
+
+    private func name(of id: FieldID) -> String {
+        id.isLocal ? localNames[id.index] : FieldNames.shared.name(id)
+    }
+
     /// The fields in document order, the vector as a JSON array.
     public var fields: [(String, JSONValue)] {
-        guard let slot = vectorSlot else { return storage }
-        var f = storage
-        f[slot.index].1 = Self.json(slot.values)
+        var f: [(String, JSONValue)] = []
+        f.reserveCapacity(storage.count)
+        for (id, value) in storage { f.append((name(of: id), value)) }
+        if let slot = vectorSlot { f[slot.index].1 = Self.json(slot.values) }
         return f
     }
+
+    /// The field names in document order.
+    public var names: [String] { storage.map { name(of: $0.0) } }
 
     public var fieldCount: Int { storage.count }
 
     public subscript(name: String) -> JSONValue? {
         get {
             guard let i = index(of: name) else { return nil }
-            if let slot = vectorSlot, slot.index == i { return Self.json(slot.values) }
-            return storage[i].1
+            return value(at: i)
         }
-        set { assign(name, newValue) }
+        set { assign(newValue, at: index(of: name)) { Self.newID(name, localNames: &$0) } }
     }
 
-    /// `record[key.name]`, found at the key's remembered position when the record has the usual layout.
+    /// `record[key.name]`, found by id at the key's remembered position when the record has the usual layout.
     public subscript(key: FieldKey) -> JSONValue? {
         get {
             guard let i = index(of: key) else { return nil }
-            if let slot = vectorSlot, slot.index == i { return Self.json(slot.values) }
-            return storage[i].1
+            return value(at: i)
         }
-        set { assign(key.name, newValue, at: index(of: key)) }
+        set {
+            assign(newValue, at: index(of: key)) { localNames in
+                key.id ?? Self.newID(key.name, localNames: &localNames)
+            }
+        }
+    }
+
+    /// The finite numbers in `key`'s field of each record that has one, in order (event times for the latency
+    /// meters). Reads each record in place: a loop over records that calls the subscript copied every record.
+    static func finiteNumbers(_ key: FieldKey, in records: [Record]) -> [Double] {
+        var out: [Double] = []
+        out.reserveCapacity(records.count)
+        records.withUnsafeBufferPointer { buffer in
+            // Through the base pointer: an element read through the buffer's subscript is a copy.
+            guard let records = buffer.baseAddress else { return }
+            for r in 0..<buffer.count {
+                guard let i = records[r].index(of: key) else { continue }
+                let t: Double
+                if let slot = records[r].vectorSlot, slot.index == i { continue }
+                switch records[r].storage[i].1 {
+                case .int(let v): t = Double(v)
+                case .double(let v): t = v
+                default: continue
+                }
+                if t.isFinite { out.append(t) }
+            }
+        }
+        return out
+    }
+
+    @inline(__always)
+    private func value(at i: Int) -> JSONValue {
+        if let slot = vectorSlot, slot.index == i { return Self.json(slot.values) }
+        return storage[i].1
     }
 
     /// The typed vector in field `name`, when the field holds one.
     public func vector(_ name: String) -> [Float]? {
-        guard let slot = vectorSlot, storage[slot.index].0 == name else { return nil }
+        guard let slot = vectorSlot, index(of: name) == slot.index else { return nil }
         return slot.values
     }
 
@@ -80,43 +145,51 @@ public struct Record: Sendable {
     public mutating func setVector(_ name: String, _ values: [Float]) {
         if let slot = vectorSlot { storage[slot.index].1 = Self.json(slot.values) }
         vectorSlot = nil
-        assign(name, .null)
+        self[name] = .null
         vectorSlot = (index(of: name)!, values)
     }
 
     static func json(_ values: [Float]) -> JSONValue { .array(values.map { .double(Double($0)) }) }
 
-    /// Position of a field. Lengths are compared first: field names mostly differ in length, and a length is
-    /// read without touching the string's bytes (String `==` on unequal strings takes a slow path).
+    /// Position of a field by name: the names are compared through the table without copying them, lengths
+    /// first (field names mostly differ in length, and a length is read without touching the bytes).
     @inline(__always)
     func index(of name: String) -> Int? {
         let length = name.utf8.count
+        let table = FieldNames.shared
         return storage.withUnsafeBufferPointer { buffer in
-            for i in buffer.indices where buffer[i].0.utf8.count == length && buffer[i].0 == name { return i }
+            // Through the base pointer: a field read through the buffer's subscript is a copy of its value too.
+            guard let fields = buffer.baseAddress else { return nil }
+            for i in 0..<buffer.count {
+                let id = fields[i].0
+                if id.isLocal ? localNames[id.index] == name : table.id(id, is: name, length: length) { return i }
+            }
             return nil
         }
     }
 
-    /// Position of `key`'s field: where the key last found it, when the name there matches, else by a scan.
+    /// Position of `key`'s field: where the key last found it when the id there matches, else by a scan of ids.
     @inline(__always)
     func index(of key: FieldKey) -> Int? {
+        guard let id = key.id else { return index(of: key.name) }
         let hint = key.hint
-        let hit = storage.withUnsafeBufferPointer { buffer in hint >= 0 && hint < buffer.count && buffer[hint].0 == key.name }
-        if hit { return hint }
-        guard let i = index(of: key.name) else { return nil }
-        key.remember(i)
-        return i
+        return storage.withUnsafeBufferPointer { buffer in
+            guard let fields = buffer.baseAddress else { return nil }
+            if hint >= 0 && hint < buffer.count && fields[hint].0 == id { return hint }
+            for i in 0..<buffer.count where fields[i].0 == id {
+                key.remember(i)
+                return i
+            }
+            return nil
+        }
     }
 
-    private mutating func assign(_ name: String, _ value: JSONValue?) {
-        assign(name, value, at: index(of: name))
-    }
-
-    /// Sets, adds (nil: removes) one field, found at `found` (nil: the record has none). The one place fields
-    /// change, so `raw` and the vector stay right.
-    private mutating func assign(_ name: String, _ value: JSONValue?, at found: Int?) {
+    /// Sets, adds (nil: removes) one field, found at `found` (nil: the record has none; `newID` gives the name's
+    /// id to append it under). The one place fields change, so `raw` and the vector stay right.
+    @inline(__always)
+    private mutating func assign(_ value: JSONValue?, at found: Int?, newID: (inout [String]) -> FieldID) {
         guard let i = found else {
-            if let value { storage.append((name, value)) }
+            if let value { storage.append((newID(&localNames), value)) }
             return
         }
         // A parsed field that changes no longer matches `raw`.
@@ -143,13 +216,19 @@ public struct Record: Sendable {
     /// has it already.
     public mutating func set(_ updates: [(String, JSONValue)]) {
         storage.reserveCapacity(storage.count + updates.count)
-        for (k, v) in updates { assign(k, v) }
+        for (k, v) in updates { self[k] = v }
     }
 
     /// `set` for names and values in two arrays of the same length (a joined row), without pairing them first.
     public mutating func set(names: [String], values: [JSONValue]) {
         storage.reserveCapacity(storage.count + names.count)
-        for j in 0..<min(names.count, values.count) { assign(names[j], values[j]) }
+        for j in 0..<min(names.count, values.count) { self[names[j]] = values[j] }
+    }
+
+    /// `set` for bound keys.
+    public mutating func set(keys: [FieldKey], values: [JSONValue]) {
+        storage.reserveCapacity(storage.count + keys.count)
+        for j in 0..<min(keys.count, values.count) { self[keys[j]] = values[j] }
     }
 
     public var json: JSONValue { .object(fields) }
@@ -172,11 +251,18 @@ public struct Record: Sendable {
     private func writeFields(from start: Int, to writer: inout JSONWriter, first: Bool) {
         if first { writer.bytes.append(UInt8(ascii: "{")) }
         let vectorIndex = vectorSlot?.index ?? -1
-        // Through the buffer: iterating the array would retain and release every name and value.
+        // Through the base pointer: iterating the array, or reading the buffer's elements, copies each value.
         storage.withUnsafeBufferPointer { buffer in
+            guard let fields = buffer.baseAddress else { return }
             for i in start..<buffer.count {
                 if !(first && i == start) { writer.bytes.append(UInt8(ascii: ",")) }
-                writer.writeMemberName(buffer[i].0, slot: i)
+                let id = fields[i].0
+                if id.isLocal {
+                    writer.writeString(localNames[id.index])
+                    writer.bytes.append(UInt8(ascii: ":"))
+                } else {
+                    writer.writeMemberName(id, slot: i)
+                }
                 if i == vectorIndex {
                     writer.bytes.append(UInt8(ascii: "["))
                     for (j, v) in vectorSlot!.values.enumerated() {
@@ -185,7 +271,7 @@ public struct Record: Sendable {
                     }
                     writer.bytes.append(UInt8(ascii: "]"))
                 } else {
-                    writer.write(buffer[i].1)
+                    writer.write(fields[i].1)
                 }
             }
         }

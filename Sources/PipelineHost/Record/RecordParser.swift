@@ -48,8 +48,8 @@ public final class RecordParser {
         return h
     }
 
-    /// Returns the fields of the object on this line, nil for a blank line, or throws what is wrong with it.
-    public func parse(_ line: UnsafeRawBufferPointer) throws(ParseError) -> [(String, JSONValue)]? {
+    /// Parses the line into `state`; nil for a blank line.
+    private func parseLine(_ line: UnsafeRawBufferPointer) throws(ParseError) -> Void? {
         var blank = true
         for c in line where !(c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A) { blank = false; break }
         if blank { return nil }
@@ -81,7 +81,29 @@ public final class RecordParser {
             _ = freshHandle()
             throw ParseError(message: "truncated JSON: the line ends inside a value")
         }
-        return state.pointee.takeFields()
+        return ()
+    }
+
+    /// Returns the fields of the object on this line, nil for a blank line, or throws what is wrong with it.
+    public func parse(_ line: UnsafeRawBufferPointer) throws(ParseError) -> [(String, JSONValue)]? {
+        guard try parseLine(line) != nil else { return nil }
+        return state.pointee.takeRecord(raw: nil, origin: .none).fields
+    }
+
+    /// The record on this line (`raw`: the line's bytes), nil for a blank line, or throws what is wrong with it.
+    /// Its names are the process's field ids (`FieldNames`), found by position without hashing.
+    public func parseRecord(_ line: UnsafeRawBufferPointer, origin: RecordOrigin) throws(ParseError) -> Record? {
+        guard try parseLine(line) != nil else { return nil }
+        return state.pointee.takeRecord(raw: Array(line), origin: origin)
+    }
+
+    /// `parseRecord` of a payload that is the record's raw bytes as it is.
+    public func parseRecord(_ bytes: [UInt8], origin: RecordOrigin) throws(ParseError) -> Record? {
+        let outcome: Result<Void?, ParseError> = bytes.withUnsafeBytes { buf in
+            do throws(ParseError) { return .success(try parseLine(buf)) } catch { return .failure(error) }
+        }
+        guard try outcome.get() != nil else { return nil }
+        return state.pointee.takeRecord(raw: bytes, origin: origin)
     }
 
     public func parse(_ bytes: [UInt8]) throws(ParseError) -> [(String, JSONValue)]? {
@@ -104,9 +126,10 @@ private struct ParseState {
         init(isObject: Bool) { self.isObject = isObject }
     }
 
-    /// Fields of the top-level object.
-    var fields: [(String, JSONValue)] = []
-    var key = ""
+    /// Fields of the top-level object, and the names of it the process's table had no room for.
+    var fields: [(FieldID, JSONValue)] = []
+    var localNames: [String] = []
+    var key = FieldID(shared: 0)
     /// Containers below the top-level object (depth 2 and deeper).
     var nested: [Frame] = []
     /// 0 before the record, 1 inside the top-level object, more inside nested containers.
@@ -117,9 +140,9 @@ private struct ParseState {
     /// The most top-level fields a record has had, and how many the stages add (see `RecordParser.init`).
     var parsed = 8
     var added = 0
-    /// Interned top-level keys by field position.
+    /// Top-level keys by field position, and their ids.
     var keyBytes: [[UInt8]] = []
-    var keyStrings: [String] = []
+    var keyIDs: [FieldID] = []
     /// How many leading interned keys are known to be pairwise distinct: a record whose keys so far are exactly
     /// the interned ones needs no duplicate check below this position.
     var distinct = 0
@@ -129,6 +152,7 @@ private struct ParseState {
     mutating func reset() {
         fields = []
         fields.reserveCapacity(parsed + added)
+        if !localNames.isEmpty { localNames = [] }
         nested.removeAll(keepingCapacity: true)
         depth = 0
         done = false
@@ -137,26 +161,26 @@ private struct ParseState {
         layoutMatches = true
     }
 
-    mutating func takeFields() -> [(String, JSONValue)] {
+    mutating func takeRecord(raw: [UInt8]?, origin: RecordOrigin) -> Record {
         parsed = max(parsed, fields.count)
         // Every key of this record was checked or known distinct. With the interned layout kept, the known
         // prefix only grows; after a divergence the interned keys start with this record's.
         let interned = min(fields.count, keyBytes.count)
         distinct = layoutMatches ? max(distinct, interned) : interned
-        let f = fields
+        let record = Record(ids: fields, localNames: localNames, raw: raw, origin: origin)
         fields = []
-        return f
+        return record
     }
 
-    /// The key at the next field position, interned; nil (with `error` set) when the record already has it. A
+    /// The id of the key at the next field position; nil (with `error` set) when the record already has it. A
     /// record holds each name once, so a stage's field lookup has one answer (`FieldKey` relies on it).
-    mutating func internKey(_ ptr: UnsafePointer<UInt8>, _ len: Int) -> String? {
+    mutating func internKey(_ ptr: UnsafePointer<UInt8>, _ len: Int) -> FieldID? {
         let position = fields.count
         if position < keyBytes.count {
             let cached = keyBytes[position]
             if cached.count == len && cached.withUnsafeBufferPointer({ memcmp($0.baseAddress!, ptr, len) == 0 }) {
-                if layoutMatches && position < distinct { return keyStrings[position] }
-                return unique(keyStrings[position])
+                if layoutMatches && position < distinct { return keyIDs[position] }
+                return unique(keyIDs[position])
             }
         }
         if layoutMatches {
@@ -164,25 +188,34 @@ private struct ParseState {
             layoutMatches = false
             distinct = min(distinct, position)
         }
-        guard let s = unique(String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)) else { return nil }
+        let name = String(decoding: UnsafeBufferPointer(start: ptr, count: len), as: UTF8.self)
+        guard let id = FieldNames.shared.intern(name) else {
+            // The table is full: the record keeps the name itself. Such a name is never in the table, so it
+            // equals only other names of this kind, and it is not cached by position.
+            for n in localNames where n == name { return duplicate(name) }
+            localNames.append(name)
+            return FieldID(local: localNames.count - 1)
+        }
+        guard let unique = unique(id) else { return nil }
         if position < keyBytes.count {
             keyBytes[position] = Array(UnsafeBufferPointer(start: ptr, count: len))
-            keyStrings[position] = s
+            keyIDs[position] = unique
         } else if position == keyBytes.count && position < 64 {
             keyBytes.append(Array(UnsafeBufferPointer(start: ptr, count: len)))
-            keyStrings.append(s)
+            keyIDs.append(unique)
         }
-        return s
+        return unique
     }
 
-    private mutating func unique(_ key: String) -> String? {
-        let length = key.utf8.count
-        for f in fields where f.0.utf8.count == length && f.0 == key {
-            error = "duplicate key \"\(key)\" in the record"
-            duplicate = key
-            return nil
-        }
-        return key
+    private mutating func unique(_ id: FieldID) -> FieldID? {
+        for f in fields where f.0 == id { return duplicate(FieldNames.shared.name(id)) }
+        return id
+    }
+
+    private mutating func duplicate(_ name: String) -> FieldID? {
+        error = "duplicate key \"\(name)\" in the record"
+        duplicate = name
+        return nil
     }
 
     @inline(__always)

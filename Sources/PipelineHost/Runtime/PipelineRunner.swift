@@ -410,15 +410,7 @@ public final class PipelineRunner: Sendable {
         let timeField = telemetry?.eventTimeField.withLock { $0 }.map(FieldKey.init)
         func eventTimes(_ records: [Record]) -> [Double] {
             guard let timeField else { return [] }
-            var times: [Double] = []
-            times.reserveCapacity(records.count)
-            // Through the buffer: iterating the array copies (retains) each record.
-            records.withUnsafeBufferPointer { records in
-                for i in records.indices {
-                    if let t = records[i][timeField]?.doubleValue, t.isFinite { times.append(t) }
-                }
-            }
-            return times
+            return Record.finiteNumbers(timeField, in: records)
         }
         while let item = await input.receive() {
             switch item {

@@ -85,7 +85,7 @@ final class BroadcastTable: Sendable {
     }
 
     struct Columns: Sendable {
-        var rows: [String: Int32] = [:]
+        var rows = KeyIndex()
         var columns: [Column]
         var free: [Int32] = []
         var version: UInt64 = 0
@@ -117,10 +117,13 @@ final class BroadcastTable: Sendable {
     }
 
     let fields: [String]
+    /// `fields`, bound once for writing into records.
+    private let fieldKeys: [FieldKey]
     private let table: Mutex<Columns>
 
     init(fields: [String]) {
         self.fields = fields
+        fieldKeys = fields.map(FieldKey.init)
         table = Mutex(Columns(fieldCount: fields.count))
     }
 
@@ -153,7 +156,7 @@ final class BroadcastTable: Sendable {
             try body { key, record in
                 guard let row = t.rows[key] else { return false }
                 record.reserveCapacity(record.fieldCount + fields.count)
-                for c in t.columns.indices { record[fields[c]] = t.columns[c][Int(row)] }
+                for c in t.columns.indices { record[fieldKeys[c]] = t.columns[c][Int(row)] }
                 return true
             }
         }

@@ -158,8 +158,8 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
                     consumed += advance
                     batchBytes += advance
                     do throws(RecordParser.ParseError) {
-                        if let fields = try parser.parse(bytes) {
-                            records.append(Record(fields: fields, raw: Array(bytes), origin: .line(file: file, line: line)))
+                        if let record = try parser.parseRecord(bytes, origin: .line(file: file, line: line)) {
+                            records.append(record)
                         }
                     } catch {
                         let bad = Record(fields: [], raw: Array(bytes), origin: .line(file: file, line: line))

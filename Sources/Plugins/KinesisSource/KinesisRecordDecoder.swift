@@ -52,8 +52,8 @@ final class KinesisRecordDecoder {
         let raw = end == payload.count ? payload : Array(payload[0..<end])
         let origin = RecordOrigin.sequence(partition: shardID, sequence: sequence)
         do throws(RecordParser.ParseError) {
-            if let fields = try parser.parse(raw) {
-                records.append(Record(fields: fields, raw: raw, origin: origin))
+            if let record = try parser.parseRecord(raw, origin: origin) {
+                records.append(record)
             } else {
                 deadLetters.append(DeadLetter(record: Record(fields: [], raw: raw, origin: origin),
                                               reason: "\(shardID)@\(sequence): empty record", stage: "source"))

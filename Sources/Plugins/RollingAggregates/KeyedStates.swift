@@ -1,4 +1,6 @@
-/// The keys' states of a `rolling_aggregates` transform: a dictionary from key to a slot, and the states in
+import PipelineHost
+
+/// The keys' states of a `rolling_aggregates` transform: an index from key to a slot (`KeyIndex`), and the states in
 /// one contiguous array.
 ///
 /// Why not `[String: KeyState]`: the periodic passes over every key (idle pruning, watermarks) read each
@@ -6,7 +8,7 @@
 /// arrays, 80,000 keys at a time), and the dictionary's buckets stay small (a key and an index) so a lookup
 /// touches fewer cache lines. A removed key's slot is filled by the last state, so the array stays dense.
 struct KeyedStates {
-    private var slots: [String: Int] = [:]
+    private var slots = KeyIndex()
     private(set) var keys: [String] = []
     private(set) var states: [KeyState] = []
 
@@ -26,18 +28,18 @@ struct KeyedStates {
     }
 
     subscript(key: String) -> KeyState? {
-        get { slots[key].map { states[$0] } }
+        get { slots[key].map { states[Int($0)] } }
         set {
             if let newValue {
                 if let slot = slots[key] {
-                    states[slot] = newValue
+                    states[Int(slot)] = newValue
                 } else {
-                    slots[key] = states.count
+                    slots[key] = Int32(states.count)
                     keys.append(key)
                     states.append(newValue)
                 }
             } else if let slot = slots.removeValue(forKey: key) {
-                remove(slot: slot)
+                remove(slot: Int(slot))
             }
         }
     }
@@ -47,10 +49,10 @@ struct KeyedStates {
     mutating func withState<R>(_ key: String, make: () -> KeyState, _ body: (inout KeyState) -> R) -> R {
         let slot: Int
         if let s = slots[key] {
-            slot = s
+            slot = Int(s)
         } else {
             slot = states.count
-            slots[key] = slot
+            slots[key] = Int32(slot)
             keys.append(key)
             states.append(make())
         }
@@ -70,10 +72,11 @@ struct KeyedStates {
         }
     }
 
-    /// Calls `body` with every key and its state (no copies of the states).
-    func forEach(_ body: (String, borrowing KeyState) -> Void) {
+    /// Calls `body` with every key's newest event time and partition. Read in place: passing each state to a
+    /// closure copied it (a retain and release of each of its arrays, for every key).
+    func forEachNewest(_ body: (Double, String?) -> Void) {
         states.withUnsafeBufferPointer { buffer in
-            for i in buffer.indices { body(keys[i], buffer[i]) }
+            for i in buffer.indices { body(buffer[i].newest, buffer[i].partition) }
         }
     }
 
@@ -82,7 +85,7 @@ struct KeyedStates {
         if slot != last {
             states.swapAt(slot, last)
             keys.swapAt(slot, last)
-            slots[keys[slot]] = slot
+            slots[keys[slot]] = Int32(slot)
         }
         states.removeLast()
         keys.removeLast()

@@ -82,6 +82,9 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     let longest: Double
     let shape: WindowShape
     let outputNames: [[String]]
+    /// `outputNames` and `sinceField`, bound once for writing into records.
+    private let outputKeys: [[FieldKey]]
+    private let sinceKey: FieldKey?
     private let lateCounter: Counter
     /// rolling_aggregates_invalid_time_total by reason: "implausible", "future".
     let invalidTimeCounters: [String: Counter]
@@ -130,6 +133,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         longest = windows.map(\.length).max()!
         shape = WindowShape(lengths: windows.map(\.length), trackMax: aggregates.contains(.max), keep: lateness + longest)
         outputNames = Self.outputNames(config)
+        outputKeys = outputNames.map { $0.map(FieldKey.init) }
+        sinceKey = sinceField.map(FieldKey.init)
         lateCounter = Counter(label: "rolling_aggregates_late_total", dimensions: [("transform", config.id)])
         invalidTimeCounters = Dictionary(uniqueKeysWithValues: ["implausible", "future"].map {
             ($0, Counter(label: "rolling_aggregates_invalid_time_total", dimensions: [("transform", config.id), ("reason", $0)]))
@@ -248,11 +253,11 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
                 case .mean: v = stats.count > 0 ? stats.sum.map { .double($0 / Double(stats.count)) } ?? .null : .null
                 case .max: v = stats.count > 0 ? .double(stats.max) : .null
                 }
-                record[outputNames[w][a]] = v
+                record[outputKeys[w][a]] = v
             }
         }
-        if let sinceField {
-            record[sinceField] = previous.map { Self.number(t - $0) } ?? .null
+        if let sinceKey {
+            record[sinceKey] = previous.map { Self.number(t - $0) } ?? .null
         }
     }
 
@@ -270,9 +275,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     private func partitionWatermarks() -> [(partition: String?, watermark: Double)] {
         let k = Self.idleWatermarkRank
         var top: [(partition: String?, times: [Double])] = []  // the k newest key times of each partition, ascending
-        state.forEach { _, s in
-            let t = s.newest
-            let p = s.partition
+        state.forEachNewest { t, p in
             var slot = top.firstIndex { $0.partition == p } ?? -1
             if slot < 0 {
                 top.append((p, []))
