@@ -31,11 +31,12 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CGlibcCompat"),
         .target(name: "CTreeSHAP"),
+        .target(name: "CPrefetch"),
         .target(name: "AWSCore", dependencies: ["PipelineHost", "CCurl", "COpenSSL"]),
         .target(
             name: "PipelineHost",
             dependencies: [
-                "CYajl", "CZlib",
+                "CYajl", "CZlib", "CPrefetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]

@@ -26,3 +26,20 @@ public final class FieldKey: Sendable {
         if lastIndex.load(ordering: .relaxed) != index { lastIndex.store(index, ordering: .relaxed) }
     }
 }
+
+/// Field names a stage writes together (a joined row, a window's aggregates), bound once when it is built.
+/// `Record.set(_:_:)` writes them reading their ids from a plain array: writing each through its own `FieldKey`
+/// retained and released the key object for every field of every record.
+public struct FieldList: Sendable {
+    public let names: [String]
+    /// nil when the table had no room for one of the names: the list is then written by name.
+    let ids: [FieldID]?
+
+    public init(_ names: [String]) {
+        self.names = names
+        let ids = names.compactMap { FieldNames.shared.intern($0) }
+        self.ids = ids.count == names.count ? ids : nil
+    }
+
+    public var count: Int { names.count }
+}

@@ -20,6 +20,8 @@ public struct FieldID: Hashable, Sendable {
     init(local index: Int) { raw = Self.localBit | UInt32(index) }
 
     var isLocal: Bool { raw & Self.localBit != 0 }
+    /// The id's bit in a record's `idBits`.
+    var bit: UInt64 { 1 &<< (raw & 63) }
     var index: Int { Int(raw & ~Self.localBit) }
 }
 

@@ -31,6 +31,10 @@ public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
 public struct Record: Sendable {
     /// Fields in document order; the vector's field holds a placeholder null here.
     private var storage: [(FieldID, JSONValue)]
+    /// Bit `id.raw % 64` is set for the id of every field the record has (and may stay set after a removal): a
+    /// clear bit proves a field absent without a scan, which is what adding a field must check. The ids of one
+    /// stream's names are mostly below 64, so the bits are mostly exact.
+    private var idBits: UInt64 = 0
     /// Names the process's table had no room for (`FieldID(local:)` indexes here); almost always empty.
     private var localNames: [String]
     public private(set) var raw: [UInt8]?
@@ -44,7 +48,11 @@ public struct Record: Sendable {
         storage = []
         storage.reserveCapacity(fields.count)
         localNames = []
-        for (name, value) in fields { storage.append((Self.newID(name, localNames: &localNames), value)) }
+        for (name, value) in fields {
+            let id = Self.newID(name, localNames: &localNames)
+            storage.append((id, value))
+            idBits |= id.bit
+        }
         self.raw = raw
         rawFieldCount = fields.count
         self.origin = origin
@@ -53,6 +61,7 @@ public struct Record: Sendable {
     /// A parsed record (`RecordParser`): its names are ids already.
     init(ids: [(FieldID, JSONValue)], localNames: [String], raw: [UInt8]?, origin: RecordOrigin) {
         storage = ids
+        for (id, _) in ids { idBits |= id.bit }
         self.localNames = localNames
         self.raw = raw
         rawFieldCount = ids.count
@@ -106,18 +115,39 @@ public struct Record: Sendable {
         }
     }
 
+    /// `key`'s field of each record, as a key's text (`JSONValue.keyText`), in order: nil where a record has none.
+    /// For a keyed stage that looks up a whole batch's keys before it changes the records.
+    public static func keyTexts(_ key: FieldKey, in records: [Record]) -> [String?] {
+        var out: [String?] = []
+        out.reserveCapacity(records.count)
+        records.withUnsafeBufferPointer { buffer in
+            guard let records = buffer.baseAddress else { return }
+            for r in 0..<buffer.count {
+                // Stored properties, not methods: a method called on an element read through a pointer copied it.
+                let i = key.id.map { position(of: $0, key: key, in: records[r].storage) }
+                    ?? position(of: key.name, in: records[r].storage, localNames: records[r].localNames)
+                guard let i, records[r].vectorSlot?.index != i else {
+                    out.append(nil)
+                    continue
+                }
+                out.append(records[r].storage[i].1.keyText)
+            }
+        }
+        return out
+    }
+
     /// The finite numbers in `key`'s field of each record that has one, in order (event times for the latency
     /// meters). Reads each record in place: a loop over records that calls the subscript copied every record.
     static func finiteNumbers(_ key: FieldKey, in records: [Record]) -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(records.count)
         records.withUnsafeBufferPointer { buffer in
-            // Through the base pointer: an element read through the buffer's subscript is a copy.
             guard let records = buffer.baseAddress else { return }
             for r in 0..<buffer.count {
-                guard let i = records[r].index(of: key) else { continue }
+                let i = key.id.map { position(of: $0, key: key, in: records[r].storage) }
+                    ?? position(of: key.name, in: records[r].storage, localNames: records[r].localNames)
+                guard let i, records[r].vectorSlot?.index != i else { continue }
                 let t: Double
-                if let slot = records[r].vectorSlot, slot.index == i { continue }
                 switch records[r].storage[i].1 {
                 case .int(let v): t = Double(v)
                 case .double(let v): t = v
@@ -154,11 +184,26 @@ public struct Record: Sendable {
     /// Position of a field by name: the names are compared through the table without copying them, lengths
     /// first (field names mostly differ in length, and a length is read without touching the bytes).
     @inline(__always)
-    func index(of name: String) -> Int? {
+    func index(of name: String) -> Int? { Self.position(of: name, in: storage, localNames: localNames) }
+
+    /// Position of `key`'s field: where the key last found it when the id there matches, else by a scan of ids.
+    @inline(__always)
+    func index(of key: FieldKey) -> Int? {
+        guard let id = key.id else { return index(of: key.name) }
+        guard idBits & id.bit != 0 else { return nil }
+        return Self.position(of: id, key: key, in: storage)
+    }
+
+    // The scans are static and take the storage as an argument: a closure in an instance method that used any
+    // other property captured the whole record, and the compiler copied it (retaining all its arrays) on every
+    // lookup. The fields are read through the base pointer: an element read through the buffer's subscript is
+    // a copy of its value too.
+
+    @inline(__always)
+    private static func position(of name: String, in storage: [(FieldID, JSONValue)], localNames: [String]) -> Int? {
         let length = name.utf8.count
         let table = FieldNames.shared
         return storage.withUnsafeBufferPointer { buffer in
-            // Through the base pointer: a field read through the buffer's subscript is a copy of its value too.
             guard let fields = buffer.baseAddress else { return nil }
             for i in 0..<buffer.count {
                 let id = fields[i].0
@@ -168,10 +213,17 @@ public struct Record: Sendable {
         }
     }
 
-    /// Position of `key`'s field: where the key last found it when the id there matches, else by a scan of ids.
     @inline(__always)
-    func index(of key: FieldKey) -> Int? {
-        guard let id = key.id else { return index(of: key.name) }
+    private static func position(of id: FieldID, in storage: [(FieldID, JSONValue)]) -> Int? {
+        storage.withUnsafeBufferPointer { buffer in
+            guard let fields = buffer.baseAddress else { return nil }
+            for i in 0..<buffer.count where fields[i].0 == id { return i }
+            return nil
+        }
+    }
+
+    @inline(__always)
+    private static func position(of id: FieldID, key: FieldKey, in storage: [(FieldID, JSONValue)]) -> Int? {
         let hint = key.hint
         return storage.withUnsafeBufferPointer { buffer in
             guard let fields = buffer.baseAddress else { return nil }
@@ -189,7 +241,11 @@ public struct Record: Sendable {
     @inline(__always)
     private mutating func assign(_ value: JSONValue?, at found: Int?, newID: (inout [String]) -> FieldID) {
         guard let i = found else {
-            if let value { storage.append((newID(&localNames), value)) }
+            if let value {
+                let id = newID(&localNames)
+                storage.append((id, value))
+                idBits |= id.bit
+            }
             return
         }
         // A parsed field that changes no longer matches `raw`.
@@ -225,6 +281,26 @@ public struct Record: Sendable {
         for j in 0..<min(names.count, values.count) { self[names[j]] = values[j] }
     }
 
+    /// Sets field `list.names[j]` to `value(j)` for every position j of the list, in order; fields the record
+    /// lacks are appended.
+    public mutating func set(_ list: FieldList, _ value: (Int) -> JSONValue) {
+        guard let ids = list.ids else {
+            for j in list.names.indices { self[list.names[j]] = value(j) }
+            return
+        }
+        storage.reserveCapacity(storage.count + ids.count)
+        for j in 0..<ids.count {
+            let id = ids[j]
+            let v = value(j)
+            if idBits & id.bit != 0, let i = Self.position(of: id, in: storage) {
+                assign(v, at: i) { _ in id }
+            } else {
+                storage.append((id, v))
+                idBits |= id.bit
+            }
+        }
+    }
+
     /// `set` for bound keys.
     public mutating func set(keys: [FieldKey], values: [JSONValue]) {
         storage.reserveCapacity(storage.count + keys.count)
@@ -236,36 +312,55 @@ public struct Record: Sendable {
     /// The bytes a sink writes: the original when unchanged; the original followed by the added fields when
     /// fields were only added; else fresh JSON.
     public func write(to writer: inout JSONWriter) {
-        guard let raw else { return writeFields(from: 0, to: &writer, first: true) }
-        if rawFieldCount == storage.count { return writer.appendRaw(raw) }
+        withUnsafePointer(to: self) { Self.write($0, to: &writer) }
+    }
+
+    /// Writes each record followed by a newline: a delivery as JSON lines.
+    public static func writeLines(_ records: [Record], to writer: inout JSONWriter) {
+        records.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            for i in 0..<buffer.count {
+                write(base + i, to: &writer)
+                writer.bytes.append(0x0A)
+            }
+        }
+    }
+
+    // Writing reads the record through a pointer: a method called on a record read out of an array (even
+    // through a buffer pointer) copied it first, a retain and release of each of its arrays per record written.
+
+    private static func write(_ r: UnsafePointer<Record>, to writer: inout JSONWriter) {
+        guard let raw = r.pointee.raw else { return writeFields(r, from: 0, to: &writer, first: true) }
+        let parsed = r.pointee.rawFieldCount
+        if parsed == r.pointee.storage.count { return writer.appendRaw(raw) }
         // The original object up to its closing brace. A record with no parsed fields (or raw bytes that do not
         // end in one) is written afresh.
         var end = raw.count
         while end > 0, raw[end - 1] == 0x20 || raw[end - 1] == 0x0A || raw[end - 1] == 0x0D || raw[end - 1] == 0x09 { end -= 1 }
-        guard rawFieldCount > 0, end > 0, raw[end - 1] == UInt8(ascii: "}") else { return writeFields(from: 0, to: &writer, first: true) }
+        guard parsed > 0, end > 0, raw[end - 1] == UInt8(ascii: "}") else { return writeFields(r, from: 0, to: &writer, first: true) }
         raw.withUnsafeBufferPointer { writer.appendRaw(UnsafeBufferPointer(rebasing: $0[0..<(end - 1)])) }
-        writeFields(from: rawFieldCount, to: &writer, first: false)
+        writeFields(r, from: parsed, to: &writer, first: false)
     }
 
     /// Writes `storage[start...]` as object members and closes the object; `first`: also opens it.
-    private func writeFields(from start: Int, to writer: inout JSONWriter, first: Bool) {
+    private static func writeFields(_ r: UnsafePointer<Record>, from start: Int, to writer: inout JSONWriter, first: Bool) {
         if first { writer.bytes.append(UInt8(ascii: "{")) }
-        let vectorIndex = vectorSlot?.index ?? -1
+        let vectorIndex = r.pointee.vectorSlot?.index ?? -1
         // Through the base pointer: iterating the array, or reading the buffer's elements, copies each value.
-        storage.withUnsafeBufferPointer { buffer in
+        r.pointee.storage.withUnsafeBufferPointer { buffer in
             guard let fields = buffer.baseAddress else { return }
             for i in start..<buffer.count {
                 if !(first && i == start) { writer.bytes.append(UInt8(ascii: ",")) }
                 let id = fields[i].0
                 if id.isLocal {
-                    writer.writeString(localNames[id.index])
+                    writer.writeString(r.pointee.localNames[id.index])
                     writer.bytes.append(UInt8(ascii: ":"))
                 } else {
                     writer.writeMemberName(id, slot: i)
                 }
                 if i == vectorIndex {
                     writer.bytes.append(UInt8(ascii: "["))
-                    for (j, v) in vectorSlot!.values.enumerated() {
+                    for (j, v) in r.pointee.vectorSlot!.values.enumerated() {
                         if j > 0 { writer.bytes.append(UInt8(ascii: ",")) }
                         writer.write(.double(Double(v)))
                     }

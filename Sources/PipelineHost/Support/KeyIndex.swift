@@ -11,29 +11,37 @@
 /// (no tombstones, so a table that sees keys come and go does not slow down). The hash is seeded per table from
 /// the system's random generator, so input cannot be chosen to collide.
 public struct KeyIndex: Sendable {
-    private struct Entry: Sendable {
+    @usableFromInline
+    struct Entry: Sendable {
         /// The key's bytes (inline keys), or its index in `longKeys` (long ones).
-        var w0: UInt64
+        @usableFromInline var w0: UInt64
         /// Bytes 8..<15 of an inline key with its length in the top byte; `longMark` for a long key.
-        var w1: UInt64
-        var hash: UInt32
+        @usableFromInline var w1: UInt64
+        @usableFromInline var hash: UInt32
         /// The row; −1 marks an empty entry.
-        var value: Int32
+        @usableFromInline var value: Int32
 
-        static let empty = Entry(w0: 0, w1: 0, hash: 0, value: -1)
+        @usableFromInline static let empty = Entry(w0: 0, w1: 0, hash: 0, value: -1)
+
+        @usableFromInline init(w0: UInt64, w1: UInt64, hash: UInt32, value: Int32) {
+            self.w0 = w0
+            self.w1 = w1
+            self.hash = hash
+            self.value = value
+        }
     }
 
-    private static let longMark = UInt64.max
-    private static let inlineLimit = 15
+    @usableFromInline static let longMark = UInt64.max
+    @usableFromInline static let inlineLimit = 15
 
-    private var entries: [Entry]
-    private var mask: Int
+    @usableFromInline var entries: [Entry]
+    @usableFromInline var mask: Int
     public private(set) var count = 0
     /// Keys longer than `inlineLimit` bytes, by the index an entry holds; `freeLong` lists reusable indices.
-    private var longKeys: [String] = []
+    @usableFromInline var longKeys: [String] = []
     private var freeLong: [Int] = []
-    private let seed0: UInt64
-    private let seed1: UInt64
+    @usableFromInline let seed0: UInt64
+    @usableFromInline let seed1: UInt64
 
     public init(minimumCapacity: Int = 0) {
         var rng = SystemRandomNumberGenerator()
@@ -56,7 +64,7 @@ public struct KeyIndex: Sendable {
     }
 
     public subscript(key: String) -> Int32? {
-        get {
+        @inlinable get {
             let k = Self.words(key)
             let h = hash(k, key)
             return entries.withUnsafeBufferPointer { e in
@@ -66,6 +74,15 @@ public struct KeyIndex: Sendable {
         set {
             if let newValue { insert(key, newValue) } else { removeValue(forKey: key) }
         }
+    }
+
+    /// Starts loading the entry where a lookup of `key` begins. A stage that looks up a batch of keys prefetches
+    /// a few keys ahead of its lookups, so their cache misses overlap instead of following one another.
+    @inlinable
+    public func prefetch(_ key: String) {
+        let k = Self.words(key)
+        let home = Int(hash(k, key)) & mask
+        entries.withUnsafeBufferPointer { e in PipelineHost.prefetch(e.baseAddress! + home) }
     }
 
     /// Removes `key`; returns the row it had.
@@ -139,8 +156,8 @@ public struct KeyIndex: Sendable {
         for e in old where e.value >= 0 { place(e) }
     }
 
-    @inline(__always)
-    private func find(_ k: (UInt64, UInt64), _ key: String, _ h: UInt32, _ e: UnsafeBufferPointer<Entry>) -> Int? {
+    @inlinable @inline(__always)
+    func find(_ k: (UInt64, UInt64), _ key: String, _ h: UInt32, _ e: UnsafeBufferPointer<Entry>) -> Int? {
         var i = Int(h) & mask
         if k.1 != Self.longMark {
             while e[i].value >= 0 {
@@ -157,8 +174,8 @@ public struct KeyIndex: Sendable {
     }
 
     /// An inline key's two words (its bytes, zero-padded, and its length in the top byte), or (0, `longMark`).
-    @inline(__always)
-    private static func words(_ key: String) -> (UInt64, UInt64) {
+    @inlinable @inline(__always)
+    static func words(_ key: String) -> (UInt64, UInt64) {
         var key = key
         return key.withUTF8 { utf8 in
             guard utf8.count <= inlineLimit else { return (0, longMark) }
@@ -168,8 +185,8 @@ public struct KeyIndex: Sendable {
         }
     }
 
-    @inline(__always)
-    private func hash(_ k: (UInt64, UInt64), _ key: String) -> UInt32 {
+    @inlinable @inline(__always)
+    func hash(_ k: (UInt64, UInt64), _ key: String) -> UInt32 {
         if k.1 != Self.longMark { return UInt32(truncatingIfNeeded: Self.mix(k.0 ^ seed0, k.1 ^ seed1)) }
         // A long key: its bytes eight at a time through the same mixer.
         var key = key
@@ -188,8 +205,8 @@ public struct KeyIndex: Sendable {
     }
 
     /// wyhash's multiply-and-fold: the 128-bit product of the two words, its halves xored.
-    @inline(__always)
-    private static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    @inlinable @inline(__always)
+    static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let p = a.multipliedFullWidth(by: b)
         return p.high ^ p.low
     }

@@ -199,10 +199,13 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         var unknownCount = 0, droppedCount = 0
         let fields = table.fields
         let nulls = Array(repeating: JSONValue.null, count: fields.count)
-        table.withJoin { join in
+        let keys = Record.keyTexts(key, in: batch.records)
+        table.withJoin(keys: keys) { join in
+            var i = 0
             batch.update(stage: id) { record in
-                let key = record[self.key]?.keyText
-                if let key, join(key, &record) { return .keep }
+                defer { i += 1 }
+                let key = keys[i]
+                if join(i, &record) { return .keep }
                 unknownCount += 1
                 switch policy {
                 case .defaults: record.set(names: fields, values: defaults)

@@ -188,13 +188,7 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
 
     public func write(_ delivery: Delivery) async throws {
         if let rotateAge, MonotonicClock.seconds() - openedAt >= rotateAge, fileBytes > 0 { try await rotate() }
-        // Through the buffer: `for r in records` copies (retains) each record.
-        delivery.records.withUnsafeBufferPointer { records in
-            for i in records.indices {
-                records[i].write(to: &text)
-                text.bytes.append(0x0A)
-            }
-        }
+        Record.writeLines(delivery.records, to: &text)
         unsynced.append(delivery)
         if gzip {
             try compressor.compress(text.bytes, into: &compressed)

@@ -82,9 +82,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     let longest: Double
     let shape: WindowShape
     let outputNames: [[String]]
-    /// `outputNames` and `sinceField`, bound once for writing into records.
-    private let outputKeys: [[FieldKey]]
-    private let sinceKey: FieldKey?
+    /// `outputNames` (window by window) then `sinceField`, bound once for writing into records.
+    private let outputList: FieldList
     private let lateCounter: Counter
     /// rolling_aggregates_invalid_time_total by reason: "implausible", "future".
     let invalidTimeCounters: [String: Counter]
@@ -133,8 +132,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         longest = windows.map(\.length).max()!
         shape = WindowShape(lengths: windows.map(\.length), trackMax: aggregates.contains(.max), keep: lateness + longest)
         outputNames = Self.outputNames(config)
-        outputKeys = outputNames.map { $0.map(FieldKey.init) }
-        sinceKey = sinceField.map(FieldKey.init)
+        outputList = FieldList(outputNames.flatMap { $0 } + (sinceField.map { [$0] } ?? []))
         lateCounter = Counter(label: "rolling_aggregates_late_total", dimensions: [("transform", config.id)])
         invalidTimeCounters = Dictionary(uniqueKeysWithValues: ["implausible", "future"].map {
             ($0, Counter(label: "rolling_aggregates_invalid_time_total", dimensions: [("transform", config.id), ("reason", $0)]))
@@ -149,8 +147,12 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     private func processLocked(_ batch: inout Batch) {
         var late = 0, implausible = 0, future = 0
         let latest = clock() + maxFuture
+        let keys = Record.keyTexts(keyKey, in: batch.records)
+        state.prefetch(keys)
+        var position = 0
         batch.removeFailures(stage: id) { record in
-            guard let key = record[keyKey]?.keyText else { return "missing key field \"\(keyField)\"" }
+            defer { position += 1 }
+            guard let key = keys[position] else { return "missing key field \"\(keyField)\"" }
             guard let t = record[timeKey]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(timeField)\"" }
             var value = 0.0
             if let v = record[valueKey], !v.isNull {
@@ -242,22 +244,18 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     /// Sets the features in `scratch` (filled by `KeyState.insert`) and the seconds since `previous` on the record.
     private func writeFeatures(time t: Double, previous: Double?, into record: inout Record) {
-        record.reserveCapacity(record.fieldCount + windows.count * aggregates.count + 1)
-        for w in 0..<scratch.count {
-            let stats = scratch[w]
-            for a in 0..<aggregates.count {
-                let v: JSONValue
-                switch aggregates[a] {
-                case .count: v = .int(Int64(stats.count))
-                case .sum: v = stats.sum.map { .double($0) } ?? .null
-                case .mean: v = stats.count > 0 ? stats.sum.map { .double($0 / Double(stats.count)) } ?? .null : .null
-                case .max: v = stats.count > 0 ? .double(stats.max) : .null
-                }
-                record[outputKeys[w][a]] = v
+        // Locals: the closure runs once per field, and reading a class's property there checks exclusivity.
+        let scratch = self.scratch, aggregates = self.aggregates
+        let perWindow = aggregates.count, windowed = scratch.count * perWindow
+        record.set(outputList) { j in
+            guard j < windowed else { return previous.map { Self.number(t - $0) } ?? .null }
+            let stats = scratch[j / perWindow]
+            switch aggregates[j % perWindow] {
+            case .count: return .int(Int64(stats.count))
+            case .sum: return stats.sum.map { .double($0) } ?? .null
+            case .mean: return stats.count > 0 ? stats.sum.map { .double($0 / Double(stats.count)) } ?? .null : .null
+            case .max: return stats.count > 0 ? .double(stats.max) : .null
             }
-        }
-        if let sinceKey {
-            record[sinceKey] = previous.map { Self.number(t - $0) } ?? .null
         }
     }
 

@@ -1,0 +1,53 @@
+@testable import DynamoBroadcast
+import PipelineHost
+import Testing
+
+@Suite struct BroadcastTableTests {
+    /// The table against a plain dictionary of rows, through upserts, removals (whose rows are reused),
+    /// fields that turn general (a string, a float, an object among whole numbers) and joins.
+    @Test func agreesWithADictionaryOfRows() {
+        let fields = ["age", "location", "score", "tenure_months"]
+        var columns = BroadcastTable.Columns(fieldCount: fields.count)
+        var reference: [String: [JSONValue]] = [:]
+        var rng = SplitMix64(seed: 11)
+        func value(_ field: Int, _ step: Int) -> JSONValue {
+            switch (field, step % 97) {
+            case (1, 50): return .string("NY-\(step)")  // field 1 turns general halfway
+            case (2, 13): return .double(0.5)
+            case (2, 14): return .object([("nested", .int(1))])
+            case (_, 3): return .null
+            default: return .int(Int64(step % 1000) - 500)
+            }
+        }
+        for step in 0..<20_000 {
+            let key = "u\(rng.next() % 500)"
+            if rng.next() % 5 == 0 {
+                columns.remove(key)
+                reference[key] = nil
+            } else {
+                let row = fields.indices.map { value($0, step) }
+                columns.upsert(key, row)
+                reference[key] = row
+            }
+        }
+        #expect(columns.places[1] != .int(1), "a string must have moved field 1 to the general cells")
+        #expect(columns.rows.count == reference.count)
+        let table = BroadcastTable(fields: fields)
+        table.replace(with: columns)
+        let keys: [String?] = (0..<520).map { "u\($0)" } + [nil]
+        for key in keys.compactMap({ $0 }) { #expect(table.row(key) == reference[key], "\(key)") }
+        // The join writes exactly the reference row into each record, and nothing for unknown keys.
+        var records = keys.map { k in Record(fields: [("user_id", k.map { .string($0) } ?? .null), ("age", .int(-1))]) }
+        var joined: [Bool] = []
+        table.withJoin(keys: keys) { join in
+            for i in records.indices { joined.append(join(i, &records[i])) }
+        }
+        for (i, key) in keys.enumerated() {
+            let expected = key.flatMap { reference[$0] }
+            #expect(joined[i] == (expected != nil))
+            guard let expected else { continue }
+            for (f, name) in fields.enumerated() { #expect(records[i][name] == expected[f], "\(key!).\(name)") }
+            #expect(records[i].fieldCount == 1 + fields.count, "age is set in place, not repeated")
+        }
+    }
+}
