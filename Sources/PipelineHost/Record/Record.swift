@@ -120,43 +120,37 @@ public struct Record: Sendable {
     public static func keyTexts(_ key: FieldKey, in records: [Record]) -> [String?] {
         var out: [String?] = []
         out.reserveCapacity(records.count)
-        records.withUnsafeBufferPointer { buffer in
-            guard let records = buffer.baseAddress else { return }
-            for r in 0..<buffer.count {
-                // Stored properties, not methods: a method called on an element read through a pointer copied it.
-                let i = key.id.map { position(of: $0, key: key, in: records[r].storage) }
-                    ?? position(of: key.name, in: records[r].storage, localNames: records[r].localNames)
-                guard let i, records[r].vectorSlot?.index != i else {
-                    out.append(nil)
-                    continue
-                }
-                out.append(records[r].storage[i].1.keyText)
-            }
-        }
+        forEachValue(key, in: records) { out.append($0?.keyText) }
         return out
     }
 
     /// The finite numbers in `key`'s field of each record that has one, in order (event times for the latency
-    /// meters). Reads each record in place: a loop over records that calls the subscript copied every record.
+    /// meters).
     static func finiteNumbers(_ key: FieldKey, in records: [Record]) -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(records.count)
+        forEachValue(key, in: records) { v in
+            if let t = v?.doubleValue, t.isFinite { out.append(t) }
+        }
+        return out
+    }
+
+    /// Calls `body` with `key`'s field of each record in order (nil where it has none; the typed vector counts as
+    /// none). Reads each record in place, through stored properties: a method called on a record read through
+    /// a pointer copied it, a retain and release of each of its arrays.
+    private static func forEachValue(_ key: FieldKey, in records: [Record], _ body: (borrowing JSONValue?) -> Void) {
         records.withUnsafeBufferPointer { buffer in
             guard let records = buffer.baseAddress else { return }
             for r in 0..<buffer.count {
-                let i = key.id.map { position(of: $0, key: key, in: records[r].storage) }
+                let i = key.id.map { records[r].idBits & $0.bit == 0 ? nil : position(of: $0, key: key, in: records[r].storage) }
                     ?? position(of: key.name, in: records[r].storage, localNames: records[r].localNames)
-                guard let i, records[r].vectorSlot?.index != i else { continue }
-                let t: Double
-                switch records[r].storage[i].1 {
-                case .int(let v): t = Double(v)
-                case .double(let v): t = v
-                default: continue
+                guard let i, records[r].vectorSlot?.index != i else {
+                    body(nil)
+                    continue
                 }
-                if t.isFinite { out.append(t) }
+                body(records[r].storage[i].1)
             }
         }
-        return out
     }
 
     @inline(__always)
