@@ -125,6 +125,42 @@ import Testing
         #expect(got == expected)
     }
 
+    /// A record's fields are written through a stack stage once their names are cached (from the second record
+    /// of a layout on) and the slow way otherwise: both must write the same bytes, for every kind of value, and
+    /// values the stage does not take (escapes, nested values, non-finite numbers, a typed vector, a long
+    /// string) must fall back whole.
+    @Test func stagedAndPlainWritesAreTheSame() throws {
+        let values: [JSONValue] = [
+            .null, .bool(true), .bool(false), .int(0), .int(-9_223_372_036_854_775_807 - 1), .int(Int64.max),
+            .double(0.1), .double(-1e300), .double(5e-324), .double(12.0), .double(1e15), .double(.infinity), .double(.nan),
+            .string(""), .string("plain"), .string("quote\"and\\back"), .string("tab\tnewline\n\u{1}"), .string("é日本🙂"),
+            .string(String(repeating: "long", count: 400)), .array([.int(1), .string("x")]), .object([("k", .null)]),
+        ]
+        let line = #"{"id": "t1", "n": 5}"#
+        for (i, v) in values.enumerated() {
+            var r = Record(fields: try #require(try parse(line)), raw: Array(line.utf8))
+            r["added_\(i % 3)"] = .int(Int64(i))
+            r["value"] = v
+            if i % 4 == 0 { r.setVector("vector", [0.5, -1]) }
+            var w = JSONWriter()
+            Record.writeLines([r, r, r], to: &w)
+            let lines = w.string.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count == 4 && lines[3].isEmpty)
+            #expect(lines[0] == lines[1] && lines[1] == lines[2], "\(v)")
+            var single = JSONWriter()
+            r.write(to: &single)
+            #expect(String(lines[0]) == single.string)
+            let parsed = try #require(try parse(String(lines[0])))
+            #expect(parsed.count == (i % 4 == 0 ? 5 : 4))
+            let written = parsed.first { $0.0 == "value" }?.1
+            if case .double(let d) = v, !d.isFinite {
+                #expect(written == .null)
+            } else {
+                #expect(written == v, "\(v)")
+            }
+        }
+    }
+
     @Test func untouchedRecordsKeepTheirBytes() throws {
         let line = #"{"b": 1,   "a": 2}"#
         var r = Record(fields: try #require(try parse(line)), raw: Array(line.utf8))

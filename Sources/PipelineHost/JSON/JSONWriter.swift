@@ -118,6 +118,14 @@ public struct JSONWriter: Sendable {
         nameBytes.append(contentsOf: bytes[start...])
     }
 
+    /// Puts `"name":` for a field id at position `slot` into a stage when the cache holds it; false otherwise
+    /// (the caller writes the slow way, which fills the cache).
+    mutating func putMemberName(_ id: FieldID, slot: Int, into stage: inout StagedBytes) -> Bool {
+        guard slot < nameSlots.count, nameSlots[slot].id == id.raw, nameSlots[slot].count > 0 else { return false }
+        let (start, count) = (Int(nameSlots[slot].start), Int(nameSlots[slot].count))
+        return nameBytes.withUnsafeBufferPointer { stage.put(UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
+    }
+
     public mutating func writeString(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in

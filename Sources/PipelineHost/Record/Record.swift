@@ -338,6 +338,11 @@ public struct Record: Sendable {
 
     /// Writes `storage[start...]` as object members and closes the object; `first`: also opens it.
     private static func writeFields(_ r: UnsafePointer<Record>, from start: Int, to writer: inout JSONWriter, first: Bool) {
+        // Mostly: numbers and short strings under names the writer has cached, staged and appended at once.
+        if r.pointee.vectorSlot == nil,
+           writer.staged(capacity: 1024, { w, stage in stageFields(r, from: start, first: first, writer: &w, stage: &stage) }) {
+            return
+        }
         if first { writer.bytes.append(UInt8(ascii: "{")) }
         let vectorIndex = r.pointee.vectorSlot?.index ?? -1
         // Through the base pointer: iterating the array, or reading the buffer's elements, copies each value.
@@ -365,6 +370,23 @@ public struct Record: Sendable {
             }
         }
         writer.bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// `writeFields` into a stage; false (the caller writes the slow way) when a name is not cached or local, a
+    /// value is not a number, null, boolean or plain string, or the stage is full.
+    private static func stageFields(_ r: UnsafePointer<Record>, from start: Int, first: Bool, writer: inout JSONWriter,
+                                    stage: inout JSONWriter.StagedBytes) -> Bool {
+        if first { guard stage.put(UInt8(ascii: "{")) else { return false } }
+        let done = r.pointee.storage.withUnsafeBufferPointer { buffer -> Bool in
+            guard let fields = buffer.baseAddress else { return true }
+            for i in start..<buffer.count {
+                if !(first && i == start) { guard stage.put(UInt8(ascii: ",")) else { return false } }
+                let id = fields[i].0
+                guard !id.isLocal, writer.putMemberName(id, slot: i, into: &stage), stage.put(value: fields[i].1) else { return false }
+            }
+            return true
+        }
+        return done && stage.put(UInt8(ascii: "}"))
     }
 
     /// The record as text, for dead-letter entries: the original payload when unchanged (also when it was not

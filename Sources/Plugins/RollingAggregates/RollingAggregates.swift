@@ -148,7 +148,13 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         var late = 0, implausible = 0, future = 0
         let latest = clock() + maxFuture
         let keys = Record.keyTexts(keyKey, in: batch.records)
-        state.prefetch(keys)
+        // The batch works on locals, put back after it: every access to a class's stored `var` checks
+        // exclusivity at run time and retains what it reads, several times per event.
+        var states = KeyedStates()
+        swap(&states, &state)
+        var stats = scratch, work = 0
+        let (shape, lateness, list, aggregates, windowCount) = (self.shape, self.lateness, outputList, self.aggregates, windows.count)
+        states.prefetch(keys)
         var position = 0
         batch.removeFailures(stage: id) { record in
             defer { position += 1 }
@@ -170,19 +176,22 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             var partition: String?
             if case .sequence(let p, _) = record.origin { partition = p }
             // One dictionary access per event: the lateness check and the update share it.
-            guard let previous = withState(key, { s -> Double?? in
+            guard let previous = states.withState(key, make: { KeyState(windowCount: windowCount) }, { s -> Double?? in
                 let newest = s.newest
                 if t < newest - lateness { return nil }
                 if partition != nil { s.partition = partition }
-                return .some(s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter))
+                return .some(s.insert(time: t, value: value, shape: shape, stats: &stats, work: &work))
             }) else {
                 late += 1
-                let newest = state[key]?.newest ?? t
+                let newest = states[key]?.newest ?? t
                 return "late: event time \(t) is \(newest - t)s behind the newest event time \(newest) of its key, beyond allowed_lateness \(lateness)s"
             }
-            writeFeatures(time: t, previous: previous, into: &record)
+            Self.writeFeatures(time: t, previous: previous, stats: stats, aggregates: aggregates, list: list, into: &record)
             return nil
         }
+        swap(&states, &state)
+        scratch = stats
+        workCounter += work
         if late > 0 {
             lateCounter.increment(by: late)
             rejected["late", default: 0] += late
@@ -238,23 +247,23 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             return s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter)
         }
         var record = Record(fields: [])
-        writeFeatures(time: t, previous: previous, into: &record)
+        Self.writeFeatures(time: t, previous: previous, stats: scratch, aggregates: aggregates, list: outputList, into: &record)
         return record.fields
     }
 
-    /// Sets the features in `scratch` (filled by `KeyState.insert`) and the seconds since `previous` on the record.
-    private func writeFeatures(time t: Double, previous: Double?, into record: inout Record) {
-        // Locals: the closure runs once per field, and reading a class's property there checks exclusivity.
-        let scratch = self.scratch, aggregates = self.aggregates
-        let perWindow = aggregates.count, windowed = scratch.count * perWindow
-        record.set(outputList) { j in
+    /// Sets the features in `stats` (filled by `KeyState.insert`) and the seconds since `previous` on the record,
+    /// as the fields of `list`: each window's aggregates, then the seconds since the previous event.
+    private static func writeFeatures(time t: Double, previous: Double?, stats: [WindowStats], aggregates: [Aggregate],
+                                      list: FieldList, into record: inout Record) {
+        let perWindow = aggregates.count, windowed = stats.count * perWindow
+        record.set(list) { j in
             guard j < windowed else { return previous.map { Self.number(t - $0) } ?? .null }
-            let stats = scratch[j / perWindow]
+            let window = stats[j / perWindow]
             switch aggregates[j % perWindow] {
-            case .count: return .int(Int64(stats.count))
-            case .sum: return stats.sum.map { .double($0) } ?? .null
-            case .mean: return stats.count > 0 ? stats.sum.map { .double($0 / Double(stats.count)) } ?? .null : .null
-            case .max: return stats.count > 0 ? .double(stats.max) : .null
+            case .count: return .int(Int64(window.count))
+            case .sum: return window.sum.map { .double($0) } ?? .null
+            case .mean: return window.count > 0 ? window.sum.map { .double($0 / Double(window.count)) } ?? .null : .null
+            case .max: return window.count > 0 ? .double(window.max) : .null
             }
         }
     }
