@@ -24,15 +24,16 @@ import Testing
     }
 
     @Test func readsGlobInOrderAndDeadLettersBadLinesWithLineNumbers() async throws {
-        TestFiles.write("{\"i\": 1}\n{\"i\": 2}\n", to: dir + "/a.jsonl")
-        TestFiles.write("{\"i\": 3}\n{bad\n\n{\"i\": 4}", to: dir + "/b.jsonl")  // no final newline
-        try gzip(dir + "/b.jsonl")
-        let summary = try await run(#""source": {"type": "file", "path": "\#(dir)/*.jsonl*"}, "sinks": [{"type": "file", "path": "\#(dir)/out.jsonl"}]"#)
+        TestFiles.write("{\"i\": 1}\n{\"i\": 2}\n", to: dir + "/in-a.jsonl")
+        TestFiles.write("{\"i\": 3}\n{bad\n\n{\"i\": 4}", to: dir + "/in-b.jsonl")  // no final newline
+        try gzip(dir + "/in-b.jsonl")
+        // The pattern must not match the sink's own output (out.jsonl), or a fast run reads back what it wrote.
+        let summary = try await run(#""source": {"type": "file", "path": "\#(dir)/in-*.jsonl*"}, "sinks": [{"type": "file", "path": "\#(dir)/out.jsonl"}]"#)
         #expect(TestFiles.lines(dir + "/out.jsonl") == [#"{"i": 1}"#, #"{"i": 2}"#, #"{"i": 3}"#, #"{"i": 4}"#])
         #expect(summary.deadLettered == 1)
         let dlq = TestFiles.lines(dir + "/dlq.jsonl")
         #expect(dlq.count == 1)
-        #expect(dlq[0].contains(#""origin":"\#(dir)/b.jsonl.gz:2""#))
+        #expect(dlq[0].contains(#""origin":"\#(dir)/in-b.jsonl.gz:2""#))
         #expect(dlq[0].contains(#""reason":"line 2: malformed JSON"#))
         #expect(dlq[0].contains(#""payload":"{bad""#))
     }

@@ -66,18 +66,8 @@ extension JSONWriter {
             guard end - next >= 20 else { return false }
             var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
             return withUnsafeMutableBytes(of: &digits) { buf in
-                var i = buf.count
-                var v = value.magnitude
-                repeat {
-                    i -= 1
-                    buf[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
-                    v /= 10
-                } while v > 0
-                if value < 0 {
-                    i -= 1
-                    buf[i] = UInt8(ascii: "-")
-                }
-                return put(UnsafeBufferPointer(start: buf.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: buf.count - i))
+                let start = JSONWriter.digits(value, into: buf)
+                return put(UnsafeBufferPointer(start: buf.baseAddress!.assumingMemoryBound(to: UInt8.self) + start, count: buf.count - start))
             }
         }
 

@@ -68,19 +68,26 @@ public struct JSONWriter: Sendable {
         // uniqueness for every digit.
         var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: 19 digits and a sign
         withUnsafeMutableBytes(of: &tmp) { buf in
-            var i = buf.count
-            var v = value.magnitude
-            repeat {
-                i -= 1
-                buf[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
-                v /= 10
-            } while v > 0
-            if value < 0 {
-                i -= 1
-                buf[i] = UInt8(ascii: "-")
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i...]))
+            let start = Self.digits(value, into: buf)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start...]))
         }
+    }
+
+    /// Writes `value` in decimal at the end of `buf` (at least 20 bytes) and returns where it starts.
+    @inline(__always)
+    static func digits(_ value: Int64, into buf: UnsafeMutableRawBufferPointer) -> Int {
+        var i = buf.count
+        var v = value.magnitude
+        repeat {
+            i -= 1
+            buf[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
+        } while v > 0
+        if value < 0 {
+            i -= 1
+            buf[i] = UInt8(ascii: "-")
+        }
+        return i
     }
 
     /// Shortest round-trip form; non-finite numbers have no JSON form and become null.
