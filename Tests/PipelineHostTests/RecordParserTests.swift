@@ -1,3 +1,4 @@
+import Foundation
 import PipelineHost
 import Testing
 
@@ -158,6 +159,32 @@ import Testing
             } else {
                 #expect(written == v, "\(v)")
             }
+        }
+    }
+
+    /// Plain decimals skip strtod (Clinger's fast path); every one must be the double strtod gives, bit for bit,
+    /// including negative zero, many fraction digits, and the limits where the fast path hands over to strtod.
+    @Test func decimalsAreParsedAsStrtodParsesThem() throws {
+        var rng = SplitMix64(seed: 5)
+        var texts = ["0.0", "-0.0", "37.82", "0.1", "0.3", "9007199254740.993", "999999999999999.9", "123456789012345.6",
+                     "0.000000000000000000001", "0.0000000000000000000001", "1.5e3", "-2E-5", "100000000000000000000.5",
+                     "4503599627370495.5", "0.1000000000000000055511151231257827"]
+        for _ in 0..<20_000 {
+            let whole = rng.next() % 1_000_000_000
+            let fraction = rng.next() % 1_000_000_000_000
+            let width = Int(rng.next() % 13)
+            var f = String(fraction)
+            f = String(repeating: "0", count: max(0, width - f.count)) + f
+            texts.append((rng.next() % 2 == 0 ? "-" : "") + "\(whole).\(f.isEmpty ? "0" : f)")
+        }
+        for text in texts {
+            let fields = try #require(try parse(#"{"v": \#(text)}"#))
+            guard case .double(let got) = fields[0].1 else {
+                Issue.record("\(text) did not parse as a double: \(fields[0].1)")
+                continue
+            }
+            let expected = strtod(text, nil)
+            #expect(got.bitPattern == expected.bitPattern, "\(text): \(got) against strtod's \(expected)")
         }
     }
 
