@@ -31,6 +31,16 @@ import Testing
         for key in keys { #expect(index[key] == reference[key], "\(key)") }
     }
 
+    /// Each table draws its own seeds: the same keys land in other places in another table (or another process),
+    /// so a sender cannot compute keys that collide.
+    @Test func tablesAreSeededApart() {
+        let a = KeyIndex(), b = KeyIndex()
+        let keys = (0..<64).map { "u\($0)" } + ["a_key_longer_than_fifteen_bytes"]
+        let ha = keys.map { a.hash(KeyIndex.words($0), $0) }, hb = keys.map { b.hash(KeyIndex.words($0), $0) }
+        #expect(ha != hb)
+        #expect(Set(ha).count > 60, "the hash spreads short keys that differ in one byte")
+    }
+
     @Test func distinguishesTheAwkwardKeys() {
         var index = KeyIndex()
         for (i, k) in Self.awkward.enumerated() { index[k] = Int32(i) }

@@ -62,7 +62,8 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
             throw PipelineError(.source, "checkpointed position \(context.resumePositions["file"]!) is not a file position", at: "file")
         }
         var done: Set<String> = []
-        let parser = RecordParser(addedFields: context.addedFields)
+        // Two parsers: a batch's lines are parsed in two halves on two tasks (`LineParseJob`).
+        let parsers = (RecordParser(addedFields: context.addedFields), RecordParser(addedFields: context.addedFields))
         while !context.isStopping {
             let files = Glob.expand(pattern)
             if files.isEmpty && !follow {
@@ -75,7 +76,7 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
                 if let r = resume, file < r.file { done.insert(file); doneBytes += Self.size(file); continue }
                 let start = resume.flatMap { $0.file == file ? $0 : nil }
                 resume = nil
-                let finished = try await read(file: file, from: start, parser: parser, context: context,
+                let finished = try await read(file: file, from: start, parsers: parsers, context: context,
                                               progressBase: doneBytes, progressTotal: total)
                 progressed = true
                 if finished == nil { return }  // stopping
@@ -95,7 +96,7 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
     }
 
     /// Reads one file from `start`; returns where it stopped (end of data), or nil when a stop was requested.
-    private func read(file: String, from start: Position?, parser: RecordParser, context: SourceContext,
+    private func read(file: String, from start: Position?, parsers: (RecordParser, RecordParser), context: SourceContext,
                       progressBase: Int64, progressTotal: Int64) async throws -> Position? {
         let reader = try ByteReader(path: file)
         var offset: Int64 = 0
@@ -106,13 +107,22 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
             line = start.line
         }
         let chunkSize = 1 << 20
-        var buffer = [UInt8](repeating: 0, count: chunkSize * 2)
+        // A buffer of our own rather than an array: its address must stay put while a child task parses from it.
+        var capacity = chunkSize * 2
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
         var filled = 0
         var records: [Record] = []
         var deadLetters: [DeadLetter] = []
         var batchBytes = 0
         var batchStarted = MonotonicClock.seconds()
         records.reserveCapacity(maxEvents)
+        var spans: [(start: Int, length: Int)] = []
+        spans.reserveCapacity(maxEvents)
+        // Whether the last batch waited to be taken: then the stages after the source are the limit, and parsing
+        // on a second task would only take a core from them (on Flink's job on two cores it cost 14 %); when they
+        // keep up, the source is the limit and parsing in halves lifts it (source → sink alone: 1.3× faster).
+        var backpressured = false
 
         func flush() async throws {
             guard !records.isEmpty || !deadLetters.isEmpty else { return }
@@ -123,7 +133,9 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
             deadLetters = []
             batchBytes = 0
             batchStarted = MonotonicClock.seconds()
+            let started = MonotonicClock.seconds()
             try await context.emit(consume batch)
+            backpressured = MonotonicClock.seconds() - started > 0.000_2
             context.reportProgress(done: progressBase + reader.fileBytesRead, total: progressTotal)
         }
 
@@ -132,49 +144,52 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
         while true {
             var atEnd = false
             if needRead {
-                if buffer.count - filled < chunkSize { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
-                let n = try buffer.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress! + filled, count: $0.count - filled) }
+                if capacity - filled < chunkSize {
+                    let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                    grown.copyMemory(from: buffer, byteCount: filled)
+                    buffer.deallocate()
+                    buffer = grown
+                    capacity *= 2
+                }
+                let n = try reader.read(into: buffer + filled, count: capacity - filled)
                 atEnd = n == 0
                 filled += n
             }
             needRead = true
+            // The lines first (positions move as they are found), then their records.
             var consumed = 0
-            try buffer.withUnsafeBytes { all in
-                while consumed < filled {
-                    let rest = UnsafeRawBufferPointer(rebasing: all[consumed..<filled])
-                    let nl = memchr(rest.baseAddress!, 0x0A, rest.count)
-                    let lineLength: Int
-                    let advance: Int
-                    if let nl {
-                        lineLength = rest.baseAddress!.distance(to: UnsafeRawPointer(nl))
-                        advance = lineLength + 1
-                    } else if atEnd && !follow {
-                        lineLength = rest.count  // the last line of a file without a final newline
-                        advance = rest.count
-                    } else { break }
-                    let bytes = UnsafeRawBufferPointer(rebasing: rest[0..<lineLength])
-                    line += 1
-                    offset += Int64(advance)
-                    consumed += advance
-                    batchBytes += advance
-                    do throws(RecordParser.ParseError) {
-                        if let record = try parser.parseRecord(bytes, origin: .line(file: file, line: line)) {
-                            records.append(record)
-                        }
-                    } catch {
-                        let bad = Record(fields: [], raw: Array(bytes), origin: .line(file: file, line: line))
-                        deadLetters.append(DeadLetter(record: bad, reason: "line \(line): \(error.message)", stage: "source"))
-                    }
-                    if records.count >= maxEvents || batchBytes >= maxBytes { needRead = false; break }
-                }
+            spans.removeAll(keepingCapacity: true)
+            let firstLine = line + 1
+            while consumed < filled {
+                let rest = buffer + consumed
+                let nl = memchr(rest, 0x0A, filled - consumed)
+                let lineLength: Int
+                let advance: Int
+                if let nl {
+                    lineLength = rest.distance(to: nl)
+                    advance = lineLength + 1
+                } else if atEnd && !follow {
+                    lineLength = filled - consumed  // the last line of a file without a final newline
+                    advance = lineLength
+                } else { break }
+                spans.append((consumed, lineLength))
+                line += 1
+                offset += Int64(advance)
+                consumed += advance
+                batchBytes += advance
+                if records.count + spans.count >= maxEvents || batchBytes >= maxBytes { needRead = false; break }
+            }
+            if !spans.isEmpty {
+                let parsed = await LineParseJob.parse(spans, base: UnsafeRawPointer(buffer), firstLine: firstLine, file: file, parsers: parsers,
+                                                      inHalves: !backpressured)
+                records.append(contentsOf: parsed.records)
+                deadLetters.append(contentsOf: parsed.deadLetters)
             }
             if consumed > 0 {
-                buffer.withUnsafeMutableBytes { b in
-                    if consumed < filled { memmove(b.baseAddress!, b.baseAddress! + consumed, filled - consumed) }
-                }
+                if consumed < filled { memmove(buffer, buffer + consumed, filled - consumed) }
                 filled -= consumed
             }
-            if records.count >= maxEvents || batchBytes >= maxBytes || MonotonicClock.seconds() - batchStarted >= maxAge {
+            if records.count >= maxEvents || batchBytes >= maxBytes || !needRead || MonotonicClock.seconds() - batchStarted >= maxAge {
                 try await flush()
                 if context.isStopping { return nil }
             }
