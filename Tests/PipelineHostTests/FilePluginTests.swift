@@ -122,8 +122,8 @@ import Testing
         defer { copy.deallocate() }
         bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         let parsers = (RecordParser(), RecordParser())
-        let one = LineParseJob(base: copy, spans: spans[...], firstLine: 11, file: "f", parser: parsers.0).run()
-        let halves = await LineParseJob.parse(spans, base: copy, firstLine: 11, file: "f", parsers: parsers, inHalves: true)
+        let one = LineParseJob(base: copy, spans: spans[...], firstLine: 11, file: SourceFile("f"), parser: parsers.0).run()
+        let halves = await LineParseJob.parse(spans, base: copy, firstLine: 11, file: SourceFile("f"), parsers: parsers, inHalves: true)
         #expect(halves.records.count == one.records.count)
         #expect(halves.records.map(\.payloadText) == one.records.map(\.payloadText))
         #expect(halves.records.map(\.origin) == one.records.map(\.origin))

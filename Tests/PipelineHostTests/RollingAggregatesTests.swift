@@ -30,7 +30,7 @@ import Testing
 
     static func record(_ e: Event, n: Int) -> Record {
         let time: JSONValue = e.t == e.t.rounded() && abs(e.t) < 9e15 ? .int(Int64(e.t)) : .double(e.t)
-        let origin: RecordOrigin = e.partition.map { .sequence(partition: $0, sequence: "\(n)") } ?? .line(file: "test", line: Int64(n + 1))
+        let origin: RecordOrigin = e.partition.map { .sequence(partition: $0, sequence: "\(n)") } ?? .line(file: SourceFile("test"), line: Int64(n + 1))
         return Record(fields: [("n", .int(Int64(n))), ("user_id", .string(e.key)), ("event_created_at_ts", time), ("transaction_value", .double(e.v))],
                       origin: origin)
     }

@@ -91,3 +91,25 @@ final class FieldNames: @unchecked Sendable {
         return p.pointee.utf8.count == length && p.pointee == name
     }
 }
+
+/// A source file's path in a record's origin (`RecordOrigin.line`), held as a number in a table of paths.
+///
+/// Why: every record of a file names it, and a path is a shared heap string that each record retained when it
+/// was parsed and released when it was written, from two cores at once once the source parses on both.
+public struct SourceFile: Sendable, Equatable, CustomStringConvertible {
+    private let id: FieldID?
+    /// The path itself, when the table was full.
+    private let spilled: String?
+
+    /// Paths of files read by this process; a source that follows files rotated every minute for a month
+    /// stays far below the bound, past which paths are simply kept in the records.
+    private static let table = FieldNames(capacity: 1 << 16)
+
+    public init(_ path: String) {
+        id = Self.table.intern(path)
+        spilled = id == nil ? path : nil
+    }
+
+    public var path: String { id.map { Self.table.name($0) } ?? spilled ?? "" }
+    public var description: String { path }
+}

@@ -2,7 +2,7 @@
 public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
     case none
     /// A line of a file (1-based line number).
-    case line(file: String, line: Int64)
+    case line(file: SourceFile, line: Int64)
     /// A record of a partitioned log (Kinesis shard and sequence number, and sub-sequence for KPL).
     case sequence(partition: String, sequence: String)
 

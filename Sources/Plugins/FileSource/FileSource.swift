@@ -99,6 +99,7 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
     private func read(file: String, from start: Position?, parsers: (RecordParser, RecordParser), context: SourceContext,
                       progressBase: Int64, progressTotal: Int64) async throws -> Position? {
         let reader = try ByteReader(path: file)
+        let sourceFile = SourceFile(file)
         var offset: Int64 = 0
         var line: Int64 = 0
         if let start {
@@ -180,7 +181,7 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
                 if records.count + spans.count >= maxEvents || batchBytes >= maxBytes { needRead = false; break }
             }
             if !spans.isEmpty {
-                let parsed = await LineParseJob.parse(spans, base: UnsafeRawPointer(buffer), firstLine: firstLine, file: file, parsers: parsers,
+                let parsed = await LineParseJob.parse(spans, base: UnsafeRawPointer(buffer), firstLine: firstLine, file: sourceFile, parsers: parsers,
                                                       inHalves: !backpressured)
                 records.append(contentsOf: parsed.records)
                 deadLetters.append(contentsOf: parsed.deadLetters)

@@ -15,7 +15,7 @@ struct LineParseJob: @unchecked Sendable {
     let spans: ArraySlice<(start: Int, length: Int)>
     /// The line number of `spans.first`.
     let firstLine: Int64
-    let file: String
+    let file: SourceFile
     let parser: RecordParser
 
     func run() -> (records: [Record], deadLetters: [DeadLetter]) {
@@ -39,7 +39,7 @@ struct LineParseJob: @unchecked Sendable {
     }
 
     /// The lines parsed in order: with `inHalves`, from 256 lines on, in two halves on two tasks; else on this task.
-    static func parse(_ spans: [(start: Int, length: Int)], base: UnsafeRawPointer, firstLine: Int64, file: String,
+    static func parse(_ spans: [(start: Int, length: Int)], base: UnsafeRawPointer, firstLine: Int64, file: SourceFile,
                       parsers: (RecordParser, RecordParser), inHalves: Bool) async -> (records: [Record], deadLetters: [DeadLetter]) {
         guard inHalves, spans.count >= 256 else {
             return LineParseJob(base: base, spans: spans[...], firstLine: firstLine, file: file, parser: parsers.0).run()

@@ -44,7 +44,7 @@ enum ObjectNaming {
         switch origin {
         case .none: return nil
         case let .sequence(partition, sequence): return (partition, sequence)
-        case let .line(file, line): return (file, String(line))
+        case let .line(file, line): return (file.path, String(line))
         }
     }
 
