@@ -167,9 +167,10 @@ private struct ParseState {
         // prefix only grows; after a divergence the interned keys start with this record's.
         let interned = min(fields.count, keyBytes.count)
         distinct = layoutMatches ? max(distinct, interned) : interned
-        let record = Record(ids: fields, localNames: localNames, raw: raw, origin: origin)
-        fields = []
-        return record
+        // Moved out, not copied: a copy would retain the array here and release it at the next reset.
+        var taken: [(FieldID, JSONValue)] = []
+        swap(&taken, &fields)
+        return Record(ids: taken, localNames: localNames, raw: raw, origin: origin)
     }
 
     /// The id of the key at the next field position; nil (with `error` set) when the record already has it. A

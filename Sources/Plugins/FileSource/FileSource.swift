@@ -181,9 +181,9 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
                 if records.count + spans.count >= maxEvents || batchBytes >= maxBytes { needRead = false; break }
             }
             if !spans.isEmpty {
-                let parsed = await LineParseJob.parse(spans, base: UnsafeRawPointer(buffer), firstLine: firstLine, file: sourceFile, parsers: parsers,
+                var parsed = await LineParseJob.parse(spans, base: UnsafeRawPointer(buffer), firstLine: firstLine, file: sourceFile, parsers: parsers,
                                                       inHalves: !backpressured)
-                records.append(contentsOf: parsed.records)
+                LineParseJob.move(&parsed.records, to: &records)
                 deadLetters.append(contentsOf: parsed.deadLetters)
             }
             if consumed > 0 {

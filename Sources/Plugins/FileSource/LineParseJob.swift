@@ -48,10 +48,22 @@ struct LineParseJob: @unchecked Sendable {
         let first = LineParseJob(base: base, spans: spans[..<mid], firstLine: firstLine, file: file, parser: parsers.1)
         let second = LineParseJob(base: base, spans: spans[mid...], firstLine: firstLine + Int64(mid), file: file, parser: parsers.0)
         async let head = first.run()
-        var result = second.run()
-        let h = await head
-        if !h.records.isEmpty { result.records.insert(contentsOf: h.records, at: 0) }
-        if !h.deadLetters.isEmpty { result.deadLetters.insert(contentsOf: h.deadLetters, at: 0) }
+        var tail = second.run()
+        var result = await head
+        Self.move(&tail.records, to: &result.records)
+        result.deadLetters.append(contentsOf: tail.deadLetters)
         return result
+    }
+
+    /// Appends `source`'s records to `destination`, leaving `source` empty. Moved one by one (`popLast` hands an
+    /// element out): `append(contentsOf:)` copies each record, a retain and later a release of each of its arrays.
+    static func move(_ source: inout [Record], to destination: inout [Record]) {
+        guard !destination.isEmpty else {
+            swap(&source, &destination)
+            return
+        }
+        destination.reserveCapacity(destination.count + source.count)
+        source.reverse()
+        while let record = source.popLast() { destination.append(record) }
     }
 }
