@@ -61,7 +61,13 @@ public struct Record: Sendable {
     /// A parsed record (`RecordParser`): its names are ids already.
     init(ids: [(FieldID, JSONValue)], localNames: [String], raw: [UInt8]?, origin: RecordOrigin) {
         storage = ids
-        for (id, _) in ids { idBits |= id.bit }
+        // Ids only, through the base pointer: `for (id, _) in ids` copied (retained) each value too.
+        idBits = ids.withUnsafeBufferPointer { buffer in
+            guard let fields = buffer.baseAddress else { return 0 }
+            var bits: UInt64 = 0
+            for i in 0..<buffer.count { bits |= fields[i].0.bit }
+            return bits
+        }
         self.localNames = localNames
         self.raw = raw
         rawFieldCount = ids.count

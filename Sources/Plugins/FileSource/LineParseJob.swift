@@ -63,7 +63,8 @@ struct LineParseJob: @unchecked Sendable {
             return
         }
         destination.reserveCapacity(destination.count + source.count)
-        source.reverse()
+        // Reversed through the buffer, whose swaps move; the array's own `reverse` copies each record.
+        source.withUnsafeMutableBufferPointer { $0.reverse() }
         while let record = source.popLast() { destination.append(record) }
     }
 }
