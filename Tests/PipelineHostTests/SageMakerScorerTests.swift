@@ -88,10 +88,16 @@ import TestSupport
         let out = output()
         #expect(out.count == 60)
         #expect(out.allSatisfy { $0["model_version"] == .string("v1") })
-        #expect(stalled.requests.count == 2, "12 requests without the breaker")
+        // The scorer keeps two batches in flight: when the second batch's first request starts a little after the
+        // first batch's, the first batch's next request can leave after one failure and before the second, so the
+        // breaker lets through its threshold plus at most one request per other batch in flight (2 + 1), not the
+        // 12 there would be without it. Every request that went out covers 5 records that fail by timeout; the
+        // rest fail because the circuit is open.
+        let requests = stalled.requests.count
+        #expect((2...3).contains(requests), "12 requests without the breaker")
         let reasons = out.compactMap { $0["scorer_fallback_reason"]?.stringValue }
         #expect(reasons.count == 60)
-        #expect(reasons.filter { $0.contains("the circuit is open after 2 failed requests in a row") }.count == 50)
+        #expect(reasons.filter { $0.contains("the circuit is open after 2 failed requests in a row") }.count == 60 - 5 * requests)
     }
 
     /// The breaker's states with a test clock: closed → open after the threshold → one probe after open_for →

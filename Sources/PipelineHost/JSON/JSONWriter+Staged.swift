@@ -53,8 +53,7 @@ extension JSONWriter {
             case .double(let d): return put(double: d)
             case .string(var s):
                 return s.withUTF8 { utf8 in
-                    for c in utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return false }
-                    guard end - next >= utf8.count + 2 else { return false }
+                    guard !JSONWriter.needsEscape(utf8), end - next >= utf8.count + 2 else { return false }
                     return put(UInt8(ascii: "\"")) && put(utf8) && put(UInt8(ascii: "\""))
                 }
             case .array, .object: return false
@@ -74,7 +73,7 @@ extension JSONWriter {
         /// As `JSONWriter.writeDouble`.
         public mutating func put(double value: Double) -> Bool {
             guard value.isFinite else { return put(static: "null") }
-            if value == value.rounded(), abs(value) < 1e15 { return put(int: Int64(value)) && put(static: ".0") }
+            if let whole = JSONWriter.wholeNumber(value) { return put(int: whole) && put(static: ".0") }
             var d = value.description
             return d.withUTF8 { put($0) }
         }

@@ -73,6 +73,19 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// A double written as a whole number (with ".0"), when it is one that prints exactly so.
+    @inline(__always)
+    static func wholeNumber(_ value: Double) -> Int64? {
+        value == value.rounded() && abs(value) < 1e15 ? Int64(value) : nil
+    }
+
+    /// Whether a string needs escapes in JSON (a control character, a quote or a backslash).
+    @inline(__always)
+    static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        for c in utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+        return false
+    }
+
     /// Writes `value` in decimal at the end of `buf` (at least 20 bytes) and returns where it starts.
     @inline(__always)
     static func digits(_ value: Int64, into buf: UnsafeMutableRawBufferPointer) -> Int {
@@ -93,9 +106,9 @@ public struct JSONWriter: Sendable {
     /// Shortest round-trip form; non-finite numbers have no JSON form and become null.
     public mutating func writeDouble(_ value: Double) {
         guard value.isFinite else { append("null"); return }
-        if value == value.rounded(), abs(value) < 1e15 {
+        if let whole = Self.wholeNumber(value) {
             // Integral doubles keep a ".0" so a reader sees they are numbers of the double kind.
-            writeInt(Int64(value))
+            writeInt(whole)
             append(".0")
             return
         }
@@ -106,9 +119,8 @@ public struct JSONWriter: Sendable {
     /// Writes `"name":` for a record's field id at position `slot` of an object, copied from the cache when the
     /// id is the one last written at that slot.
     public mutating func writeMemberName(_ id: FieldID, slot: Int) {
-        if slot < nameSlots.count, nameSlots[slot].id == id.raw, nameSlots[slot].count > 0 {
-            let (start, count) = (Int(nameSlots[slot].start), Int(nameSlots[slot].count))
-            nameBytes.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
+        if let cached = cachedName(id, slot: slot) {
+            nameBytes.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[cached])) }
             return
         }
         let start = bytes.count
@@ -128,21 +140,23 @@ public struct JSONWriter: Sendable {
     /// Puts `"name":` for a field id at position `slot` into a stage when the cache holds it; false otherwise
     /// (the caller writes the slow way, which fills the cache).
     mutating func putMemberName(_ id: FieldID, slot: Int, into stage: inout StagedBytes) -> Bool {
-        guard slot < nameSlots.count, nameSlots[slot].id == id.raw, nameSlots[slot].count > 0 else { return false }
-        let (start, count) = (Int(nameSlots[slot].start), Int(nameSlots[slot].count))
-        return nameBytes.withUnsafeBufferPointer { stage.put(UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
+        guard let cached = cachedName(id, slot: slot) else { return false }
+        return nameBytes.withUnsafeBufferPointer { stage.put(UnsafeBufferPointer(rebasing: $0[cached])) }
+    }
+
+    /// Where in `nameBytes` the encoded name of `id` is, when it is the one cached at `slot`.
+    @inline(__always)
+    private func cachedName(_ id: FieldID, slot: Int) -> Range<Int>? {
+        guard slot < nameSlots.count, nameSlots[slot].id == id.raw, nameSlots[slot].count > 0 else { return nil }
+        let start = Int(nameSlots[slot].start)
+        return start..<(start + Int(nameSlots[slot].count))
     }
 
     public mutating func writeString(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
             // Most strings (every field name) need no escape: write them with their quotes in one go.
-            var clean = true
-            for c in utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
-                clean = false
-                break
-            }
-            if clean {
+            if !Self.needsEscape(utf8) {
                 bytes.reserveCapacity(bytes.count + utf8.count + 2)
                 bytes.append(UInt8(ascii: "\""))
                 bytes.append(contentsOf: utf8)

@@ -40,6 +40,4 @@ public struct FieldList: Sendable {
         let ids = names.compactMap { FieldNames.shared.intern($0) }
         self.ids = ids.count == names.count ? ids : nil
     }
-
-    public var count: Int { names.count }
 }

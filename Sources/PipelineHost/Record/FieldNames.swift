@@ -74,11 +74,6 @@ final class FieldNames: @unchecked Sendable {
         }
     }
 
-    /// The id of `name` when the table has it.
-    func lookup(_ name: String) -> FieldID? {
-        ids.withLock { $0[name].map { FieldID(shared: Int($0)) } }
-    }
-
     /// The name of a shared id.
     @inline(__always)
     func name(_ id: FieldID) -> String { names[id.index] }

@@ -95,9 +95,6 @@ public struct Record: Sendable {
         return f
     }
 
-    /// The field names in document order.
-    public var names: [String] { storage.map { name(of: $0.0) } }
-
     public var fieldCount: Int { storage.count }
 
     public subscript(name: String) -> JSONValue? {
@@ -167,7 +164,7 @@ public struct Record: Sendable {
 
     /// The typed vector in field `name`, when the field holds one.
     public func vector(_ name: String) -> [Float]? {
-        guard let slot = vectorSlot, index(of: name) == slot.index else { return nil }
+        guard let slot = vectorSlot, Self.id(storage[slot.index].0, is: name, length: name.utf8.count, localNames: localNames) else { return nil }
         return slot.values
     }
 
@@ -205,12 +202,16 @@ public struct Record: Sendable {
         let table = FieldNames.shared
         return storage.withUnsafeBufferPointer { buffer in
             guard let fields = buffer.baseAddress else { return nil }
-            for i in 0..<buffer.count {
-                let id = fields[i].0
-                if id.isLocal ? localNames[id.index] == name : table.id(id, is: name, length: length) { return i }
-            }
+            for i in 0..<buffer.count where id(fields[i].0, is: name, length: length, localNames: localNames, table: table) { return i }
             return nil
         }
+    }
+
+    /// Whether a field id of a record with `localNames` is `name` (of `length` UTF-8 bytes).
+    @inline(__always)
+    private static func id(_ id: FieldID, is name: String, length: Int, localNames: [String],
+                           table: FieldNames = .shared) -> Bool {
+        id.isLocal ? localNames[id.index] == name : table.id(id, is: name, length: length)
     }
 
     @inline(__always)
@@ -222,18 +223,15 @@ public struct Record: Sendable {
         }
     }
 
+    /// `position(of: id)`, trying where `key` last found it first.
     @inline(__always)
     private static func position(of id: FieldID, key: FieldKey, in storage: [(FieldID, JSONValue)]) -> Int? {
         let hint = key.hint
-        return storage.withUnsafeBufferPointer { buffer in
-            guard let fields = buffer.baseAddress else { return nil }
-            if hint >= 0 && hint < buffer.count && fields[hint].0 == id { return hint }
-            for i in 0..<buffer.count where fields[i].0 == id {
-                key.remember(i)
-                return i
-            }
-            return nil
-        }
+        let hit = storage.withUnsafeBufferPointer { buffer in hint >= 0 && hint < buffer.count && buffer.baseAddress![hint].0 == id }
+        if hit { return hint }
+        guard let i = position(of: id, in: storage) else { return nil }
+        key.remember(i)
+        return i
     }
 
     /// Sets, adds (nil: removes) one field, found at `found` (nil: the record has none; `newID` gives the name's
@@ -299,12 +297,6 @@ public struct Record: Sendable {
                 idBits |= id.bit
             }
         }
-    }
-
-    /// `set` for bound keys.
-    public mutating func set(keys: [FieldKey], values: [JSONValue]) {
-        storage.reserveCapacity(storage.count + keys.count)
-        for j in 0..<min(keys.count, values.count) { self[keys[j]] = values[j] }
     }
 
     public var json: JSONValue { .object(fields) }

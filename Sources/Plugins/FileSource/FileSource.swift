@@ -134,9 +134,8 @@ public final class FileSource: SourcePlugin, @unchecked Sendable {
             deadLetters = []
             batchBytes = 0
             batchStarted = MonotonicClock.seconds()
-            let started = MonotonicClock.seconds()
             try await context.emit(consume batch)
-            backpressured = MonotonicClock.seconds() - started > 0.000_2
+            backpressured = MonotonicClock.seconds() - batchStarted > 0.000_2
             context.reportProgress(done: progressBase + reader.fileBytesRead, total: progressTotal)
         }
 

@@ -5,8 +5,8 @@ import PipelineHost
 ///
 /// Why not `[String: KeyState]`: the periodic passes over every key (idle pruning, watermarks) read each
 /// state through `Dictionary.Values`, whose getter copies the whole struct (a retain and release of each of its
-/// arrays, 80,000 keys at a time), and the dictionary's buckets stay small (a key and an index) so a lookup
-/// touches fewer cache lines. A removed key's slot is filled by the last state, so the array stays dense.
+/// arrays, 80,000 keys at a time), and the index's entries stay small (a short key and a slot) so a lookup
+/// touches one cache line. A removed key's slot is filled by the last state, so the array stays dense.
 struct KeyedStates {
     private var slots = KeyIndex()
     private(set) var keys: [String] = []

@@ -175,7 +175,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             }
             var partition: String?
             if case .sequence(let p, _) = record.origin { partition = p }
-            // One dictionary access per event: the lateness check and the update share it.
+            // One index access per event: the lateness check and the update share it.
             guard let previous = states.withState(key, make: { KeyState(windowCount: windowCount) }, { s -> Double?? in
                 let newest = s.newest
                 if t < newest - lateness { return nil }
