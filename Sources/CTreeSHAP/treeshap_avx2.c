@@ -51,14 +51,15 @@ __attribute__((target("avx2"), always_inline)) static inline void permute_all(__
     for (int r = 0; r < (D <= 3 ? 1 : 1 << (D - 3)); r++) out[r] = _mm256_permutevar8x32_ps(table[r], i);
 }
 
-// One leaf for one group of eight records, whose patterns are given. D: the leaf's distinct path features when
-// its table fits in registers (1…6), else 0 (the reads go to memory; d is the count then).
-__attribute__((target("avx2"), always_inline)) static inline void leaf(const ctreeshap_tables *t, int32_t l, int32_t d, int D,
+// One leaf (or pair of leaves) for one group of eight records, whose patterns are given. D: the leaf's distinct
+// path features when its table fits in registers (1…6), else 0 (the reads go to memory; d is the count then).
+// pair: the last feature's term is the second table's entry at the pattern (see TreeSHAPTables).
+__attribute__((target("avx2"), always_inline)) static inline void leaf(const ctreeshap_tables *t, int32_t l, int32_t d, int D, int pair,
                                                                         __m256i pattern, size_t lanes, size_t lane0, float *phi) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const int32_t f0 = t->featureStart[l];
     const float *h = t->h + t->hStart[l];
-    // Beyond a table of fewer than 8 entries lie the next leaf's (the last is padded): read, never selected.
+    // Beyond a table of fewer than 8 entries lie the next table's (the last is padded): read, never selected.
     __m256 table[8];
     if (D > 0) {
         for (int r = 0; r < (D <= 3 ? 1 : 1 << (D - 3)); r++) table[r] = _mm256_loadu_ps(h + 8 * r);
@@ -75,7 +76,7 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
     // start at +0).
     const __m256 own = _mm256_xor_ps(D > 0 ? pick(permuted, high, D, -1) : gather8(h, pattern), sign);
     // A constant trip count where the size is: the loop unrolls and the shifts take immediates.
-    const int32_t n = D > 0 ? D : d;
+    const int32_t n = (D > 0 ? D : d) - pair;
     for (int32_t k = 0; k < n; k++) {
         __m256 entry;
         if (D == 0) {
@@ -93,6 +94,20 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
         const __m256 agrees = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - k)));
         float *p = out + (size_t)features[k] * lanes;
         _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_blendv_ps(own, agreed, agrees)));
+    }
+    if (pair) {
+        const int32_t size = 1 << (D > 0 ? D : d);
+        __m256 entry;
+        if (D > 0) {
+            __m256 second[8], picked[8];
+            for (int r = 0; r < (D <= 3 ? 1 : 1 << (D - 3)); r++) second[r] = _mm256_loadu_ps(h + size + 8 * r);
+            permute_all(picked, second, pattern, D);
+            entry = pick(picked, high, D, -1);
+        } else {
+            entry = gather8(h + size, pattern);
+        }
+        float *p = out + (size_t)features[n] * lanes;
+        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), entry));
     }
 }
 
@@ -120,11 +135,11 @@ __attribute__((target("avx2"), always_inline)) static inline void patterns_at(co
 }
 
 // Leaf l for every group; the switch on its size is taken once per leaf, not once per group.
-#define LEAF_GROUPS(D_)                                                                                     \
-    for (int32_t g0 = 0; g0 < groups; g0 += GROUPS_AT_ONCE) {                                               \
-        const int32_t count = groups - g0 < GROUPS_AT_ONCE ? groups - g0 : GROUPS_AT_ONCE;                  \
-        patterns_at(t, l, d, left, groups, g0, count, patterns);                                            \
-        for (int32_t i = 0; i < count; i++) leaf(t, l, d, D_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi); \
+#define LEAF_GROUPS(D_, PAIR_)                                                                                     \
+    for (int32_t g0 = 0; g0 < groups; g0 += GROUPS_AT_ONCE) {                                                      \
+        const int32_t count = groups - g0 < GROUPS_AT_ONCE ? groups - g0 : GROUPS_AT_ONCE;                         \
+        patterns_at(t, l, d, left, groups, g0, count, patterns);                                                   \
+        for (int32_t i = 0; i < count; i++) leaf(t, l, d, D_, PAIR_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi); \
     }
 
 __attribute__((target("avx2")))
@@ -134,16 +149,22 @@ void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_
     __m256i patterns[GROUPS_AT_ONCE];
     for (int32_t l = leaf_begin; l < leaf_end; l++) {
         const int32_t d = t->featureStart[l + 1] - t->featureStart[l];
-        // One copy of the loop per table size, its lookups unrolled.
-        switch (d) {
+        // One copy of the loop per table size and kind, its lookups unrolled.
+        switch (t->pairs[l] ? d + 16 : d) {
         case 0: break;
-        case 1: LEAF_GROUPS(1); break;
-        case 2: LEAF_GROUPS(2); break;
-        case 3: LEAF_GROUPS(3); break;
-        case 4: LEAF_GROUPS(4); break;
-        case 5: LEAF_GROUPS(5); break;
-        case 6: LEAF_GROUPS(6); break;
-        default: LEAF_GROUPS(0); break;
+        case 1: LEAF_GROUPS(1, 0); break;
+        case 2: LEAF_GROUPS(2, 0); break;
+        case 3: LEAF_GROUPS(3, 0); break;
+        case 4: LEAF_GROUPS(4, 0); break;
+        case 5: LEAF_GROUPS(5, 0); break;
+        case 6: LEAF_GROUPS(6, 0); break;
+        case 17: LEAF_GROUPS(1, 1); break;
+        case 18: LEAF_GROUPS(2, 1); break;
+        case 19: LEAF_GROUPS(3, 1); break;
+        case 20: LEAF_GROUPS(4, 1); break;
+        case 21: LEAF_GROUPS(5, 1); break;
+        case 22: LEAF_GROUPS(6, 1); break;
+        default: if (t->pairs[l]) { LEAF_GROUPS(0, 1); } else { LEAF_GROUPS(0, 0); } break;
         }
     }
 }

@@ -89,7 +89,7 @@ extension XGBoostModel {
                 for l in Int(t.treeLeafStart[tree])..<Int(t.treeLeafStart[tree + 1]) {
                     let f0 = Int(featureStart[l]), d = Int(featureStart[l &+ 1]) &- f0
                     guard d > 0 else { continue }
-                    let base = Int(hStart[l])
+                    let base = Int(hStart[l]), pair = Int(t.pairs[l])
                     let s0 = Int(splitStart[l]), s1 = Int(splitStart[l &+ 1])
                     for r in 0..<count {
                         let row = r &* span
@@ -105,11 +105,13 @@ extension XGBoostModel {
                         // (1 − z)/z · H[pattern without it] (see TreeSHAPTables).
                         let own = -h[base &+ pattern]
                         let out = r &* width
-                        for k in 0..<d {
+                        for k in 0..<(d &- pair) {
                             let bit = 1 &<< k
                             let agreed = ratios[f0 &+ k] * h[base &+ (pattern ^ bit)]
                             treePhi[out &+ Int(features[f0 &+ k])] += pattern & bit != 0 ? agreed : own
                         }
+                        // A pair's own split: its second table.
+                        if pair != 0 { treePhi[out &+ Int(features[f0 &+ d &- 1])] += h[base &+ (1 &<< d) &+ pattern] }
                     }
                 }
                 Self.fold(treePhi, into: phi)
@@ -149,9 +151,10 @@ extension XGBoostModel {
         t.ratios.withUnsafeBufferPointer { ratios in
         t.hStart.withUnsafeBufferPointer { hStart in
         t.h.withUnsafeBufferPointer { h in
+        t.pairs.withUnsafeBufferPointer { pairs in
             var c = ctreeshap_tables(splits: splits.baseAddress, splitStart: splitStart.baseAddress, features: features.baseAddress,
                                      ratios: ratios.baseAddress, featureStart: featureStart.baseAddress, hStart: hStart.baseAddress,
-                                     h: h.baseAddress)
+                                     h: h.baseAddress, pairs: pairs.baseAddress)
             for tree in 0..<roots.count {
                 let first = Int(t.treeNodeStart[tree]), last = Int(t.treeNodeStart[tree + 1])
                 if native {
@@ -204,7 +207,7 @@ extension XGBoostModel {
                 for l in Int(t.treeLeafStart[tree])..<Int(t.treeLeafStart[tree + 1]) {
                     let f0 = Int(featureStart[l]), d = Int(featureStart[l &+ 1]) &- f0
                     guard d > 0 else { continue }
-                    let base = Int(hStart[l])
+                    let base = Int(hStart[l]), pair = Int(t.pairs[l])
                     let s0 = Int(splitStart[l]), s1 = Int(splitStart[l &+ 1])
                     for g in 0..<groups {
                         let lane0 = g &* 8
@@ -217,7 +220,7 @@ extension XGBoostModel {
                             pattern &= ~(disagree &<< Int32((s &>> 1) & 0xF))
                         }
                         let own = -Self.gather(h, base, pattern)
-                        for k in 0..<d {
+                        for k in 0..<(d &- pair) {
                             let agreed = SIMD8(repeating: ratios[f0 &+ k]) * Self.gather(h, base, pattern ^ Int32(1 &<< k))
                             // A bitwise select (all ones where the record agrees): a SIMDMask is built lane by lane.
                             let agrees = SIMD8<UInt32>.zero &- SIMD8<UInt32>(truncatingIfNeeded: (pattern &>> Int32(k)) & 1)
@@ -228,11 +231,17 @@ extension XGBoostModel {
                             acc += unsafeBitCast(chosen, to: SIMD8<Float>.self)
                             UnsafeMutableRawPointer(treePhi.baseAddress! + at).storeBytes(of: acc, as: SIMD8<Float>.self)
                         }
+                        if pair != 0 {
+                            let at = Int(features[f0 &+ d &- 1]) &* lanes &+ lane0
+                            var acc = UnsafeRawPointer(treePhi.baseAddress! + at).loadUnaligned(as: SIMD8<Float>.self)
+                            acc += Self.gather(h, base &+ (1 &<< d), pattern)
+                            UnsafeMutableRawPointer(treePhi.baseAddress! + at).storeBytes(of: acc, as: SIMD8<Float>.self)
+                        }
                     }
                 }
                 Self.fold(treePhi, into: phi)
             }
-        }}}}}}}}}}}
+        }}}}}}}}}}}}
         return (0..<count).map { r in
             Contributions(features: (0..<width).map { phi[$0 * lanes + r] }, bias: bias)
         }
@@ -419,9 +428,16 @@ extension XGBoostModel {
 ///
 /// With H[A] = v · Π_B z · E(A), both read one table of 2^d numbers per leaf: φ_k = −H[A] for k in B, and,
 /// since moving k from A to B multiplies Π_B z by z_k, φ_k = (1 − z_k)/z_k · H[A∖k] for k in A. That is d times
-/// less memory than a table of every φ per pattern (1.5 MB instead of 9.6 MB for the 100-tree bundle), and an
-/// explanation is bound by memory. Built only when every path has at most `maxPathFeatures` distinct features,
-/// every z is at least `minZ` (the ratio divides by it) and the tables stay under `maxTableEntries`.
+/// less memory than a table of every φ per pattern (0.7 MB instead of 4 MB for the 100-tree bundle).
+///
+/// Two sibling leaves whose split is on a feature m new to their path (two thirds of the 100-tree bundle's
+/// leaves) are one entry: with m's bit meaning "goes left", the left leaf's pattern is p and the right's p with
+/// m's bit flipped, and every other feature's ratio is the same for both. So H[p] = H_left[p] + H_right[p ^ m]
+/// serves both leaves' terms for every feature but m, whose term (one leaf agrees, the other does not) is a
+/// second table M[p]. A pair costs what one leaf costs: d + 1 reads instead of 2(d + 1).
+///
+/// Built only when every path has at most `maxPathFeatures` distinct features, every z is at least `minZ` (the
+/// ratio divides by it) and the tables stay under `maxTableEntries`.
 struct TreeSHAPTables: Sendable {
     static let maxPathFeatures = 10
     static let maxTableEntries = 8_000_000
@@ -429,18 +445,22 @@ struct TreeSHAPTables: Sendable {
     /// Whether this CPU runs the AVX2 leaf loop (`CTreeSHAP`).
     static let avx2 = ctreeshap_has_avx2() != 0
 
-    // Flat, per leaf of every tree (leaf l's items are [start[l], start[l + 1])):
+    // Flat, per leaf (or pair of leaves) of every tree (leaf l's items are [start[l], start[l + 1])):
     /// Its path's splits from the root, each `node << 5 | slot << 1 | left` (node: relative to its tree's first
-    /// node; slot: the split's feature's position among the leaf's features; left: the leaf lies left of it).
+    /// node; slot: the split's feature's position among the leaf's features; left: the leaf lies left of it). A
+    /// pair's last split is its own, as seen from its left leaf.
     let splits: [UInt32]
     let splitStart: [Int32]
-    /// Its distinct path features, and (1 − z)/z for each.
+    /// Its distinct path features, and (1 − z)/z for each (a pair's last, its own split's feature, has 0: unused).
     let features: [Int32]
     let ratios: [Float]
     let featureStart: [Int32]
-    /// H of pattern b (bit k: the record agrees with the path on feature k): h[hStart[l] + b].
+    /// H of pattern b (bit k: the record agrees with the path on feature k): h[hStart[l] + b]; for a pair, M
+    /// follows: h[hStart[l] + 2^d + b].
     let hStart: [Int32]
     let h: [Float]
+    /// 1 where the entry is a pair of sibling leaves.
+    let pairs: [UInt8]
     /// Each tree's leaves and nodes: [start[t], start[t + 1]).
     let treeLeafStart: [Int32]
     let treeNodeStart: [Int32]
@@ -451,7 +471,7 @@ struct TreeSHAPTables: Sendable {
     init?(model: XGBoostModel) {
         guard model.canExplain, !model.roots.isEmpty else { return nil }
         var splitsOut: [UInt32] = [], splitStart: [Int32] = [0], featuresOut: [Int32] = [], ratios: [Float] = []
-        var featureStart: [Int32] = [0], hStart: [Int32] = [], h: [Float] = []
+        var featureStart: [Int32] = [0], hStart: [Int32] = [], h: [Float] = [], pairs: [UInt8] = []
         var treeLeafStart: [Int32] = [0], treeNodeStart: [Int32] = []
         // A tree's nodes are contiguous, from its root to the next tree's.
         for (t, root) in model.roots.enumerated() {
@@ -466,37 +486,39 @@ struct TreeSHAPTables: Sendable {
             while let (n, splits) = stack.popLast() {
                 guard n >= first && n < end else { return nil }
                 let node = model.nodes[n]
+                let path = Self.path(splits, first: first, model: model)
                 if node.left >= 0 {
-                    stack.append((Int(node.right), splits + [(Int32(n), false)]))
-                    stack.append((Int(node.left), splits + [(Int32(n), true)]))
-                    continue
-                }
-                var features: [Int32] = [], zero: [Double] = []
-                for (s, left) in splits {
-                    let parent = model.nodes[Int(s)]
-                    let child = Int(left ? parent.left : parent.right)
-                    let ratio = model.covers[child] / model.covers[Int(s)]
-                    let f = Int32(parent.feature)
-                    let k: Int
-                    if let i = features.firstIndex(of: f) {
-                        zero[i] *= ratio
-                        k = i
-                    } else {
-                        features.append(f)
-                        zero.append(ratio)
-                        k = features.count - 1
+                    let l = Int(node.left), r = Int(node.right)
+                    // Two leaves under a split on a feature new to the path: one entry (see `pairs`).
+                    guard l >= first && l < end && r >= first && r < end else { return nil }
+                    guard model.nodes[l].left < 0 && model.nodes[r].left < 0 && !path.features.contains(Int32(node.feature)) else {
+                        stack.append((r, splits + [(Int32(n), false)]))
+                        stack.append((l, splits + [(Int32(n), true)]))
+                        continue
                     }
-                    splitsOut.append(UInt32(Int(s) - first) << 5 | UInt32(k) << 1 | (left ? 1 : 0))
+                    let zl = model.covers[l] / model.covers[n], zr = model.covers[r] / model.covers[n]
+                    let d = path.features.count + 1
+                    guard d <= Self.maxPathFeatures, h.count + (2 << d) <= Self.maxTableEntries,
+                          ([zl, zr] + path.zero).allSatisfy({ $0 >= Self.minZ && $0.isFinite }) else { return nil }
+                    splitsOut += path.splits + [UInt32(n - first) << 5 | UInt32(d - 1) << 1 | 1]
+                    featuresOut += path.features + [Int32(node.feature)]
+                    ratios += path.zero.map { Float((1 - $0) / $0) } + [0]
+                    hStart.append(Int32(h.count))
+                    h += Self.pairTables(path.zero, left: (zl, Double(model.nodes[l].value)), right: (zr, Double(model.nodes[r].value)))
+                    pairs.append(1)
+                } else {
+                    let d = path.features.count
+                    guard d <= Self.maxPathFeatures, h.count + (1 << d) <= Self.maxTableEntries,
+                          path.zero.allSatisfy({ $0 >= Self.minZ && $0.isFinite }) else { return nil }
+                    splitsOut += path.splits
+                    featuresOut += path.features
+                    ratios += path.zero.map { Float((1 - $0) / $0) }
+                    hStart.append(Int32(h.count))
+                    h += Self.hTable(path.zero, leaf: Double(node.value)).map(Float.init)
+                    pairs.append(0)
                 }
-                let d = features.count
-                guard d <= Self.maxPathFeatures, h.count + (1 << d) <= Self.maxTableEntries,
-                      zero.allSatisfy({ $0 >= Self.minZ && $0.isFinite }) else { return nil }
                 splitStart.append(Int32(splitsOut.count))
-                featuresOut += features
-                ratios += zero.map { Float((1 - $0) / $0) }
                 featureStart.append(Int32(featuresOut.count))
-                hStart.append(Int32(h.count))
-                h += Self.hTable(zero, leaf: Double(node.value))
             }
             treeLeafStart.append(Int32(hStart.count))
         }
@@ -509,6 +531,7 @@ struct TreeSHAPTables: Sendable {
         self.featureStart = featureStart
         self.hStart = hStart
         self.h = h
+        self.pairs = pairs
         self.treeLeafStart = treeLeafStart
         self.treeNodeStart = treeNodeStart
         decisions = model.nodes.map { node in
@@ -518,15 +541,54 @@ struct TreeSHAPTables: Sendable {
         maxTreeNodes = zip(treeNodeStart.dropFirst(), treeNodeStart).map { Int($0 - $1) }.max() ?? 0
     }
 
-    /// H[b] = v · Π_{k∉b} z_k · Σ_s w(s) e_{|b|−s}(z_b) for every pattern b, in Double, stored as Float: e_j is
-    /// the elementary symmetric polynomial of degree j of the agreeing features' z, w(s) = s!(d−s−1)!/d! the
-    /// Shapley weight. The all-agreeing pattern is never read (no feature is in B, and A∖k drops a bit).
-    static func hTable(_ z: [Double], leaf v: Double) -> [Float] {
+    /// The distinct features of a path (in order of first split), the product of each one's cover ratios, and the
+    /// splits encoded as `splits` holds them.
+    static func path(_ splits: [(node: Int32, left: Bool)], first: Int, model: XGBoostModel) -> (features: [Int32], zero: [Double], splits: [UInt32]) {
+        var features: [Int32] = [], zero: [Double] = [], encoded: [UInt32] = []
+        for (s, left) in splits {
+            let parent = model.nodes[Int(s)]
+            let child = Int(left ? parent.left : parent.right)
+            let ratio = model.covers[child] / model.covers[Int(s)]
+            let f = Int32(parent.feature)
+            let k: Int
+            if let i = features.firstIndex(of: f) {
+                zero[i] *= ratio
+                k = i
+            } else {
+                features.append(f)
+                zero.append(ratio)
+                k = features.count - 1
+            }
+            encoded.append(UInt32(Int(s) - first) << 5 | UInt32(k) << 1 | (left ? 1 : 0))
+        }
+        return (features, zero, encoded)
+    }
+
+    /// A pair's H and M (see the type's comment), its split's feature the last of d = zero.count + 1: from each
+    /// leaf's own table in Double, rounded once.
+    static func pairTables(_ zero: [Double], left: (z: Double, value: Double), right: (z: Double, value: Double)) -> [Float] {
+        let d = zero.count + 1, m = 1 << (d - 1)
+        let hl = hTable(zero + [left.z], leaf: left.value), hr = hTable(zero + [right.z], leaf: right.value)
+        let rl = (1 - left.z) / left.z, rr = (1 - right.z) / right.z
+        var out = [Float](repeating: 0, count: 2 << d)
+        for p in 0..<(1 << d) {
+            out[p] = Float(hl[p] + hr[p ^ m])
+            // Goes left: the left leaf agrees on m (its A∖m is p without m), the right one does not (its pattern
+            // is p without m); goes right: the other way round.
+            out[(1 << d) + p] = Float(p & m != 0 ? rl * hl[p ^ m] - hr[p ^ m] : rr * hr[p] - hl[p])
+        }
+        return out
+    }
+
+    /// H[b] = v · Π_{k∉b} z_k · Σ_s w(s) e_{|b|−s}(z_b) for every pattern b, in Double: e_j is the elementary
+    /// symmetric polynomial of degree j of the agreeing features' z, w(s) = s!(d−s−1)!/d! the Shapley weight. The
+    /// all-agreeing pattern is never read (no feature is in B, and A∖k drops a bit): 0.
+    static func hTable(_ z: [Double], leaf v: Double) -> [Double] {
         let d = z.count
         guard d > 0 else { return [] }
         var w = [Double](repeating: 0, count: d)
         for s in 0..<d { w[s] = factorial(s) * factorial(d - s - 1) / factorial(d) }
-        var out = [Float](repeating: 0, count: 1 << d)
+        var out = [Double](repeating: 0, count: 1 << d)
         var e = [Double](repeating: 0, count: d + 1)
         for b in 0..<((1 << d) - 1) {
             var pB = 1.0
@@ -544,7 +606,7 @@ struct TreeSHAPTables: Sendable {
             }
             var sum = 0.0
             for s in 0...a { sum += w[s] * e[a - s] }
-            out[b] = Float(v * pB * sum)
+            out[b] = v * pB * sum
         }
         return out
     }

@@ -69,7 +69,8 @@ import TestSupport
 
     /// Trees the bundle does not have: paths of seven and eight distinct features (tables too big for registers,
     /// read from memory in the AVX2 loop), categorical splits (decided in Swift beside the AVX2 decisions), a path
-    /// that splits one feature twice, a threshold of +infinity met by ±infinity, 25 groups of eight, and two
+    /// that splits one feature twice (its last two leaves are not a pair), sibling leaves under a categorical split
+    /// and under the root (pairs of every size from 1 to 8), a threshold of +infinity met by ±infinity, 25 groups of eight, and two
     /// records alone. Every path agrees bit for bit, and with the recursive
     /// algorithm and the margin.
     @Test func unusualTreesAgreeAcrossPaths() throws {
@@ -104,6 +105,7 @@ import TestSupport
             tree(depth: 1, feature: { _ in 8 }, rootThreshold: 1e39),     // a threshold of +infinity (as Float)
             tree(depth: 2, feature: { _ in 4 }),                          // one feature split twice: d = 1
             tree(depth: 6, feature: { [3, 5, 3, 6, 7, 0][$0] }),          // d = 5 with a repeat
+            tree(depth: 2, feature: { [2, 9][$0] }, categorical: [1, 2]), // pairs of leaves under categorical splits
         ]
         let names = (0..<10).map { "\"f\($0)\"" }.joined(separator: ", ")
         let json = """

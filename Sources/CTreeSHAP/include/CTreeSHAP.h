@@ -15,6 +15,8 @@ typedef struct {
     const int32_t *featureStart;
     const int32_t *hStart;
     const float *h;
+    /// 1 where the entry is two sibling leaves: its last feature's term is read from a second table (M) after H.
+    const uint8_t *pairs;
 } ctreeshap_tables;
 
 /// A node as the decisions need it. kind: 0 a leaf, 1 a numeric split whose missing values go right, 2 one
