@@ -252,5 +252,16 @@ import Testing
         #expect(r.vector("features") == nil)
         #expect(r["features"] == nil)
         #expect(r.fields.map(\.0) == ["a", "b", "score"])
+
+        // By a bound key (how feature_scaler writes and local_model reads): the same field as by name.
+        let key = FieldKey("features"), other = FieldKey("score")
+        r.setVector(key, [2, 3])
+        #expect(r.vector(key) == [2, 3] && r.vector("features") == [2, 3])
+        #expect(r.vector(other) == nil)
+        #expect(r.fields.map(\.0) == ["a", "b", "score", "features"])
+        r.setVector(key, [4])
+        #expect(r["features"] == .array([.double(4)]) && r.fields.count == 4)
+        r[key] = nil
+        #expect(r.vector(key) == nil && r["features"] == nil)
     }
 }

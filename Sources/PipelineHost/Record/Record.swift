@@ -168,12 +168,27 @@ public struct Record: Sendable {
         return slot.values
     }
 
+    /// The typed vector in `key`'s field, when the field holds one.
+    public func vector(_ key: FieldKey) -> [Float]? {
+        guard let id = key.id else { return vector(key.name) }
+        guard let slot = vectorSlot, storage[slot.index].0 == id else { return nil }
+        return slot.values
+    }
+
     /// Sets field `name` to a float vector kept typed (one per record: a second replaces the first as JSON).
     public mutating func setVector(_ name: String, _ values: [Float]) {
         if let slot = vectorSlot { storage[slot.index].1 = Self.json(slot.values) }
         vectorSlot = nil
         self[name] = .null
         vectorSlot = (index(of: name)!, values)
+    }
+
+    /// `setVector` for a bound key.
+    public mutating func setVector(_ key: FieldKey, _ values: [Float]) {
+        if let slot = vectorSlot { storage[slot.index].1 = Self.json(slot.values) }
+        vectorSlot = nil
+        self[key] = .null
+        vectorSlot = (index(of: key)!, values)
     }
 
     static func json(_ values: [Float]) -> JSONValue { .array(values.map { .double(Double($0)) }) }

@@ -36,6 +36,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
 
     let scaling: BundleSlot<Scaling>
     let output: String
+    let outputKey: FieldKey
 
     let id: String
 
@@ -47,6 +48,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
                     contract: bundle.featureContract(field: output))
         }
         self.output = output
+        outputKey = FieldKey(output)
     }
 
     public func start(_ context: StageContext) async throws {
@@ -55,7 +57,7 @@ public final class FeatureScalerTransform: TransformPlugin, Sendable {
 
     public func process(_ batch: inout Batch) async throws {
         let scaling = try scaling.get()
-        let scaler = scaling.scaler, assembler = scaling.assembler, output = self.output
+        let scaler = scaling.scaler, assembler = scaling.assembler, output = self.outputKey
         batch.removeFailures(stage: id) { record in
             do throws(FeatureAssembler.FieldError) {
                 let raw = try assembler.raw(record)

@@ -41,10 +41,16 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let scaler: FeatureScaler
         /// What the input vector must mean: the bundle's features, scaled by its scaler.
         let contract: FieldContract
+        /// The record fields named like the model's features, for the raw values of explained features.
+        let featureKeys: [FieldKey]
     }
 
     let scoring: BundleSlot<Scoring>
     let input: String
+    let inputKey: FieldKey
+    // Bound once: a field set by name looks its name up in the process-wide table every time.
+    static let scoreFields = FieldList(ScoreFields.all)
+    static let topFeaturesKey = FieldKey(ScoreFields.topFeatures)
     let variant: String
     let keepFeatures: Bool
     let explainTop: Int
@@ -57,9 +63,10 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let input = config.string("input_field")
         scoring = try BundleSlot(config.string("bundle"), environment: context.environment, shared: context.shared) { bundle in
             Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler,
-                    contract: bundle.featureContract(field: input))
+                    contract: bundle.featureContract(field: input), featureKeys: bundle.model.featureNames.map(FieldKey.init))
         }
         self.input = input
+        inputKey = FieldKey(input)
         variant = config.string("variant")
         keepFeatures = config.bool("keep_features")
         explainTop = config.int("explain_top")
@@ -73,6 +80,7 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let scoring = try scoring.get()
         let model = scoring.model
         let n = model.featureCount
+        let versionValue = JSONValue.string(scoring.version), variantValue = JSONValue.string(variant)
         var x = [Float](repeating: .nan, count: n)
         // Alerts are explained together after scoring: TreeSHAP goes tree by tree over all of them.
         var explain: [Int] = []
@@ -86,25 +94,33 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         }
         func scoreOne(_ record: inout Record) -> String? {
             let score: Float
-            let typed = record.vector(input)
+            let typed = record.vector(inputKey)
             if let typed {
                 // What feature_scaler wrote, as floats: no JSON on the way.
                 guard typed.count == n else { return "feature vector has \(typed.count) values, the model needs \(n)" }
                 score = typed.withUnsafeBufferPointer { model.predict($0) }
             } else {
-                guard let values = record[input]?.arrayValue else {
+                guard let values = record[inputKey]?.arrayValue else {
                     return "no feature vector in field \"\(input)\" (is feature_scaler before the scorer?)"
                 }
                 guard values.count == n else { return "feature vector has \(values.count) values, the model needs \(n)" }
                 for i in 0..<n { x[i] = values[i].doubleValue.map(Float.init) ?? .nan }
                 score = model.predict(x)
             }
-            record.set(scoreFields(score, scoring))
-            if explainTop > 0 && Double(score) >= scoring.threshold {
+            let alert = Double(score) >= scoring.threshold
+            record.set(Self.scoreFields) { j in
+                switch j {
+                case 0: .double(Double(score))
+                case 1: versionValue
+                case 2: variantValue
+                default: .bool(alert)
+                }
+            }
+            if explainTop > 0 && alert {
                 explain.append(kept)
                 vectors += typed ?? x
             }
-            if !keepFeatures { record[input] = nil }
+            if !keepFeatures { record[inputKey] = nil }
             return nil
         }
         guard !explain.isEmpty,
@@ -112,7 +128,7 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         else { return }
         for (k, i) in explain.enumerated() {
             let row = Array(vectors[k * n..<(k + 1) * n])
-            batch.records[i][ScoreFields.topFeatures] = Self.topFeatures(contributions[k], x: row, record: batch.records[i], scoring: scoring, top: explainTop)
+            batch.records[i][Self.topFeaturesKey] = Self.topFeatures(contributions[k], x: row, record: batch.records[i], scoring: scoring, top: explainTop)
         }
     }
 
@@ -123,13 +139,9 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let names = scoring.model.featureNames
         return TopFeatures.json(c, names: names, top: top) { i in
             if x[i].isNaN { return .null }
+            if let own = record[scoring.featureKeys[i]], own.doubleValue != nil { return own }
             return TopFeatures.recordValue(names[i]) { record[$0] } ?? TopFeatures.unscaled(x[i], at: i, scaler: scoring.scaler)
         }
-    }
-
-    func scoreFields(_ score: Float, _ scoring: Scoring) -> [(String, JSONValue)] {
-        [("fraud_score", .double(Double(score))), ("model_version", .string(scoring.version)),
-         ("variant", .string(variant)), ("is_alert", .bool(Double(score) >= scoring.threshold))]
     }
 }
 
