@@ -115,6 +115,9 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
 // once for all of them); more groups are taken this many at a time.
 #define GROUPS_AT_ONCE 8
 
+// How many leaves ahead the loop prefetches a leaf's tables.
+#define PREFETCH_AHEAD 8
+
 // The patterns of groups [g0, g0 + count) at leaf l: bit k is cleared where a record leaves the path at a split
 // on the leaf's k-th feature.
 __attribute__((target("avx2"), always_inline)) static inline void patterns_at(const ctreeshap_tables *t, int32_t l, int32_t d,
@@ -149,6 +152,19 @@ void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_
     __m256i patterns[GROUPS_AT_ONCE];
     for (int32_t l = leaf_begin; l < leaf_end; l++) {
         const int32_t d = t->featureStart[l + 1] - t->featureStart[l];
+        // The tables of a leaf a few ahead (in the next tree near this one's end), on their way while this one
+        // is summed: between two batches of alerts the rest of the pipeline has pushed them out of the caches,
+        // and reading them from memory as each leaf is reached cost a third more time.
+        if (l + PREFETCH_AHEAD < t->leaves) {
+            const int32_t a = l + PREFETCH_AHEAD;
+            const int32_t da = t->featureStart[a + 1] - t->featureStart[a];
+            const char *h = (const char *)(t->h + t->hStart[a]);
+            const int32_t bytes = (t->pairs[a] ? 8 : 4) << da;
+            for (int32_t o = 0; o < bytes; o += 64) __builtin_prefetch(h + o);
+            __builtin_prefetch(t->splits + t->splitStart[a]);
+            __builtin_prefetch(t->features + t->featureStart[a]);
+            __builtin_prefetch(t->ratios + t->featureStart[a]);
+        }
         // One copy of the loop per table size and kind, its lookups unrolled.
         switch (t->pairs[l] ? d + 16 : d) {
         case 0: break;

@@ -154,7 +154,7 @@ extension XGBoostModel {
         t.pairs.withUnsafeBufferPointer { pairs in
             var c = ctreeshap_tables(splits: splits.baseAddress, splitStart: splitStart.baseAddress, features: features.baseAddress,
                                      ratios: ratios.baseAddress, featureStart: featureStart.baseAddress, hStart: hStart.baseAddress,
-                                     h: h.baseAddress, pairs: pairs.baseAddress)
+                                     h: h.baseAddress, pairs: pairs.baseAddress, leaves: Int32(pairs.count))
             for tree in 0..<roots.count {
                 let first = Int(t.treeNodeStart[tree]), last = Int(t.treeNodeStart[tree + 1])
                 if native {

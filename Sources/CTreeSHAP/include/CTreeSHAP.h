@@ -17,6 +17,8 @@ typedef struct {
     const float *h;
     /// 1 where the entry is two sibling leaves: its last feature's term is read from a second table (M) after H.
     const uint8_t *pairs;
+    /// How many leaves (and pairs) all trees have.
+    int32_t leaves;
 } ctreeshap_tables;
 
 /// A node as the decisions need it. kind: 0 a leaf, 1 a numeric split whose missing values go right, 2 one
