@@ -19,8 +19,28 @@ extension XGBoostModel {
         public var total: Double { features.reduce(bias, +) }
     }
 
-    /// Whether batches of explanations run the AVX2 leaf loop on this CPU.
-    public static var explainsWithAVX2: Bool { TreeSHAPTables.avx2 }
+    /// The leaf loops a batch of explanations can run: every one gives the same sums, bit for bit.
+    public enum ExplainKernel: String, Sendable, CaseIterable {
+        /// Swift SIMD, on any CPU.
+        case portable
+        /// AVX2 C (`CTreeSHAP`): a leaf's table in registers, read by permutes and blends.
+        case avx2
+        /// AVX-512 (F, VL): the same with two-table permutes, one or two per read.
+        case avx512
+
+        /// Whether this CPU runs it.
+        public var isAvailable: Bool {
+            switch self {
+            case .portable: true
+            case .avx2: TreeSHAPTables.avx2
+            case .avx512: TreeSHAPTables.avx512
+            }
+        }
+
+        /// The fastest this CPU runs.
+        public static var fastest: ExplainKernel { avx512.isAvailable ? .avx512 : avx2.isAvailable ? .avx2 : .portable }
+    }
+
 
     /// Whether explanations take the per-leaf tables (builds them on first use).
     public var explainsWithTables: Bool { canExplain && shapTables.tables(self) != nil }
@@ -45,19 +65,20 @@ extension XGBoostModel {
     /// TreeSHAP contributions of `count` records at once, their vectors one after another in `rows` (NaN =
     /// missing), or nil when the model has no covers. Tree by tree, so a tree's tables are read from memory
     /// once for the whole batch: what an explained record costs falls as the batch grows.
-    /// `allowAVX2: false` keeps to the portable Swift code (the AVX2 loop's results are bit-equal; tests compare).
-    public func contributions(rows: UnsafeBufferPointer<Float>, count: Int, allowAVX2: Bool = true) -> [Contributions]? {
+    /// `kernel`: the leaf loop (the fastest this CPU runs unless told; an unavailable one falls back to the
+    /// portable loop). Their results are bit-equal; the tests compare them.
+    public func contributions(rows: UnsafeBufferPointer<Float>, count: Int, kernel: ExplainKernel = .fastest) -> [Contributions]? {
         guard canExplain else { return nil }
         precondition(rows.count >= count * featureCount, "\(rows.count) values for \(count) rows of \(featureCount)")
         if let tables = shapTables.tables(self) {
-            return contributions(rows: rows, count: count, tables: tables, native: allowAVX2 && TreeSHAPTables.avx2)
+            return contributions(rows: rows, count: count, tables: tables, kernel: kernel.isAvailable ? kernel : .portable)
         }
         return (0..<count).map { r in recursiveContributions(UnsafeBufferPointer(rebasing: rows[r * featureCount..<(r + 1) * featureCount]))! }
     }
 
-    func contributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, native: Bool = false) -> [Contributions] {
+    func contributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, kernel: ExplainKernel = .portable) -> [Contributions] {
         // Eight records per step from two on: a step costs about what one record alone does.
-        if count >= 2 { return lanedContributions(rows: rows, count: count, tables: t, native: native) }
+        if count >= 2 { return lanedContributions(rows: rows, count: count, tables: t, kernel: kernel) }
         var bias = Double(baseMargin)
         for root in roots { bias += meanValues[Int(root)] }
         let width = featureCount
@@ -123,9 +144,10 @@ extension XGBoostModel {
     /// The batch path eight records at a time: per leaf, the eight patterns are computed together (the splits'
     /// decisions of eight records are eight adjacent bytes) and the eight contributions to each feature are
     /// added together; only the table reads stay one per record. Same arithmetic, same order per record as the
-    /// one-record path, so the results are identical. `native`: the leaf loop in AVX2 C (`CTreeSHAP`), the same
+    /// one-record path, so the results are identical. `kernel` avx2 or avx512: the leaf loop in C (`CTreeSHAP`), the same
     /// operations in the same order with a leaf's table in registers: bit-equal and about twice as fast.
-    func lanedContributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, native: Bool) -> [Contributions] {
+    func lanedContributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, kernel: ExplainKernel) -> [Contributions] {
+        let native = kernel != .portable
         var bias = Double(baseMargin)
         for root in roots { bias += meanValues[Int(root)] }
         let width = featureCount
@@ -199,7 +221,11 @@ extension XGBoostModel {
                 }
                 if native {
                     UnsafeRawPointer(left.baseAddress!).withMemoryRebound(to: Int32.self, capacity: left.count * 8) { lanesLeft in
-                        ctreeshap_leaves_avx2(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress)
+                        if kernel == .avx512 {
+                            ctreeshap_leaves_avx512(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress)
+                        } else {
+                            ctreeshap_leaves_avx2(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress)
+                        }
                     }
                     Self.fold(treePhi, into: phi)
                     continue
@@ -442,8 +468,9 @@ struct TreeSHAPTables: Sendable {
     static let maxPathFeatures = 10
     static let maxTableEntries = 8_000_000
     static let minZ = 1e-6
-    /// Whether this CPU runs the AVX2 leaf loop (`CTreeSHAP`).
+    /// Whether this CPU runs the AVX2 and the AVX-512 leaf loops (`CTreeSHAP`).
     static let avx2 = ctreeshap_has_avx2() != 0
+    static let avx512 = ctreeshap_has_avx512() != 0
 
     // Flat, per leaf (or pair of leaves) of every tree (leaf l's items are [start[l], start[l + 1])):
     /// Its path's splits from the root, each `node << 5 | slot << 1 | left` (node: relative to its tree's first
@@ -522,8 +549,8 @@ struct TreeSHAPTables: Sendable {
             }
             treeLeafStart.append(Int32(hStart.count))
         }
-        // The AVX2 loop loads eight entries at a time, also from a last table of fewer.
-        h += [Float](repeating: 0, count: 8)
+        // The C loops load eight (AVX2) or sixteen (AVX-512) entries at a time, also from a last table of fewer.
+        h += [Float](repeating: 0, count: 16)
         self.splits = splitsOut
         self.splitStart = splitStart
         self.features = featuresOut

@@ -56,15 +56,16 @@ import TestSupport
         let flat = rows.flatMap { $0 }
         let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
         #expect(batch.count == rows.count)
-        // The portable Swift leaf loop, where the batch above took the AVX2 one (on a CPU that has it).
-        let portable = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, allowAVX2: false) })
-        for (x, (together, swift)) in zip(rows, zip(batch, portable)) {
+        // Every leaf loop this CPU runs (the batch above took the fastest).
+        let kernels = XGBoostModel.ExplainKernel.allCases.filter(\.isAvailable)
+        let byKernel = try kernels.map { k in try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, kernel: k) }) }
+        for (r, (x, together)) in zip(rows, batch).enumerated() {
             let alone = try #require(model.contributions(x))
             #expect(together.features == alone.features)
             #expect(together.bias == alone.bias)
-            #expect(swift.features == alone.features)
+            for (k, kernel) in kernels.enumerated() { #expect(byKernel[k][r].features == alone.features, "\(kernel)") }
         }
-        print("TreeSHAP batch: AVX2 leaf loop \(XGBoostModel.explainsWithAVX2 ? "used and compared with the Swift one" : "not available on this CPU")")
+        print("TreeSHAP batch: leaf loops compared: \(kernels.map(\.rawValue))")
     }
 
     /// Trees the bundle does not have: paths of seven and eight distinct features (tables too big for registers,
@@ -116,9 +117,11 @@ import TestSupport
             """
         let model = try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
         try #require(model.explainsWithTables, "the tables cover these trees")
-        // Where the CPU has AVX2, the batches below must have taken it.
-        if (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") == true {
-            #expect(XGBoostModel.explainsWithAVX2, "the CPU has AVX2 but the explanations do not use it")
+        // Where the CPU has AVX2 or AVX-512, the batches below must take them.
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if cpu.contains(" avx2") { #expect(XGBoostModel.ExplainKernel.avx2.isAvailable, "the CPU has AVX2 but the explanations do not use it") }
+        if cpu.contains(" avx512f") && cpu.contains(" avx512vl") {
+            #expect(XGBoostModel.ExplainKernel.fastest == .avx512, "the CPU has AVX-512 but the explanations do not use it")
         }
         var rows: [[Float]] = []
         for r in 0..<200 {
@@ -130,7 +133,8 @@ import TestSupport
         }
         let flat = rows.flatMap { $0 }
         let batch = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count) })
-        let portable = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, allowAVX2: false) })
+        let kernels = XGBoostModel.ExplainKernel.allCases.filter(\.isAvailable)
+        let byKernel = try kernels.map { k in try #require(flat.withUnsafeBufferPointer { model.contributions(rows: $0, count: rows.count, kernel: k) }) }
         // Two records: one group of eight lanes, six of them padding.
         let pair = try #require(flat.withUnsafeBufferPointer { model.contributions(rows: UnsafeBufferPointer(rebasing: $0[0..<20]), count: 2) })
         for i in 0..<2 { #expect(pair[i].features == (try #require(model.contributions(rows[i]))).features, "pair row \(i)") }
@@ -138,7 +142,7 @@ import TestSupport
         for (i, x) in rows.enumerated() {
             let alone = try #require(model.contributions(x))
             #expect(batch[i].features == alone.features, "row \(i): batch \(batch[i].features) alone \(alone.features)")
-            #expect(portable[i].features == alone.features, "row \(i)")
+            for (k, kernel) in kernels.enumerated() { #expect(byKernel[k][i].features == alone.features, "row \(i), \(kernel)") }
             let recursive = try #require(x.withUnsafeBufferPointer { model.recursiveContributions($0) })
             for f in 0..<10 { worst = max(worst, abs(alone.features[f] - recursive.features[f])) }
             #expect(abs(alone.total - Double(model.margin(x))) < 1e-5, "row \(i): Σ \(alone.total) margin \(model.margin(x))")

@@ -82,31 +82,33 @@ for _ in 0..<5 {
     for i in 0..<n { contributionSink += bundle.model.contributions(scaled[i % scaled.count])!.bias }
     explainRuns.append((now() - start) / Double(n) * 1e6)
 }
-// The same, 32 records at a time (what local_model does with a batch's alerts): tree by tree, each tree's tables
-// read once per batch; through the AVX2 leaf loop where the CPU has it, and through the portable Swift one, in
-// alternating rounds (the machine's speed drifts).
-var batchRuns: [Double] = []
-var portableRuns: [Double] = []
+// The same, 32 records at a time: tree by tree, each tree's tables read once per batch; through every leaf loop
+// this CPU runs (portable Swift, AVX2, AVX-512), in alternating rounds (the machine's speed drifts).
+let kernels = XGBoostModel.ExplainKernel.allCases.filter(\.isAvailable)
+var batchRuns: [XGBoostModel.ExplainKernel: [Double]] = [:]
 let flat = scaled.prefix(4096).flatMap { $0 }
-for round in 0..<14 {
+for round in 0..<(7 * kernels.count) {
+    let kernel = kernels[round % kernels.count]
     let batches = 300, size = 32
     let start = now()
     flat.withUnsafeBufferPointer { all in
         for b in 0..<batches {
             let offset = (b * size) % (4096 - size)
             let rows = UnsafeBufferPointer(rebasing: all[offset * bundle.features.count..<(offset + size) * bundle.features.count])
-            contributionSink += bundle.model.contributions(rows: rows, count: size, allowAVX2: round % 2 == 0)![0].bias
+            contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: kernel)![0].bias
         }
     }
-    let perRow = (now() - start) / Double(batches * size) * 1e6
-    if round % 2 == 0 { batchRuns.append(perRow) } else { portableRuns.append(perRow) }
+    batchRuns[kernel, default: []].append((now() - start) / Double(batches * size) * 1e6)
 }
-// AVX2 batches as the staging pipeline makes them (1,000 events at 2.14 % alerts: 21 rows, three groups of eight
+// Batches as the staging pipeline makes them (1,000 events at 2.14 % alerts: 21 rows, three groups of eight
 // lanes, the last part empty) with the caches cold, as in a pipeline whose other stages run between two batches'
-// explanations: 64 MB (twice the L3 here) are read between batches, so the tables come from memory.
-var coldRuns: [Double] = []
+// explanations: 64 MB (twice the L3 here) are read between batches, so the tables come from memory. The fastest
+// leaf loop and the one before it.
+var coldRuns: [XGBoostModel.ExplainKernel: [Double]] = [:]
 var evict = [UInt64](repeating: 1, count: 1 << 23)
-for _ in 0..<5 {
+let coldKernels = Array(kernels.suffix(2))
+for round in 0..<(5 * coldKernels.count) {
+    let kernel = coldKernels[round % coldKernels.count]
     let batches = 100, size = 21
     var elapsed = 0.0
     flat.withUnsafeBufferPointer { all in
@@ -115,17 +117,17 @@ for _ in 0..<5 {
             let offset = (b * size) % (4096 - size)
             let rows = UnsafeBufferPointer(rebasing: all[offset * bundle.features.count..<(offset + size) * bundle.features.count])
             let start = now()
-            contributionSink += bundle.model.contributions(rows: rows, count: size)![0].bias
+            contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: kernel)![0].bias
             elapsed += now() - start
         }
     }
-    coldRuns.append(elapsed / Double(batches * size) * 1e6)
+    coldRuns[kernel, default: []].append(elapsed / Double(batches * size) * 1e6)
 }
-// The two leaf loops agree bit for bit (the tests check it in a debug build; this in the release one).
+// The leaf loops agree bit for bit (the tests check it in a debug build; this in the release one).
 let agree = flat.withUnsafeBufferPointer { all -> Bool in
     let rows = UnsafeBufferPointer(rebasing: all[0..<(256 * bundle.features.count)])
-    let a = bundle.model.contributions(rows: rows, count: 256)!, b = bundle.model.contributions(rows: rows, count: 256, allowAVX2: false)!
-    return zip(a, b).allSatisfy { $0.features == $1.features && $0.bias == $1.bias }
+    let results = kernels.map { bundle.model.contributions(rows: rows, count: 256, kernel: $0)! }
+    return results.allSatisfy { r in zip(r, results[0]).allSatisfy { $0.features == $1.features && $0.bias == $1.bias } }
 }
 func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
 print(String(format: "trees: %d, features: %d, rows: %d (mixed from %d fixture rows)", bundle.model.treeCount, bundle.features.count, raws.count, fixtureRows))
@@ -135,11 +137,14 @@ print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%
 print(String(format: "predict only, node walk:            median %.3f µs/row (%.0f rows/s)", median(nodeRuns), 1e6 / median(nodeRuns)))
 print(String(format: "TreeSHAP contributions (explain):    median %.1f µs/row (%.0f rows/s), per-leaf tables: %@", median(explainRuns),
              1e6 / median(explainRuns), bundle.model.explainsWithTables ? "yes" : "no"))
-print(String(format: "TreeSHAP, batches of 32 rows:         median %.1f µs/row (%.0f rows/s), AVX2 leaf loop: %@", median(batchRuns),
-             1e6 / median(batchRuns), XGBoostModel.explainsWithAVX2 ? "yes" : "no"))
-print(String(format: "TreeSHAP, batches of 32, portable:    median %.1f µs/row (%.0f rows/s)", median(portableRuns), 1e6 / median(portableRuns)))
-print(String(format: "TreeSHAP, batches of 32, fastest of 7: %.1f µs/row (AVX2 where available), %.1f µs/row (portable)",
-             batchRuns.min()!, portableRuns.min()!))
-print(String(format: "TreeSHAP, batches of 21, caches cold:  median %.1f µs/row (64 MB read between batches)", median(coldRuns)))
-print("TreeSHAP, AVX2 and portable contributions bit-equal on 256 rows: \(agree ? "yes" : "NO")")
+for kernel in kernels {
+    let runs = batchRuns[kernel]!
+    print(String(format: "TreeSHAP, batches of 32 rows, %@:%@ median %.1f µs/row (%.0f rows/s), fastest of 7 %.1f", kernel.rawValue,
+                 String(repeating: " ", count: 9 - kernel.rawValue.count), median(runs), 1e6 / median(runs), runs.min()!))
+}
+for kernel in coldKernels {
+    print(String(format: "TreeSHAP, batches of 21, caches cold, %@:%@ median %.1f µs/row (64 MB read between batches)", kernel.rawValue,
+                 String(repeating: " ", count: 9 - kernel.rawValue.count), median(coldRuns[kernel]!)))
+}
+print("TreeSHAP, leaf loops \(kernels.map(\.rawValue).joined(separator: ", ")) bit-equal on 256 rows: \(agree ? "yes" : "NO")")
 if sink == 42 || contributionSink == 42 { print("") }  // keeps the results alive

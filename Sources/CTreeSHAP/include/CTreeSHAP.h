@@ -32,11 +32,18 @@ typedef struct {
 /// 1 when this CPU and OS run AVX2 code.
 int ctreeshap_has_avx2(void);
 
+/// 1 when they also run AVX-512 (F and VL) code.
+int ctreeshap_has_avx512(void);
+
 /// Adds the contributions of leaves [leaf_begin, leaf_end) of one tree to that tree's sums `phi` (by feature,
 /// then lane; 8 × groups lanes). `left` holds, per node of the tree (relative to its first) and group, eight
 /// int32 lanes, all ones where that record goes left.
 void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
                            const int32_t *left, int32_t groups, float *phi);
+
+/// ctreeshap_leaves_avx2 with AVX-512's two-table permutes for the table reads: the same sums, bit for bit.
+void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
+                             const int32_t *left, int32_t groups, float *phi);
 
 /// Which way eight records per group go at the numeric splits among `count` nodes: `columns` holds, per group
 /// and feature, the eight records' values (NaN: missing); `left` gets, per node and group, eight int32 lanes, all
