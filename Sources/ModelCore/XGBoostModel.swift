@@ -223,6 +223,24 @@ public struct XGBoostModel: Sendable {
     }
 
     public func predict(_ x: [Float]) -> Float { x.withUnsafeBufferPointer { predict($0) } }
+
+    /// `predict` for `count` rows of `featureCount` values, one after another in `rows`: the same values bit for
+    /// bit, tree by tree over the batch where the complete-tree layout applies (about twice as fast a row).
+    public func predictions(rows: UnsafeBufferPointer<Float>, count: Int) -> [Float] {
+        let width = featureNames.count
+        precondition(rows.count >= count * width, "\(rows.count) values for \(count) rows of \(width)")
+        guard count > 0 else { return [] }
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { out in
+            if let complete {
+                complete.margins(rows.baseAddress!, count: count, width: width, base: baseMargin, into: out.baseAddress!)
+            } else {
+                for r in 0..<count { out[r] = margin(UnsafeBufferPointer(rebasing: rows[r * width..<(r + 1) * width])) }
+            }
+            if objective.isLogistic { for r in 0..<count { out[r] = Self.sigmoid(out[r]) } }
+        }
+        return out
+    }
     public func margin(_ x: [Float]) -> Float { x.withUnsafeBufferPointer { margin($0) } }
 
     /// XGBoost's float32 `common::Sigmoid`.

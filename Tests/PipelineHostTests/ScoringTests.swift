@@ -2,7 +2,7 @@ import BuiltinPlugins
 import Foundation
 import Logging
 import ModelCore
-import PipelineHost
+@testable import PipelineHost
 import ABSplit
 import Testing
 
@@ -25,11 +25,13 @@ import Testing
         let assembler = FeatureAssembler(names: Self.bundle.features)
         let parser = RecordParser()
         var marginMismatches = 0, probMismatches = 0, scaledMismatches = 0, kinds: [String: Int] = [:]
+        var rows: [[Float]] = []
         for line in lines {
             let row = Record(fields: try #require(try parser.parse(Array(line.utf8))))
             kinds[row["kind"]?.stringValue ?? "?", default: 0] += 1
             let raw = try assembler.raw { row["raw"]?[$0] }
             let x = Self.bundle.scaler.transform(raw)
+            rows.append(x)
             let expectedScaled = try #require(row["scaled"]?.arrayValue)
             for (i, e) in expectedScaled.enumerated() {
                 let want = e.doubleValue.map(Float.init) ?? .nan
@@ -41,10 +43,71 @@ import Testing
             let prob = try #require(row["prob"]?.doubleValue)
             if abs(Double(model.predict(x)) - prob) > 1e-6 { probMismatches += 1 }
         }
+        // A batch at a time (how local_model scores): every row's score is the one-row score, bit for bit, for
+        // batches of every size around the eight rows walked in lockstep.
+        for size in [1, 7, 8, 9, 17, rows.count] {
+            for start in stride(from: 0, to: rows.count, by: size) {
+                let part = Array(rows[start..<min(start + size, rows.count)])
+                let scores = part.flatMap { $0 }.withUnsafeBufferPointer { model.predictions(rows: $0, count: part.count) }
+                for (x, s) in zip(part, scores) where s.bitPattern != model.predict(x).bitPattern {
+                    Issue.record("batch of \(size) from row \(start): \(s) against \(model.predict(x)) alone")
+                }
+            }
+        }
         #expect(scaledMismatches == 0)
         #expect(marginMismatches == 0, "margins must be bitwise equal to xgboost's")
         #expect(probMismatches == 0)
         #expect((kinds["missing"] ?? 0) >= 50 && (kinds["threshold"] ?? 0) >= 50, "fixture kinds: \(kinds)")
+    }
+
+    /// local_model scores a batch in one call: records without a usable vector go to the dead-letter output with
+    /// the reason, in between the others, and every other record gets its own score, whatever the form of its
+    /// vector (typed, as feature_scaler writes it, or a JSON array).
+    @Test func localModelScoresABatchAroundItsBadRecords() async throws {
+        let dir = TestFiles.scratch("batch-score")
+        let text = """
+            {"name": "s", "source": {"type": "file", "path": "\(dir)/in.jsonl"},
+             "transforms": [{"type": "local_model", "id": "score", "bundle": "\(TestFiles.path("models/v1"))"}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}], "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "s.json", registry: BuiltinPlugins.registry, environment: [:])
+        let context = BuildContext(pipelineName: "s", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
+        let scorer = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
+        let n = Self.bundle.features.count
+        var vectors: [[Float]] = []
+        for i in 0..<20 {
+            var v = [Float](repeating: .nan, count: n)
+            for f in 0..<n where (i + f) % 7 != 0 { v[f] = Float(i * f % 11) / 5 - 1 }
+            vectors.append(v)
+        }
+        var records: [Record] = []
+        for (i, v) in vectors.enumerated() {
+            var r = Record(fields: [("i", .int(Int64(i)))])
+            switch i {
+            case 3: r["features"] = .array([.double(1)])                        // too short
+            case 9: break                                                        // no vector
+            case 12: r.setVector("features", Array(v.prefix(n - 1)))            // typed, too short
+            case let i where i % 2 == 0: r.setVector("features", v)             // typed
+            default: r["features"] = .array(v.map { $0.isNaN ? .null : .double(Double($0)) })  // JSON
+            }
+            records.append(r)
+        }
+        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
+        try await scorer.process(&batch)
+        #expect(batch.records.map { $0["i"]?.intValue } == (0..<20).filter { ![3, 9, 12].contains($0) }.map { Int64($0) })
+        for r in batch.records {
+            let i = Int(try #require(r["i"]?.intValue))
+            let score = try #require(r["fraud_score"]?.doubleValue)
+            #expect(score == Double(Self.bundle.model.predict(vectors[i])), "record \(i)")
+            #expect(r["is_alert"] == .bool(score >= Self.bundle.alertThreshold))
+            #expect(r["features"] == nil, "the vector is dropped after scoring")
+        }
+        var reasons: [Int64: String] = [:]
+        for d in batch.deadLetters { reasons[d.record["i"]?.intValue ?? -1] = d.reason }
+        #expect(reasons[3] == "feature vector has 1 values, the model needs \(n)")
+        #expect(reasons[9] == "no feature vector in field \"features\" (is feature_scaler before the scorer?)")
+        #expect(reasons[12] == "feature vector has \(n - 1) values, the model needs \(n)")
+        #expect(batch.deadLetters.allSatisfy { $0.stage == "score" })
     }
 
     @Test func baseScoreAndObjectivesFollowXGBoost() throws {

@@ -65,6 +65,18 @@ for _ in 0..<7 {
     for i in 0..<n { sink += bundle.model.predict(scaled[i % scaled.count]) }
     modelRuns.append((now() - start) / Double(n) * 1e6)
 }
+// A batch at a time (what local_model does: 1,000 rows, tree by tree over the batch), bit-equal to the above.
+var batchPredictRuns: [Double] = []
+let batchRows = scaled.prefix(1000).flatMap { $0 }
+var batchEqual = true
+for round in 0..<7 {
+    let n = 300
+    let start = now()
+    for _ in 0..<n { sink += batchRows.withUnsafeBufferPointer { bundle.model.predictions(rows: $0, count: 1000) }[round] }
+    batchPredictRuns.append((now() - start) / Double(n * 1000) * 1e6)
+}
+let batchScores = batchRows.withUnsafeBufferPointer { bundle.model.predictions(rows: $0, count: 1000) }
+for i in 0..<1000 where batchScores[i].bitPattern != bundle.model.predict(scaled[i]).bitPattern { batchEqual = false }
 // The node walk on the same rows (models with categorical splits or trees deeper than 10 levels).
 var nodeRuns: [Double] = []
 for _ in 0..<7 {
@@ -134,6 +146,8 @@ print(String(format: "trees: %d, features: %d, rows: %d (mixed from %d fixture r
 print(String(format: "scale + predict, one row at a time: median %.3f µs/row (%.0f rows/s), runs %@", median(singleRuns),
              1e6 / median(singleRuns), singleRuns.map { String(format: "%.3f", $0) }.joined(separator: " ")))
 print(String(format: "predict only (pre-scaled rows):     median %.3f µs/row (%.0f rows/s)", median(modelRuns), 1e6 / median(modelRuns)))
+print(String(format: "predict, batches of 1000 rows:       median %.3f µs/row (%.0f rows/s), bit-equal to one at a time: %@",
+             median(batchPredictRuns), 1e6 / median(batchPredictRuns), batchEqual ? "yes" : "NO"))
 print(String(format: "predict only, node walk:            median %.3f µs/row (%.0f rows/s)", median(nodeRuns), 1e6 / median(nodeRuns)))
 print(String(format: "TreeSHAP contributions (explain):    median %.1f µs/row (%.0f rows/s), per-leaf tables: %@", median(explainRuns),
              1e6 / median(explainRuns), bundle.model.explainsWithTables ? "yes" : "no"))

@@ -81,34 +81,31 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let model = scoring.model
         let n = model.featureCount
         let versionValue = JSONValue.string(scoring.version), variantValue = JSONValue.string(variant)
-        var x = [Float](repeating: .nan, count: n)
-        // Alerts are explained together after scoring: TreeSHAP goes tree by tree over all of them.
-        var explain: [Int] = []
-        var vectors: [Float] = []
-        // Position of the record in the batch once the failures are removed (removal keeps the order).
-        var kept = 0
+        // The batch's vectors one after another, scored in one call (tree by tree over the batch), then written.
+        var rows: [Float] = []
+        rows.reserveCapacity(batch.records.count * n)
         batch.removeFailures(stage: id) { record in
-            let failure = scoreOne(&record)
-            if failure == nil { kept += 1 }
-            return failure
-        }
-        func scoreOne(_ record: inout Record) -> String? {
-            let score: Float
-            let typed = record.vector(inputKey)
-            if let typed {
+            if let typed = record.vector(inputKey) {
                 // What feature_scaler wrote, as floats: no JSON on the way.
                 guard typed.count == n else { return "feature vector has \(typed.count) values, the model needs \(n)" }
-                score = typed.withUnsafeBufferPointer { model.predict($0) }
+                rows += typed
             } else {
                 guard let values = record[inputKey]?.arrayValue else {
                     return "no feature vector in field \"\(input)\" (is feature_scaler before the scorer?)"
                 }
                 guard values.count == n else { return "feature vector has \(values.count) values, the model needs \(n)" }
-                for i in 0..<n { x[i] = values[i].doubleValue.map(Float.init) ?? .nan }
-                score = model.predict(x)
+                for v in values { rows.append(v.doubleValue.map(Float.init) ?? .nan) }
             }
+            return nil
+        }
+        let scores = rows.withUnsafeBufferPointer { model.predictions(rows: $0, count: batch.records.count) }
+        // Alerts are explained together after scoring: TreeSHAP goes tree by tree over all of them.
+        var explain: [Int] = []
+        var vectors: [Float] = []
+        for i in batch.records.indices {
+            let score = scores[i]
             let alert = Double(score) >= scoring.threshold
-            record.set(Self.scoreFields) { j in
+            batch.records[i].set(Self.scoreFields) { j in
                 switch j {
                 case 0: .double(Double(score))
                 case 1: versionValue
@@ -117,11 +114,10 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
                 }
             }
             if explainTop > 0 && alert {
-                explain.append(kept)
-                vectors += typed ?? x
+                explain.append(i)
+                vectors += rows[i * n..<(i + 1) * n]
             }
-            if !keepFeatures { record[inputKey] = nil }
-            return nil
+            if !keepFeatures { batch.records[i][inputKey] = nil }
         }
         guard !explain.isEmpty,
               let contributions = vectors.withUnsafeBufferPointer({ model.contributions(rows: $0, count: explain.count) })
