@@ -51,3 +51,39 @@ import Testing
         }
     }
 }
+
+/// The reference file of `mode: file`: rows by key with the configured fields (absent ones null), a later line
+/// for a key replacing the earlier, and a bad line failing the load with its line number and what is wrong.
+@Suite struct BroadcastFileTests {
+    @Test func loadsRowsAndNamesTheBadLine() throws {
+        let dir = TestFiles.scratch("broadcast-file")
+        let good = dir + "/users.jsonl"
+        TestFiles.write("""
+            {"user_id": "u1", "age": 31, "location": 4, "other": "x"}
+            {"user_id": "u2", "age": 40}
+
+            {"user_id": "u1", "age": 32, "location": 5}
+            {"user_id": 17, "age": 50, "location": "far"}
+            """, to: good)
+        let columns = try DynamoBroadcast.loadFile(good, key: "user_id", fields: ["age", "location"])
+        let rows = columns.rows(of: ["u1", "u2", "17", "u3", nil])
+        #expect(rows[3] == -1 && rows[4] == -1)
+        #expect(columns.row(Int(rows[0])) == [.int(32), .int(5)])
+        #expect(columns.row(Int(rows[1])) == [.int(40), .null])
+        #expect(columns.row(Int(rows[2])) == [.int(50), .string("far")])
+
+        for (text, message) in [
+            (#"{"user_id": "u1", "age": 1}\#n{"user_id": "u2", "age": }"#, "line 2: "),
+            (#"{"user_id": "u1", "age": 1}\#n{"user_id": "u2"}\#n{"age": 3}"#, #"line 3: item has no "user_id""#),
+        ] {
+            let bad = dir + "/bad.jsonl"
+            TestFiles.write(text + "\n", to: bad)
+            do {
+                _ = try DynamoBroadcast.loadFile(bad, key: "user_id", fields: ["age"])
+                Issue.record("\(text) loaded")
+            } catch {
+                #expect("\(error)".contains(message) && "\(error)".contains(bad), "\(error)")
+            }
+        }
+    }
+}

@@ -164,19 +164,20 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         var columns = BroadcastTable.Columns(fieldCount: fields.count)
         columns.reserve(lines + 1)
         let parser = RecordParser()
+        // Bound once: by name, every row looked each field up in the process-wide name table.
+        let keyField = FieldKey(key), fieldKeys = fields.map(FieldKey.init)
         var lineNo = 0
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         func handle(_ line: UnsafeRawBufferPointer) throws {
             lineNo += 1
-            let parsed: [(String, JSONValue)]?
-            do { parsed = try parser.parse(line) } catch {
+            let parsed: Record?
+            do { parsed = try parser.parseRecord(line, origin: .none) } catch {
                 throw PipelineError(.config, "line \(lineNo): \(error.message)", at: path)
             }
-            guard let item = parsed else { return }
-            let r = Record(fields: item)
-            guard let k = r[key]?.keyText else { throw PipelineError(.config, "line \(lineNo): item has no \"\(key)\"", at: path) }
-            columns.upsert(k, fields.map { r[$0] ?? .null })
+            guard let r = parsed else { return }
+            guard let k = r[keyField]?.keyText else { throw PipelineError(.config, "line \(lineNo): item has no \"\(key)\"", at: path) }
+            columns.upsert(k, fieldKeys.map { r[$0] ?? .null })
         }
         while true {
             let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
@@ -184,9 +185,10 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             pending.append(contentsOf: chunk[0..<n])
             var start = 0
             try pending.withUnsafeBytes { buf in
-                while let nl = buf[start...].firstIndex(of: 0x0A) {
-                    try handle(UnsafeRawBufferPointer(rebasing: buf[start..<nl]))
-                    start = nl + 1
+                while start < buf.count, let nl = memchr(buf.baseAddress! + start, 0x0A, buf.count - start) {
+                    let end = buf.baseAddress!.distance(to: UnsafeRawPointer(nl))
+                    try handle(UnsafeRawBufferPointer(rebasing: buf[start..<end]))
+                    start = end + 1
                 }
             }
             pending.removeFirst(start)
