@@ -163,42 +163,6 @@ static inline void prefetch_ahead(const ctreeshap_tables *t, int32_t l) {
     __builtin_prefetch(t->ratios + t->featureStart[a]);
 }
 
-// Leaf l for every group; the switch on its size is taken once per leaf, not once per group.
-#define LEAF_GROUPS(D_, PAIR_)                                                                                     \
-    for (int32_t g0 = 0; g0 < groups; g0 += GROUPS_AT_ONCE) {                                                      \
-        const int32_t count = groups - g0 < GROUPS_AT_ONCE ? groups - g0 : GROUPS_AT_ONCE;                         \
-        patterns_at(t, l, d, left, groups, g0, count, patterns);                                                   \
-        for (int32_t i = 0; i < count; i++) leaf(t, l, d, D_, PAIR_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi); \
-    }
-
-__attribute__((target("avx2")))
-void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                           const int32_t *left, int32_t groups, float *phi) {
-    const size_t lanes = (size_t)groups * 8;
-    __m256i patterns[GROUPS_AT_ONCE];
-    for (int32_t l = leaf_begin; l < leaf_end; l++) {
-        const int32_t d = t->featureStart[l + 1] - t->featureStart[l];
-        prefetch_ahead(t, l);
-        // One copy of the loop per table size and kind, its lookups unrolled.
-        switch (t->pairs[l] ? d + 16 : d) {
-        case 0: break;
-        case 1: LEAF_GROUPS(1, 0); break;
-        case 2: LEAF_GROUPS(2, 0); break;
-        case 3: LEAF_GROUPS(3, 0); break;
-        case 4: LEAF_GROUPS(4, 0); break;
-        case 5: LEAF_GROUPS(5, 0); break;
-        case 6: LEAF_GROUPS(6, 0); break;
-        case 17: LEAF_GROUPS(1, 1); break;
-        case 18: LEAF_GROUPS(2, 1); break;
-        case 19: LEAF_GROUPS(3, 1); break;
-        case 20: LEAF_GROUPS(4, 1); break;
-        case 21: LEAF_GROUPS(5, 1); break;
-        case 22: LEAF_GROUPS(6, 1); break;
-        default: if (t->pairs[l]) { LEAF_GROUPS(0, 1); } else { LEAF_GROUPS(0, 0); } break;
-        }
-    }
-}
-
 // The AVX-512 leaf: the same operations in the same order as `leaf`, eight lanes, but a table of up to 64 entries
 // is read by one or two two-table permutes (vpermt2ps picks from 32 floats) instead of up to 15 AVX2 permutes
 // and blends. The tables sit in zmm registers: T[r] holds entries 16r…16r+15.
@@ -254,38 +218,49 @@ AVX512 void leaf512(const ctreeshap_tables *t, int32_t l, int32_t d, int D, int 
     }
 }
 
-#define LEAF_GROUPS_512(D_, PAIR_)                                                                                    \
+// Leaf l for every group, through the leaf function LEAF; the switch on its size is taken once per leaf, not
+// once per group, and each case is one copy of the loop with its lookups unrolled.
+#define LEAF_GROUPS(LEAF, D_, PAIR_)                                                                                  \
     for (int32_t g0 = 0; g0 < groups; g0 += GROUPS_AT_ONCE) {                                                         \
         const int32_t count = groups - g0 < GROUPS_AT_ONCE ? groups - g0 : GROUPS_AT_ONCE;                            \
         patterns_at(t, l, d, left, groups, g0, count, patterns);                                                      \
-        for (int32_t i = 0; i < count; i++) leaf512(t, l, d, D_, PAIR_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi); \
+        for (int32_t i = 0; i < count; i++) LEAF(t, l, d, D_, PAIR_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi);   \
     }
+
+#define LEAVES(LEAF)                                                                                                  \
+    const size_t lanes = (size_t)groups * 8;                                                                          \
+    __m256i patterns[GROUPS_AT_ONCE];                                                                                 \
+    for (int32_t l = leaf_begin; l < leaf_end; l++) {                                                                 \
+        const int32_t d = t->featureStart[l + 1] - t->featureStart[l];                                               \
+        prefetch_ahead(t, l);                                                                                         \
+        switch (t->pairs[l] ? d + 16 : d) {                                                                           \
+        case 0: break;                                                                                                \
+        case 1: LEAF_GROUPS(LEAF, 1, 0); break;                                                                       \
+        case 2: LEAF_GROUPS(LEAF, 2, 0); break;                                                                       \
+        case 3: LEAF_GROUPS(LEAF, 3, 0); break;                                                                       \
+        case 4: LEAF_GROUPS(LEAF, 4, 0); break;                                                                       \
+        case 5: LEAF_GROUPS(LEAF, 5, 0); break;                                                                       \
+        case 6: LEAF_GROUPS(LEAF, 6, 0); break;                                                                       \
+        case 17: LEAF_GROUPS(LEAF, 1, 1); break;                                                                      \
+        case 18: LEAF_GROUPS(LEAF, 2, 1); break;                                                                      \
+        case 19: LEAF_GROUPS(LEAF, 3, 1); break;                                                                      \
+        case 20: LEAF_GROUPS(LEAF, 4, 1); break;                                                                      \
+        case 21: LEAF_GROUPS(LEAF, 5, 1); break;                                                                      \
+        case 22: LEAF_GROUPS(LEAF, 6, 1); break;                                                                      \
+        default: if (t->pairs[l]) { LEAF_GROUPS(LEAF, 0, 1); } else { LEAF_GROUPS(LEAF, 0, 0); } break;               \
+        }                                                                                                             \
+    }
+
+__attribute__((target("avx2")))
+void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
+                           const int32_t *left, int32_t groups, float *phi) {
+    LEAVES(leaf)
+}
 
 __attribute__((target("avx2,avx512f,avx512vl")))
 void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
                              const int32_t *left, int32_t groups, float *phi) {
-    const size_t lanes = (size_t)groups * 8;
-    __m256i patterns[GROUPS_AT_ONCE];
-    for (int32_t l = leaf_begin; l < leaf_end; l++) {
-        const int32_t d = t->featureStart[l + 1] - t->featureStart[l];
-        prefetch_ahead(t, l);
-        switch (t->pairs[l] ? d + 16 : d) {
-        case 0: break;
-        case 1: LEAF_GROUPS_512(1, 0); break;
-        case 2: LEAF_GROUPS_512(2, 0); break;
-        case 3: LEAF_GROUPS_512(3, 0); break;
-        case 4: LEAF_GROUPS_512(4, 0); break;
-        case 5: LEAF_GROUPS_512(5, 0); break;
-        case 6: LEAF_GROUPS_512(6, 0); break;
-        case 17: LEAF_GROUPS_512(1, 1); break;
-        case 18: LEAF_GROUPS_512(2, 1); break;
-        case 19: LEAF_GROUPS_512(3, 1); break;
-        case 20: LEAF_GROUPS_512(4, 1); break;
-        case 21: LEAF_GROUPS_512(5, 1); break;
-        case 22: LEAF_GROUPS_512(6, 1); break;
-        default: if (t->pairs[l]) { LEAF_GROUPS_512(0, 1); } else { LEAF_GROUPS_512(0, 0); } break;
-        }
-    }
+    LEAVES(leaf512)
 }
 
 __attribute__((target("avx2")))

@@ -64,6 +64,19 @@ struct CompleteTrees: Sendable {
         self.leaves = leaves
     }
 
+    /// One level of a walk: the heap position under `h` that row `x` goes to. Right unless x < threshold; a
+    /// missing value (NaN fails every comparison) goes by the default. Integer flags rather than || and ?: so
+    /// the compiler emits no branch here.
+    @inline(__always)
+    static func step(_ split: UnsafePointer<Split>, _ x: UnsafePointer<Float>, _ h: Int) -> Int {
+        let node = split[h]
+        let f = x[Int(node.info & 0x7FFF_FFFF)]
+        let atLeast: UInt32 = f >= node.threshold ? 1 : 0
+        let missing: UInt32 = f.isNaN ? 1 : 0
+        let right = atLeast | (missing & ~(node.info >> 31))
+        return 2 &* h &+ 1 &+ Int(right)
+    }
+
     /// Sum of the trees' leaf values from `base`, in tree order (XGBoost's float32 accumulation). Trees are
     /// walked eight at a time in lockstep (they all have the same depth), then four, then one: independent
     /// chains of load → compare → index keep the core busy where one chain would wait on each load (one chain
@@ -76,16 +89,7 @@ struct CompleteTrees: Sendable {
         splits.withUnsafeBufferPointer { splits in
             leaves.withUnsafeBufferPointer { leaves in
                 let s = splits.baseAddress!, l = leaves.baseAddress!
-                @inline(__always) func step(_ split: UnsafePointer<Split>, _ h: Int) -> Int {
-                    let node = split[h]
-                    let f = x[Int(node.info & 0x7FFF_FFFF)]
-                    // Right unless f < threshold; a missing value (NaN fails every comparison) goes by the
-                    // default. Integer flags rather than || and ?: so the compiler emits no branch here.
-                    let atLeast: UInt32 = f >= node.threshold ? 1 : 0
-                    let missing: UInt32 = f.isNaN ? 1 : 0
-                    let right = atLeast | (missing & ~(node.info >> 31))
-                    return 2 &* h &+ 1 &+ Int(right)
-                }
+                @inline(__always) func step(_ split: UnsafePointer<Split>, _ h: Int) -> Int { Self.step(split, x, h) }
                 var t = 0
                 while t &+ 8 <= treeCount {
                     let s0 = s + (t &* internalCount)
@@ -149,14 +153,7 @@ struct CompleteTrees: Sendable {
         let depth = self.depth
         splits.withUnsafeBufferPointer { splits in
             leaves.withUnsafeBufferPointer { leaves in
-                @inline(__always) func step(_ split: UnsafePointer<Split>, _ x: UnsafePointer<Float>, _ h: Int) -> Int {
-                    let node = split[h]
-                    let f = x[Int(node.info & 0x7FFF_FFFF)]
-                    let atLeast: UInt32 = f >= node.threshold ? 1 : 0
-                    let missing: UInt32 = f.isNaN ? 1 : 0
-                    let right = atLeast | (missing & ~(node.info >> 31))
-                    return 2 &* h &+ 1 &+ Int(right)
-                }
+                @inline(__always) func step(_ split: UnsafePointer<Split>, _ x: UnsafePointer<Float>, _ h: Int) -> Int { Self.step(split, x, h) }
                 for t in 0..<treeCount {
                     let st = splits.baseAddress! + t &* internalCount
                     // Leaf k of tree t is at t·leafCount + (h − internalCount).
