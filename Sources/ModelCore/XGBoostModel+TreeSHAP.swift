@@ -189,9 +189,10 @@ extension XGBoostModel {
                         }
                     }
                 }
-                for n in first..<last where !native || t.decisions[n].kind == 3 {
+                // Which way each group's records go at node n, where the AVX2 decisions did not say.
+                func decide(_ n: Int) {
                     let node = nodes[n]
-                    guard node.left >= 0 else { continue }
+                    guard node.left >= 0 else { return }
                     for g in 0..<groups {
                         let goesLeft: SIMD8<Int32>
                         if node.isCategorical {
@@ -218,6 +219,13 @@ extension XGBoostModel {
                         }
                         left[(n &- first) &* groups &+ g] = goesLeft
                     }
+                }
+                if native {
+                    // Only the categorical splits (a list per tree, mostly empty): scanning every node for them
+                    // cost a batch of alerts about as much as the AVX2 decisions themselves.
+                    for n in t.categoricalNodes[Int(t.categoricalStart[tree])..<Int(t.categoricalStart[tree + 1])] { decide(Int(n)) }
+                } else {
+                    for n in first..<last { decide(n) }
                 }
                 if native {
                     UnsafeRawPointer(left.baseAddress!).withMemoryRebound(to: Int32.self, capacity: left.count * 8) { lanesLeft in
@@ -494,6 +502,9 @@ struct TreeSHAPTables: Sendable {
     let maxTreeNodes: Int
     /// Every node's split for the AVX2 decisions (see ctreeshap_split).
     let decisions: [ctreeshap_split]
+    /// Each tree's categorical splits, which the AVX2 decisions leave to Swift: [start[t], start[t + 1]).
+    let categoricalNodes: [Int32]
+    let categoricalStart: [Int32]
 
     init?(model: XGBoostModel) {
         guard model.canExplain, !model.roots.isEmpty else { return nil }
@@ -566,6 +577,15 @@ struct TreeSHAPTables: Sendable {
             return ctreeshap_split(threshold: node.value, feature: Int32(node.feature), kind: kind)
         }
         maxTreeNodes = zip(treeNodeStart.dropFirst(), treeNodeStart).map { Int($0 - $1) }.max() ?? 0
+        var categorical: [Int32] = [], categoricalStart: [Int32] = [0]
+        for t in model.roots.indices {
+            for n in Int(treeNodeStart[t])..<Int(treeNodeStart[t + 1]) where model.nodes[n].left >= 0 && model.nodes[n].isCategorical {
+                categorical.append(Int32(n))
+            }
+            categoricalStart.append(Int32(categorical.count))
+        }
+        categoricalNodes = categorical
+        self.categoricalStart = categoricalStart
     }
 
     /// The distinct features of a path (in order of first split), the product of each one's cover ratios, and the
