@@ -62,6 +62,21 @@ __attribute__((target("avx2"), always_inline)) static inline void permute_all(__
     for (int r = 0; r < (D <= 3 ? 1 : 1 << (D - 3)); r++) out[r] = _mm256_permutevar8x32_ps(table[r], i);
 }
 
+// φ[feature] (eight lanes) += `entry`.
+__attribute__((target("avx2"), always_inline)) static inline void add_to(float *out, size_t lanes, int32_t feature, __m256 entry) {
+    float *p = out + (size_t)feature * lanes;
+    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), entry));
+}
+
+// φ[feature] += path feature k's term: ratio · entry (H without k) where the record agrees on k, `own` (−H)
+// where it does not. Bit k of the pattern moved to the sign bit, which blendv selects by.
+__attribute__((target("avx2"), always_inline)) static inline void add_term(float *out, size_t lanes, int32_t feature, float ratio,
+                                                                           __m256 entry, __m256 own, __m256i pattern, int k) {
+    const __m256 agreed = _mm256_mul_ps(_mm256_set1_ps(ratio), entry);
+    const __m256 agrees = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - k)));
+    add_to(out, lanes, feature, _mm256_blendv_ps(own, agreed, agrees));
+}
+
 // One leaf (or pair of leaves) for one group of eight records, whose patterns are given. D: the leaf's distinct
 // path features when its table fits in registers (1…6), else 0 (the reads go to memory; d is the count then).
 // pair: the last feature's term is the second table's entry at the pattern (see TreeSHAPTables).
@@ -100,11 +115,7 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
         } else {
             entry = pick(permuted, high, D, k);
         }
-        const __m256 agreed = _mm256_mul_ps(_mm256_set1_ps(ratios[k]), entry);
-        // Bit k moved to the sign bit, which blendv selects by.
-        const __m256 agrees = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - k)));
-        float *p = out + (size_t)features[k] * lanes;
-        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_blendv_ps(own, agreed, agrees)));
+        add_term(out, lanes, features[k], ratios[k], entry, own, pattern, k);
     }
     if (pair) {
         const int32_t size = 1 << (D > 0 ? D : d);
@@ -117,8 +128,7 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
         } else {
             entry = gather8(h + size, pattern);
         }
-        float *p = out + (size_t)features[n] * lanes;
-        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), entry));
+        add_to(out, lanes, features[n], entry);
     }
 }
 
@@ -198,10 +208,7 @@ AVX512 void leaf512(const ctreeshap_tables *t, int32_t l, int32_t d, int D, int 
     for (int32_t k = 0; k < n; k++) {
         const __m256i flipped = _mm256_xor_si256(pattern, _mm256_set1_epi32(1 << k));
         const __m256 entry = D > 0 ? lookup512(T, D, flipped) : gather8(h, flipped);
-        const __m256 agreed = _mm256_mul_ps(_mm256_set1_ps(ratios[k]), entry);
-        const __m256 agrees = _mm256_castsi256_ps(_mm256_sll_epi32(pattern, _mm_cvtsi32_si128(31 - k)));
-        float *p = out + (size_t)features[k] * lanes;
-        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_blendv_ps(own, agreed, agrees)));
+        add_term(out, lanes, features[k], ratios[k], entry, own, pattern, k);
     }
     if (pair) {
         const int32_t size = 1 << (D > 0 ? D : d);
@@ -213,8 +220,7 @@ AVX512 void leaf512(const ctreeshap_tables *t, int32_t l, int32_t d, int D, int 
         } else {
             entry = gather8(h + size, pattern);
         }
-        float *p = out + (size_t)features[n] * lanes;
-        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), entry));
+        add_to(out, lanes, features[n], entry);
     }
 }
 

@@ -41,7 +41,6 @@ extension XGBoostModel {
         public static var fastest: ExplainKernel { avx512.isAvailable ? .avx512 : avx2.isAvailable ? .avx2 : .portable }
     }
 
-
     /// Whether explanations take the per-leaf tables (builds them on first use).
     public var explainsWithTables: Bool { canExplain && shapTables.tables(self) != nil }
 
@@ -189,7 +188,8 @@ extension XGBoostModel {
                         }
                     }
                 }
-                // Which way each group's records go at node n, where the AVX2 decisions did not say.
+                // Which way each group's records go at node n: every node on the portable path, the categorical
+                // ones beside the C decisions.
                 func decide(_ n: Int) {
                     let node = nodes[n]
                     guard node.left >= 0 else { return }
@@ -221,8 +221,8 @@ extension XGBoostModel {
                     }
                 }
                 if native {
-                    // Only the categorical splits (a list per tree, mostly empty): scanning every node for them
-                    // cost a batch of alerts about as much as the AVX2 decisions themselves.
+                    // Only the categorical splits, from a list per tree (mostly empty): scanning every node for
+                    // them cost batches of 21 alerts about 5 % (bench/scorer.sh, cold caches).
                     for n in t.categoricalNodes[Int(t.categoricalStart[tree])..<Int(t.categoricalStart[tree + 1])] { decide(Int(n)) }
                 } else {
                     for n in first..<last { decide(n) }

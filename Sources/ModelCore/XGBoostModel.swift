@@ -225,7 +225,8 @@ public struct XGBoostModel: Sendable {
     public func predict(_ x: [Float]) -> Float { x.withUnsafeBufferPointer { predict($0) } }
 
     /// `predict` for `count` rows of `featureCount` values, one after another in `rows`: the same values bit for
-    /// bit, tree by tree over the batch where the complete-tree layout applies (about twice as fast a row).
+    /// bit, tree by tree over the batch where the complete-tree layout applies (a fifth less time a row:
+    /// `bench/scorer.sh`, 0.54 against 0.65 µs).
     public func predictions(rows: UnsafeBufferPointer<Float>, count: Int) -> [Float] {
         let width = featureNames.count
         precondition(rows.count >= count * width, "\(rows.count) values for \(count) rows of \(width)")

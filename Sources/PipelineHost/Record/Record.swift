@@ -176,12 +176,7 @@ public struct Record: Sendable {
     }
 
     /// Sets field `name` to a float vector kept typed (one per record: a second replaces the first as JSON).
-    public mutating func setVector(_ name: String, _ values: [Float]) {
-        if let slot = vectorSlot { storage[slot.index].1 = Self.json(slot.values) }
-        vectorSlot = nil
-        self[name] = .null
-        vectorSlot = (index(of: name)!, values)
-    }
+    public mutating func setVector(_ name: String, _ values: [Float]) { setVector(FieldKey(name), values) }
 
     /// `setVector` for a bound key.
     public mutating func setVector(_ key: FieldKey, _ values: [Float]) {

@@ -41,8 +41,6 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let scaler: FeatureScaler
         /// What the input vector must mean: the bundle's features, scaled by its scaler.
         let contract: FieldContract
-        /// The record fields named like the model's features, for the raw values of explained features.
-        let featureKeys: [FieldKey]
     }
 
     let scoring: BundleSlot<Scoring>
@@ -63,7 +61,7 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let input = config.string("input_field")
         scoring = try BundleSlot(config.string("bundle"), environment: context.environment, shared: context.shared) { bundle in
             Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler,
-                    contract: bundle.featureContract(field: input), featureKeys: bundle.model.featureNames.map(FieldKey.init))
+                    contract: bundle.featureContract(field: input))
         }
         self.input = input
         inputKey = FieldKey(input)
@@ -135,7 +133,6 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         let names = scoring.model.featureNames
         return TopFeatures.json(c, names: names, top: top) { i in
             if x[i].isNaN { return .null }
-            if let own = record[scoring.featureKeys[i]], own.doubleValue != nil { return own }
             return TopFeatures.recordValue(names[i]) { record[$0] } ?? TopFeatures.unscaled(x[i], at: i, scaler: scoring.scaler)
         }
     }
