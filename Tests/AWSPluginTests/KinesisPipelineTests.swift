@@ -204,6 +204,38 @@ struct KinesisPipelineTests {
         #expect(waited < 5, "the alert took \(waited)s")
     }
 
+    /// An S3 object filling in a quiet stream is uploaded once it has waited batch.max_age (the shared driver's
+    /// batch timer), not at the next checkpoint (an hour here), and its records are acknowledged with it.
+    @Test func aQuietStreamsObjectIsUploadedAtMaxAgeNotAtTheNextCheckpoint() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("quiet-s3", shards: 1)
+        try await aws.s3.createBucket("aged")
+        let harness = PipelineHarness("aged")
+        let stop = StopSignal()
+        let run = Task {
+            try await harness.run("""
+                "source": {"type": "kinesis", "stream_name": "quiet-s3", "endpoint_url": "\(moto.endpoint)", "poll_interval": "200ms"},
+                "sinks": [{"type": "s3", "id": "archive", "bucket": "aged", "endpoint_url": "\(moto.endpoint)",
+                           "batch": {"max_age": "500ms"}}]
+                """, interval: "1h", stop: stop)
+        }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let put = Date()
+        try await aws.put("quiet-s3", Self.transactions(0..<3))
+        var objects: [String: [String]] = [:]
+        while objects.isEmpty && Date().timeIntervalSince(put) < 20 {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            objects = try await aws.objects(bucket: "aged", prefix: "")
+        }
+        let waited = Date().timeIntervalSince(put)
+        stop.stop()
+        _ = try await run.value
+        #expect(objects.values.flatMap { $0 }.count == 3)
+        // Poll interval + max_age + half of it (the timer's period) + an upload, with room for a loaded machine.
+        #expect(waited < 5, "the object took \(waited)s")
+    }
+
     @Test func snsRejectsOversizedMessagesAndPublishesTheRest() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)

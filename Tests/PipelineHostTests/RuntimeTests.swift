@@ -87,6 +87,18 @@ import Testing
         #expect(try checkpoint().positions["p0"] == .int(500))
     }
 
+    @Test func aSinksBatchTimerDoesNotHoldTheShutdownBack() async throws {
+        RecordingSink.reset()
+        // The timer ticks every 30 s; it must end with its sink, not sleep out its period.
+        let started = MonotonicClock.seconds()
+        _ = try await run("""
+            "source": {"type": "generator", "count": 100, "batch_size": 10},
+            "sinks": [{"type": "recording", "id": "timed", "batch_timer": "60s"}]
+            """)
+        #expect(RecordingSink.records("timed").count == 100)
+        #expect(MonotonicClock.seconds() - started < 10, "the run took \(MonotonicClock.seconds() - started) s")
+    }
+
     @Test func ackTrackerNeverCompletesPastAnUnacknowledgedBatch() async throws {
         let tracker = AckTracker()
         for id in 1...3 { tracker.register(UInt64(id)) }

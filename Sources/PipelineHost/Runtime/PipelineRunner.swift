@@ -199,11 +199,7 @@ public final class PipelineRunner: Sendable {
             sinkTasks.add(s.id) {
                 if let predecessor { try await self.retire(predecessor) }
                 defer { s.finished.open() }
-                try await Self.runSink(s.sink, id: s.id, input: s.channel, countsAsOutput: true, stats: self.stats, meters: s.meters)
-            }
-            // A batch timer ends within half its period of its sink's channel closing.
-            if let age = s.sink.batchMaxAge, age > 0 {
-                sinkTasks.add("\(s.id) batch timer") { await Self.runBatchTimer(maxAge: age, channel: s.channel) }
+                try await Self.runSinkWithTimer(s.sink, id: s.id, input: s.channel, stats: self.stats, meters: s.meters)
             }
         }
 
@@ -482,12 +478,27 @@ public final class PipelineRunner: Sendable {
         try await sink.flush()
     }
 
-    /// Ticks an idle sink's channel every half `batchMaxAge` until the channel closes, so a partial batch does not
-    /// wait for the next delivery or checkpoint (a lone alert in a quiet minute).
+    /// Runs a sink with its batch timer (when it has one) as a child task, cancelled the moment the sink
+    /// finishes: a timer that slept out its period would hold the shutdown back by up to half `batch.max_age`.
+    static func runSinkWithTimer(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, stats: RuntimeStats,
+                                 meters: PipelineTelemetry.StageMeters?) async throws {
+        guard let age = sink.batchMaxAge, age > 0 else {
+            try await runSink(sink, id: id, input: input, countsAsOutput: true, stats: stats, meters: meters)
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await runBatchTimer(maxAge: age, channel: input) }
+            try await runSink(sink, id: id, input: input, countsAsOutput: true, stats: stats, meters: meters)
+            group.cancelAll()
+        }
+    }
+
+    /// Ticks an idle sink's channel every half `batchMaxAge` until the channel closes or the task is cancelled,
+    /// so a partial batch does not wait for the next delivery or checkpoint (a lone alert in a quiet minute).
     static func runBatchTimer(maxAge: Double, channel: BoundedChannel<SinkItem>) async {
         let period = max(0.005, maxAge / 2)
         while !Task.isCancelled && !channel.isClosed {
-            try? await Task.sleep(nanoseconds: UInt64(period * 1e9))
+            do { try await Task.sleep(nanoseconds: UInt64(period * 1e9)) } catch { return }
             channel.offerIfIdle(.tick)
         }
     }

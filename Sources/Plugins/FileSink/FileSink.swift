@@ -1,10 +1,11 @@
 import Foundation
 import Logging
 import PipelineHost
+import Synchronization
 
 /// `file` sink: JSON lines to a file, optionally gzip, rotated by size or age. A delivery is acknowledged
 /// only after its bytes are written and fsynced.
-public final class FileSink: SinkPlugin, @unchecked Sendable {
+public final class FileSink: SinkPlugin {
     public static let descriptor = PluginDescriptor(
         kind: .sink, name: "file",
         summary: "Writes JSON lines to a file (optionally gzip), rotating by size or age; acknowledges after fsync.",
@@ -35,13 +36,83 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
         examples: [#"{"type": "file", "id": "scored", "path": "out/scored.jsonl"}"#,
                    #"{"type": "file", "id": "archive", "path": "out/archive.jsonl", "compression": "gzip", "rotate_bytes": "64MiB"}"#])
 
+    let config: FileSinkConfig
+    /// The open file and what is buffered for it. Behind a lock for `Sendable` only: the runner calls a sink one
+    /// call at a time, so it is never contended, and it is never held across the fsync.
+    private let output: Mutex<FileOutput>
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        let config = FileSinkConfig(config: config)
+        self.config = config
+        output = Mutex(FileOutput(config: config))
+    }
+
+    public func start(_ context: StageContext) async throws { try output.withLock { try $0.start(logger: context.logger) } }
+    public func healthCheck() async throws { try output.withLock { try $0.checkOpen() } }
+
+    public func write(_ delivery: Delivery) async throws {
+        if output.withLock({ $0.rotateAgeDue }) { try await rotate() }
+        if try output.withLock({ try $0.append(delivery) }) { try await sync() }
+        if output.withLock({ $0.rotateBytesDue }) { try await rotate() }
+    }
+
+    public func flush() async throws { try await sync() }
+
+    public func close() async throws {
+        try await sync()
+        output.withLock { $0.closeFile() }
+    }
+
+    /// Writes what is buffered, fsyncs, then acknowledges every delivery it held.
+    private func sync() async throws {
+        let (fd, path, deliveries) = try output.withLock { try $0.writeOutForSync() }
+        if !deliveries.isEmpty {
+            try await BlockingIO.run {
+                guard fsync(fd) == 0 else { throw FileIO.errno(path: path, "fsync") }
+            }
+        }
+        for d in deliveries { d.acknowledge() }
+    }
+
+    private func rotate() async throws {
+        try await sync()
+        try output.withLock { try $0.openNextFile() }
+    }
+}
+
+/// The `file` sink's settings, read once from the spec.
+struct FileSinkConfig: Sendable {
     let basePath: String
     let gzip: Bool
     let rotateBytes: Int64?
     let rotateAge: Double?
     let flushBytes: Int
 
-    // State below is touched only from this sink's stage task, one call at a time.
+    init(config: ComponentConfig) {
+        var path = config.string("path")
+        gzip = config.string("compression") == "gzip"
+        if gzip && !path.hasSuffix(".gz") { path += ".gz" }
+        basePath = path
+        rotateBytes = config["rotate_bytes"] == nil ? nil : config.bytes("rotate_bytes")
+        rotateAge = config.optionalSeconds("rotate_age")
+        flushBytes = Int(config.bytes("flush_bytes"))
+    }
+
+    var rotates: Bool { rotateBytes != nil || rotateAge != nil }
+
+    /// `out/scored.jsonl` → `out/scored-000007.jsonl` (the `.jsonl.gz` double extension kept whole).
+    func numberedPath(_ n: Int) -> String {
+        let dir = (basePath as NSString).deletingLastPathComponent
+        let name = (basePath as NSString).lastPathComponent
+        let dot = name.firstIndex(of: ".") ?? name.endIndex
+        let numbered = "\(name[..<dot])-\(String(format: "%06d", n))\(name[dot...])"
+        return dir.isEmpty ? numbered : dir + "/" + numbered
+    }
+}
+
+/// The file being written: its descriptor, what is buffered and the deliveries waiting for an fsync.
+struct FileOutput {
+    let config: FileSinkConfig
     private var fd: Int32 = -1
     private var currentPath = ""
     private var fileBytes: Int64 = 0
@@ -54,60 +125,41 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
     private var unsyncedBytes = 0
     private var logger = Logger(label: "file-sink")
 
-    public init(config: ComponentConfig, context: BuildContext) throws {
-        var path = config.string("path")
-        gzip = config.string("compression") == "gzip"
-        if gzip && !path.hasSuffix(".gz") { path += ".gz" }
-        basePath = path
-        rotateBytes = config["rotate_bytes"] == nil ? nil : config.bytes("rotate_bytes")
-        rotateAge = config.optionalSeconds("rotate_age")
-        flushBytes = Int(config.bytes("flush_bytes"))
-    }
+    init(config: FileSinkConfig) { self.config = config }
 
-    var rotates: Bool { rotateBytes != nil || rotateAge != nil }
-
-    public func start(_ context: StageContext) async throws {
-        logger = context.logger
-        let dir = (basePath as NSString).deletingLastPathComponent
+    mutating func start(logger: Logger) throws {
+        self.logger = logger
+        let dir = (config.basePath as NSString).deletingLastPathComponent
         try FileIO.createDirectory(dir.isEmpty ? "." : dir)
-        if rotates {
+        if config.rotates {
             sequence = highestSequence()
             // Only the last file can hold what an interrupted run left; empty (or emptied), it is used again.
             if sequence > 0 {
-                let last = numberedPath(sequence)
+                let last = config.numberedPath(sequence)
                 try repairTail(last)
                 if Self.size(last) == 0 { sequence -= 1 }
             }
         } else {
-            try repairTail(basePath)
+            try repairTail(config.basePath)
         }
         try openNext()
     }
 
-    public func healthCheck() async throws {
-        guard fd >= 0 else { throw PipelineError(.sink, "output file is not open", at: basePath) }
-    }
-
-    /// `out/scored.jsonl` → `out/scored-000007.jsonl` (the `.jsonl.gz` double extension kept whole).
-    func numberedPath(_ n: Int) -> String {
-        let dir = (basePath as NSString).deletingLastPathComponent
-        let name = (basePath as NSString).lastPathComponent
-        let dot = name.firstIndex(of: ".") ?? name.endIndex
-        let numbered = "\(name[..<dot])-\(String(format: "%06d", n))\(name[dot...])"
-        return dir.isEmpty ? numbered : dir + "/" + numbered
+    func checkOpen() throws {
+        guard fd >= 0 else { throw PipelineError(.sink, "output file is not open", at: config.basePath) }
     }
 
     private func highestSequence() -> Int {
         var best = 0
         var n = 1
         // Numbered files are dense from 1; stop at the first gap.
-        while FileManager.default.fileExists(atPath: numberedPath(n)) { best = n; n += 1 }
+        while FileManager.default.fileExists(atPath: config.numberedPath(n)) { best = n; n += 1 }
         return best
     }
 
-    private func openNext() throws {
-        if rotates { sequence += 1 }
-        currentPath = rotates ? numberedPath(sequence) : basePath
+    private mutating func openNext() throws {
+        if config.rotates { sequence += 1 }
+        currentPath = config.rotates ? config.numberedPath(sequence) : config.basePath
         fd = open(currentPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileIO.errno(path: currentPath, "open") }
         var st = stat()
@@ -123,17 +175,17 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
 
     /// Cuts off what a process killed mid-write left at the end of `path` (see the descriptor). What is cut was
     /// never acknowledged, so it will be replayed; without the cut the replay would follow a broken line or member.
-    func repairTail(_ path: String) throws {
+    mutating func repairTail(_ path: String) throws {
         let size = Self.size(path)
         guard size > 0 else { return }
-        let keep = gzip ? try validGzipPrefix(path, size: size) : try completeLinesPrefix(path, size: size)
+        let keep = config.gzip ? try validGzipPrefix(path, size: size) : try completeLinesPrefix(path, size: size)
         guard keep < size else { return }
         let wfd = open(path, O_WRONLY | O_CLOEXEC)
         guard wfd >= 0 else { throw FileIO.errno(path: path, "open") }
         defer { Foundation.close(wfd) }
         guard ftruncate(wfd, off_t(keep)) == 0 else { throw FileIO.errno(path: path, "truncate") }
         guard fsync(wfd) == 0 else { throw FileIO.errno(path: path, "fsync") }
-        logger.warning(gzip ? "cut off a gzip member left incomplete by an interrupted run" : "cut off a partial last line left by an interrupted run",
+        logger.warning(config.gzip ? "cut off a gzip member left incomplete by an interrupted run" : "cut off a partial last line left by an interrupted run",
                        metadata: ["file": "\(path)", "bytes_cut": "\(size - keep)", "bytes_kept": "\(keep)"])
     }
 
@@ -154,7 +206,7 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
         return 0
     }
 
-    /// The length of the file up to the end of its last complete, valid gzip member, when what follows is the
+    /// The length of the file up to the end of its last complete, valid config.gzip member, when what follows is the
     /// beginning of a member; throws when the file holds anything else that a cut could destroy.
     private func validGzipPrefix(_ path: String, size: Int64) throws -> Int64 {
         // The usual case, cheap even for a long file: it ends with a complete member.
@@ -186,59 +238,66 @@ public final class FileSink: SinkPlugin, @unchecked Sendable {
         }
     }
 
-    public func write(_ delivery: Delivery) async throws {
-        if let rotateAge, MonotonicClock.seconds() - openedAt >= rotateAge, fileBytes > 0 { try await rotate() }
+    var rotateAgeDue: Bool {
+        if let rotateAge = config.rotateAge { return MonotonicClock.seconds() - openedAt >= rotateAge && fileBytes > 0 }
+        return false
+    }
+
+    var rotateBytesDue: Bool {
+        if let rotateBytes = config.rotateBytes { return fileBytes >= rotateBytes }
+        return false
+    }
+
+    /// Buffers the delivery's lines (writing them out past 1 MiB); true when enough is unsynced for a sync.
+    mutating func append(_ delivery: Delivery) throws -> Bool {
         Record.writeLines(delivery.records, to: &text)
         unsynced.append(delivery)
-        if gzip {
+        if config.gzip {
             try compressor.compress(text.bytes, into: &compressed)
             unsyncedBytes += text.bytes.count
             text.removeAll()
-            if compressed.count >= 1 << 20 { try writeOut(&compressed) }
+            if compressed.count >= 1 << 20 { try writeOut() }
         } else {
             unsyncedBytes += text.bytes.count
-            if text.bytes.count >= 1 << 20 { try writeOut(&text.bytes) }
+            if text.bytes.count >= 1 << 20 { try writeOut() }
         }
-        if unsyncedBytes >= flushBytes { try await sync() }
-        if let rotateBytes, fileBytes >= rotateBytes { try await rotate() }
+        return unsyncedBytes >= config.flushBytes
     }
 
-    private func writeOut(_ bytes: inout [UInt8]) throws {
+    /// Writes out the compressed bytes (gzip) or the text.
+    private mutating func writeOut() throws {
+        if config.gzip {
+            try Self.writeOut(&compressed, fd: fd, path: currentPath, fileBytes: &fileBytes)
+        } else {
+            try Self.writeOut(&text.bytes, fd: fd, path: currentPath, fileBytes: &fileBytes)
+        }
+    }
+
+    private static func writeOut(_ bytes: inout [UInt8], fd: Int32, path: String, fileBytes: inout Int64) throws {
         guard !bytes.isEmpty else { return }
-        try FileIO.writeAll(fd: fd, bytes, path: currentPath)
+        try FileIO.writeAll(fd: fd, bytes, path: path)
         fileBytes += Int64(bytes.count)
         bytes.removeAll(keepingCapacity: true)
     }
 
-    /// Writes what is buffered, fsyncs, then acknowledges every delivery it held.
-    private func sync() async throws {
-        if gzip {
-            try compressor.finishMember(into: &compressed)
-            try writeOut(&compressed)
-        } else {
-            try writeOut(&text.bytes)
+    /// Writes out what is buffered and hands over the deliveries it holds, with the file to fsync before they
+    /// are acknowledged.
+    mutating func writeOutForSync() throws -> (fd: Int32, path: String, deliveries: [Delivery]) {
+        if config.gzip { try compressor.finishMember(into: &compressed) }
+        try writeOut()
+        defer {
+            unsynced.removeAll(keepingCapacity: true)
+            unsyncedBytes = 0
         }
-        if !unsynced.isEmpty {
-            let (fd, path) = (fd, currentPath)
-            try await BlockingIO.run {
-                guard fsync(fd) == 0 else { throw FileIO.errno(path: path, "fsync") }
-            }
-        }
-        for d in unsynced { d.acknowledge() }
-        unsynced.removeAll(keepingCapacity: true)
-        unsyncedBytes = 0
+        return (fd, currentPath, unsynced)
     }
 
-    private func rotate() async throws {
-        try await sync()
+    mutating func openNextFile() throws {
         Foundation.close(fd)
         try openNext()
     }
 
-    public func flush() async throws { try await sync() }
-
-    public func close() async throws {
-        try await sync()
+    mutating func closeFile() {
         if fd >= 0 { Foundation.close(fd) }
         fd = -1
     }

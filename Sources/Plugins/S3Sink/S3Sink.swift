@@ -5,7 +5,7 @@ import PipelineHost
 
 /// `s3` sink: gzip JSON lines in Hive-style time partitions, one object per time partition and source
 /// partition, named after its first record's source position so that a replay overwrites instead of adding.
-public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state is touched by the sink's task only
+public final class S3Sink: SinkPlugin {
     public static let descriptor = PluginDescriptor(
         kind: .sink, name: "s3",
         summary: "Archives records to S3 as gzip JSON lines under prefix/dt=YYYY-MM-DD/hour=HH/ (Athena-ready), replay-safe object keys.",
@@ -16,7 +16,7 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
             first record (`shardId-000000000001-49590338271490256608559692538361571095921575989136588898.json.gz`; \
             characters outside [A-Za-z0-9._-] are written ~XX). An object is closed and uploaded when it holds \
             `batch.max_events` records or `batch.max_bytes` bytes (uncompressed), when the oldest open object is \
-            `batch.max_age` old (checked as records arrive), and at every checkpoint; a delivery is acknowledged once \
+            `batch.max_age` old (the batch timer checks while the input is idle), and at every checkpoint; a delivery is acknowledged once \
             every object holding its records is uploaded. \
             Why these keys: after a crash the pipeline replays from the last checkpoint, and every object \
             closed at that checkpoint ended there, so the replay's first object of each group starts at the same \
@@ -49,46 +49,58 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
         ],
         examples: [#"{"type": "s3", "id": "archive", "bucket": "fraud-archive", "prefix": "transactions/"}"#])
 
+    let config: S3SinkConfig
+    let connection: SinkConnection<S3ObjectWriter, S3Client>
+
+    public init(config: ComponentConfig, context: BuildContext) throws {
+        let config = try S3SinkConfig(config: config, environment: context.environment)
+        self.config = config
+        connection = SinkConnection(destination: config.bucket) { $0.client.shutdown() }
+    }
+
+    public func start(_ context: StageContext) async throws {
+        let client = AWSClient(region: config.region, retryPolicy: config.retry, environment: config.environment)
+        let s3 = try S3Client(client: client, endpointURL: config.endpointURL)
+        let writer = S3ObjectWriter(config: config, logger: context.logger, writerID: context.writerID)
+        let driver = SinkDriver(writer: writer, sender: S3ObjectSender(s3: s3, bucket: config.bucket), settings: config.batch,
+                                maxInFlight: config.maxInFlight, maxOpenBatches: config.maxOpenObjects)
+        connection.started(driver, client: s3)
+    }
+
+    public func healthCheck() async throws {
+        _ = try await connection.client().listObjectsV2(bucket: config.bucket, prefix: config.prefix.isEmpty ? nil : config.prefix, maxKeys: 1)
+    }
+
+    public var batchMaxAge: Double? { config.batch.maxAge }
+    public func write(_ delivery: Delivery) async throws { try await connection.driver().write(delivery) }
+    public func flushDue() async throws { try await connection.driver().flushDue() }
+    public func flush() async throws { try await connection.driver().flush() }
+    public func close() async throws { try await connection.close() }
+}
+
+/// The `s3` sink's settings, read once from the spec.
+struct S3SinkConfig: Sendable {
     let bucket: String
     let prefix: String
     let region: String
     let endpointURL: String?
-    let timeField: String
-    let maxEvents: Int
-    let maxBytes: Int
-    let maxAge: Double
+    let timeField: FieldKey
+    let batch: BatchSettings
     let multipartThreshold: Int
     let maxOpenObjects: Int
     let maxInFlight: Int
     let retry: RetryPolicy
     let environment: [String: String]
 
-    // Sink-task state.
-    private var s3: S3Client?
-    private var logger = Logger(label: "s3")
-    private var open: [String: PendingObject] = [:]
-    /// Objects (not yet uploaded) holding records of each delivery.
-    private var holders: [ObjectIdentifier: Int] = [:]
-    private var objectsOpened = 0
-    private var withoutTime = 0
-    /// This process's writer id when hosts share the source's partitions (see `StageContext.writerID`).
-    private var writerID: String?
-    /// Objects named so far with the writer id: each name also carries its number, because one process can
-    /// read the same records twice (a lease lost and taken back) and must not replace its own earlier object.
-    private var objectsNamed = 0
-
-    public init(config: ComponentConfig, context: BuildContext) throws {
+    init(config: ComponentConfig, environment: [String: String]) throws {
         bucket = config.string("bucket")
         var p = config.string("prefix")
         if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
         prefix = p
-        region = AWSClient.region(config: config, environment: context.environment)
+        region = AWSClient.region(config: config, environment: environment)
         endpointURL = config.optionalString("endpoint_url")
-        timeField = config.string("time_field")
-        let batch = config.nested("batch")
-        maxEvents = batch.int("max_events")
-        maxBytes = Int(batch.bytes("max_bytes"))
-        maxAge = batch.seconds("max_age")
+        timeField = FieldKey(config.string("time_field"))
+        batch = BatchSettings(config: config)
         multipartThreshold = Int(config.bytes("multipart_threshold"))
         maxOpenObjects = config.int("max_open_objects")
         guard multipartThreshold >= 5 * 1024 * 1024 else {
@@ -96,158 +108,58 @@ public final class S3Sink: SinkPlugin, @unchecked Sendable {  // mutable state i
         }
         maxInFlight = config.int("max_in_flight")
         retry = RetryPolicy(config: config)
-        environment = context.environment
+        self.environment = environment
+    }
+}
+
+/// Places records in objects by time partition and source partition and names each object; owned by the driver.
+struct S3ObjectWriter: BatchingSinkWriter {
+    typealias Sender = S3ObjectSender
+    let config: S3SinkConfig
+    let logger: Logger
+    /// This process's writer id when hosts share the source's partitions (see `StageContext.writerID`).
+    let writerID: String?
+    /// Objects named so far with the writer id: each name also carries its number, because one process can
+    /// read the same records twice (a lease lost and taken back) and must not replace its own earlier object.
+    private var objectsNamed = 0
+    /// Records without a usable time field since the last flush.
+    private var withoutTime = 0
+
+    init(config: S3SinkConfig, logger: Logger, writerID: String?) {
+        self.config = config
+        self.logger = logger
+        self.writerID = writerID
     }
 
-    public func start(_ context: StageContext) async throws {
-        logger = context.logger
-        writerID = context.writerID
-        let client = AWSClient(region: region, retryPolicy: retry, environment: environment)
-        s3 = try S3Client(client: client, endpointURL: endpointURL)
+    mutating func item(for record: Record) -> Result<(key: String, item: Record), SinkRefusal> {
+        let seconds = ObjectNaming.seconds(record[config.timeField])
+        if seconds == nil { withoutTime += 1 }
+        let group = ObjectNaming.timePartition(seconds) + "\n" + (ObjectNaming.sourcePosition(record.origin)?.partition ?? "")
+        return .success((group, record))
     }
 
-    public func healthCheck() async throws {
-        _ = try await client().listObjectsV2(bucket: bucket, prefix: prefix.isEmpty ? nil : prefix, maxKeys: 1)
-    }
-
-    private func client() throws -> S3Client {
-        guard let s3 else { throw PipelineError(.sink, "the S3 sink was not started", at: bucket) }
-        return s3
-    }
-
-    public func write(_ delivery: Delivery) async throws {
-        let s3 = try client()
-        let now = MonotonicClock.seconds()
-        var full: [PendingObject] = []
-        var touched: [PendingObject] = []
-        // This call holds the delivery until every record is placed: objects closed early (max_open_objects) are
-        // uploaded mid-loop, and their acknowledgements must not complete a delivery that has records still to place.
-        let me = ObjectIdentifier(delivery)
-        holders[me, default: 0] += 1
-        for record in delivery.records {
-            let seconds = ObjectNaming.seconds(record[timeField])
-            if seconds == nil { withoutTime += 1 }
-            let dir = ObjectNaming.timePartition(seconds)
-            let group = dir + "\n" + (ObjectNaming.sourcePosition(record.origin)?.partition ?? "")
-            let object: PendingObject
-            if let o = open[group] {
-                object = o
-            } else {
-                if open.count >= maxOpenObjects, let oldest = open.min(by: { $0.value.sequence < $1.value.sequence }) {
-                    open[oldest.key] = nil
-                    full.append(oldest.value)
-                    if full.count >= maxInFlight {
-                        try await upload(full)
-                        full = []
-                    }
-                }
-                var writer: String?
-                if let writerID {
-                    objectsNamed += 1
-                    writer = "\(writerID)-\(objectsNamed)"
-                }
-                let name = ObjectNaming.objectName(first: record.origin, writer: writer) { UUID().uuidString.lowercased() }
-                object = PendingObject(key: prefix + dir + "/" + name, first: record.origin, now: now)
-                objectsOpened += 1
-                object.sequence = objectsOpened
-                open[group] = object
-            }
-            if object.deliveries.last !== delivery { holders[ObjectIdentifier(delivery), default: 0] += 1 }
-            try object.append(record, of: delivery)
-            if object.records >= maxEvents || object.rawBytes >= maxBytes {
-                // Cut by count or size only: the same records give the same cut on a replay.
-                open[group] = nil
-                full.append(object)
-            } else if touched.last !== object {
-                touched.append(object)
-            }
+    mutating func makeBatch(for key: String, first: Record, now: Double) -> PendingObject {
+        var writer: String?
+        if let writerID {
+            objectsNamed += 1
+            writer = "\(writerID)-\(objectsNamed)"
         }
-        for object in touched where open.values.contains(where: { $0 === object }) {
-            try await object.uploadFullPart(s3, bucket: bucket, threshold: multipartThreshold)
-        }
-        try await upload(full)
-        if let oldest = open.values.map(\.openedAt).min(), now - oldest >= maxAge {
-            try await flush()
-        }
-        let left = (holders[me] ?? 1) - 1
-        if left <= 0 {
-            holders[me] = nil
-            delivery.acknowledge()
-        } else {
-            holders[me] = left
-        }
+        let dir = key[..<key.firstIndex(of: "\n")!]
+        let name = ObjectNaming.objectName(first: first.origin, writer: writer) { UUID().uuidString.lowercased() }
+        return PendingObject(key: config.prefix + dir + "/" + name, first: first.origin)
     }
 
-    public func flush() async throws {
-        let objects = Array(open.values)
-        open = [:]
-        try await upload(objects)
+    func request(for object: PendingObject) throws -> S3Upload { try object.finish() }
+
+    func readyPart(of object: PendingObject) throws -> S3Part? { try object.readyPart(threshold: config.multipartThreshold) }
+
+    func partSent(_ receipt: S3PartReceipt, of object: PendingObject) { object.partSent(receipt) }
+
+    mutating func flushed() {
         if withoutTime > 0 {
             logger.warning("records without a usable time field went to dt=unknown/hour=unknown",
-                           metadata: ["time_field": "\(timeField)", "records": "\(withoutTime)"])
+                           metadata: ["time_field": "\(config.timeField.name)", "records": "\(withoutTime)"])
             withoutTime = 0
         }
-    }
-
-    /// Uploads the objects, `max_in_flight` at a time, then acknowledges the deliveries they complete.
-    private func upload(_ objects: [PendingObject]) async throws {
-        guard !objects.isEmpty else { return }
-        let s3 = try client()
-        struct Job: Sendable {
-            var key: String
-            var body: [UInt8]
-            var uploadID: String?
-            var parts: [S3Client.CompletedPart]
-            var metadata: [(String, String)]
-        }
-        var jobs: [Job] = []
-        for o in objects {
-            try o.finish()
-            jobs.append(Job(key: o.key, body: o.compressed, uploadID: o.uploadID, parts: o.parts, metadata: o.metadata))
-        }
-        let bucket = bucket
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func add() {
-                let job = jobs[next]
-                next += 1
-                group.addTask {
-                    if let uploadID = job.uploadID {
-                        do {
-                            let eTag = try await s3.uploadPart(bucket: bucket, key: job.key, uploadID: uploadID, partNumber: job.parts.count + 1, body: job.body)
-                            try await s3.completeMultipartUpload(
-                                bucket: bucket, key: job.key, uploadID: uploadID, parts: job.parts + [.init(partNumber: job.parts.count + 1, eTag: eTag)])
-                        } catch {
-                            try? await s3.abortMultipartUpload(bucket: bucket, key: job.key, uploadID: uploadID)
-                            throw error
-                        }
-                    } else {
-                        try await s3.putObject(bucket: bucket, key: job.key, body: job.body, contentType: "application/gzip", headers: job.metadata)
-                    }
-                }
-            }
-            while next < min(maxInFlight, jobs.count) { add() }
-            while try await group.next() != nil {
-                if next < jobs.count { add() }
-            }
-        }
-        for o in objects {
-            for d in o.deliveries {
-                let id = ObjectIdentifier(d)
-                let left = (holders[id] ?? 1) - 1
-                if left <= 0 {
-                    holders[id] = nil
-                    d.acknowledge()
-                } else {
-                    holders[id] = left
-                }
-            }
-        }
-    }
-
-    public func close() async throws {
-        try await flush()
-        s3?.client.shutdown()
-        s3 = nil
     }
 }

@@ -10,13 +10,28 @@ struct SNSEntry: Sendable {
     var deduplicationID: String?
     /// What counts against the 256 KiB limit: body plus attribute names, types and values.
     var size: Int
-    var delivery: Delivery
-    var index: Int
+}
+
+/// One PublishBatch call's entries, filled by the driver up to 10 entries and 256 KiB.
+final class SNSBatch: SinkBatch {
+    let maxBytes: Int
+    private(set) var entries: [SNSEntry] = []
+    private(set) var bytes = 0
+
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    var count: Int { entries.count }
+    /// The call's limit is hard: a batch is closed before the entry that would take it over.
+    func fits(_ entry: SNSEntry) -> Bool { bytes + entry.size <= maxBytes }
+    func append(_ entry: SNSEntry) {
+        entries.append(entry)
+        bytes += entry.size
+    }
 }
 
 /// PublishBatch with per-entry outcomes: an entry the service refuses for its content (SenderFault) is
 /// rejected, the others are retried with backoff up to `retry.maxAttempts` calls.
-struct SNSPublisher: Sendable {
+struct SNSPublisher: SinkSender {
     enum Outcome: Sendable, Equatable {
         case published
         case rejected(String)
@@ -30,6 +45,14 @@ struct SNSPublisher: Sendable {
     let sns: QueryProtocolClient
     let topicARN: String
     let retry: RetryPolicy
+
+    /// The driver's request: refused entries (by position) go to the dead-letter output.
+    func send(_ entries: [SNSEntry]) async throws -> [(position: Int, reason: String)] {
+        try await publish(entries).enumerated().compactMap { i, outcome in
+            if case .rejected(let reason) = outcome { return (i, reason) }
+            return nil
+        }
+    }
 
     func publish(_ entries: [SNSEntry]) async throws -> [Outcome] {
         var outcomes = [Outcome?](repeating: nil, count: entries.count)

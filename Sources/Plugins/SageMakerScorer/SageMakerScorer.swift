@@ -148,44 +148,28 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             }
         }
         let chunks = stride(from: 0, to: encodable.count, by: rowsPerRequest).map { $0..<min($0 + rowsPerRequest, encodable.count) }
-        var outcomes = [Result<Reply, any Error>?](repeating: nil, count: chunks.count)
-        // Bounded async I/O: at most max_in_flight requests of this batch at once.
-        await withTaskGroup(of: (Int, Result<Reply, any Error>).self) { group in
-            var next = 0
-            func launch() {
-                let i = next
-                next += 1
-                let count = chunks[i].count
-                if case .refused(let retryIn) = breaker.acquire() {
-                    shortCircuited.increment(by: count)
-                    let reason = CircuitOpen(failures: breaker.failureThreshold, retryIn: retryIn)
-                    group.addTask { (i, .failure(reason)) }
-                    return
-                }
-                let body = Self.join(Array(rows[chunks[i]]), csv: csv)
-                group.addTask {
-                    let started = DispatchTime.now()
-                    do {
-                        let reply = try await self.invoke(body, rows: count)
-                        self.latency.recordInterval(since: started)
-                        self.breaker.recordSuccess()
-                        return (i, .success(reply))
-                    } catch {
-                        self.breaker.recordFailure()
-                        return (i, .failure(error))
-                    }
-                }
+        // Bounded async I/O: at most max_in_flight requests of this batch at once, results in chunk order.
+        let outcomes: [Result<Reply, any Error>] = await BoundedCalls.map(chunks.count, limit: maxInFlight) { [self, rows] i in
+            let count = chunks[i].count
+            if case .refused(let retryIn) = breaker.acquire() {
+                shortCircuited.increment(by: count)
+                return .failure(CircuitOpen(failures: breaker.failureThreshold, retryIn: retryIn))
             }
-            while next < min(maxInFlight, chunks.count) { launch() }
-            while let (i, outcome) = await group.next() {
-                outcomes[i] = outcome
-                if next < chunks.count { launch() }
+            let started = DispatchTime.now()
+            do {
+                let reply = try await invoke(Self.join(Array(rows[chunks[i]]), csv: csv), rows: count)
+                latency.recordInterval(since: started)
+                breaker.recordSuccess()
+                return .success(reply)
+            } catch {
+                breaker.recordFailure()
+                return .failure(error)
             }
         }
         var scored: [Record] = []
         scored.reserveCapacity(encodable.count)
         for (c, range) in chunks.enumerated() {
-            switch outcomes[c]! {
+            switch outcomes[c] {
             case .success(let reply):
                 for (k, i) in range.enumerated() {
                     var r = encodable[i]

@@ -2,10 +2,11 @@ import AWSCore
 import Foundation
 import Logging
 import PipelineHost
+import Synchronization
 
 /// `slack` sink: one Block Kit message per alert (or one summary per alert storm), through an incoming webhook or
 /// chat.postMessage, within Slack's rate limits.
-public final class SlackSink: SinkPlugin, @unchecked Sendable {
+public final class SlackSink: SinkPlugin {
     public static let descriptor = PluginDescriptor(
         kind: .sink, name: "slack",
         summary: "Posts fraud alerts to Slack as Block Kit messages (incoming webhook or chat.postMessage), rate limited per channel.",
@@ -58,15 +59,19 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
     let stormMaxBatch: Int
     let failOnExhausted: Bool
     let redactor: Redactor
-    private var logger: Logger
+    /// The stage's logger (set by `start`) and the alerts held for the next storm summary. The runner calls one
+    /// method at a time, so the lock is never contended.
+    private let state: Mutex<State>
 
-    // Touched only from this sink's stage task, one call at a time.
-    private var stormPending: [(delivery: Delivery, indices: [Int])] = []
-    private var stormPendingCount = 0
+    private struct State {
+        var logger: Logger
+        var stormPending: [(delivery: Delivery, indices: [Int])] = []
+        var stormPendingCount = 0
+    }
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         id = config.id
-        logger = context.logger
+        state = Mutex(State(logger: context.logger))
         let mode = SlackClient.Mode(rawValue: config.string("mode")) ?? .webhook
         let channel = config.optionalString("channel").flatMap { $0.isEmpty ? nil : $0 }
         if mode == .chatPostMessage && channel == nil {
@@ -122,8 +127,10 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
     }
 
     public func start(_ context: StageContext) async throws {
-        logger = context.logger
+        state.withLock { $0.logger = context.logger }
     }
+
+    private var logger: Logger { state.withLock { $0.logger } }
 
     /// Reads the secret (from the cache when fresh): a missing variable or an unreadable secret stops the start.
     public func healthCheck() async throws {
@@ -149,9 +156,12 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
         if summarised.isEmpty {
             delivery.acknowledge()
         } else {
-            stormPending.append((delivery, summarised))
-            stormPendingCount += summarised.count
-            if stormPendingCount >= stormMaxBatch { try await sendStormSummary() }
+            let full = state.withLock { s in
+                s.stormPending.append((delivery, summarised))
+                s.stormPendingCount += summarised.count
+                return s.stormPendingCount >= stormMaxBatch
+            }
+            if full { try await sendStormSummary() }
         }
     }
 
@@ -173,15 +183,17 @@ public final class SlackSink: SinkPlugin, @unchecked Sendable {
     }
 
     private func sendStormSummary() async throws {
-        guard !stormPending.isEmpty else { return }
-        let pending = stormPending
+        // Taken before the send: a failed send stops the pipeline, and the alerts are replayed from the checkpoint.
+        let pending = state.withLock { s in
+            defer { (s.stormPending, s.stormPendingCount) = ([], 0) }
+            return s.stormPending
+        }
+        guard !pending.isEmpty else { return }
         let records = pending.flatMap { p in p.indices.map { p.delivery.records[$0] } }
         logger.warning("alert storm: sending one summary", metadata: ["alerts": "\(records.count)", "threshold": "\(storm.threshold)"])
         let m = SlackMessage.stormSummary(records, threshold: storm.threshold, window: storm.window, top: stormTop, options)
         let result = try await client.send(SlackMessage.payload(text: m.text, blocks: m.blocks, channel: client.settings.channel))
         let reason = try failureReason(result).map { "storm summary not delivered: " + $0 }
-        stormPending = []
-        stormPendingCount = 0
         for p in pending {
             if let reason { try await p.delivery.reject(p.indices, reason: reason) }
             p.delivery.acknowledge()

@@ -51,6 +51,7 @@ final class RecordingSink: SinkPlugin, @unchecked Sendable {
             FieldSpec("delay", .duration, .defaultValue("0s"), doc: "Time to wait before acknowledging each delivery."),
             FieldSpec("reverse_acks", .bool, .defaultValue(false), doc: "Hold deliveries and acknowledge them newest first at flush."),
             FieldSpec("reject_field", .string, doc: "Reject records whose field of this name is true."),
+            FieldSpec("batch_timer", .duration, doc: "Declare a batch timer of this max age (the runner ticks flushDue)."),
         ])
     static let store = Mutex<[String: [Record]]>([:])
     static let maxHeld = Atomic<Int>(0)
@@ -58,6 +59,7 @@ final class RecordingSink: SinkPlugin, @unchecked Sendable {
     let delay: Double
     let reverse: Bool
     let rejectField: String?
+    let batchMaxAge: Double?
     private var held: [Delivery] = []
 
     init(config: ComponentConfig, context: BuildContext) throws {
@@ -65,6 +67,7 @@ final class RecordingSink: SinkPlugin, @unchecked Sendable {
         delay = config.seconds("delay")
         reverse = config.bool("reverse_acks")
         rejectField = config.optionalString("reject_field")
+        batchMaxAge = config["batch_timer"] == nil ? nil : config.seconds("batch_timer")
     }
 
     static func records(_ id: String) -> [Record] { store.withLock { $0[id] ?? [] } }

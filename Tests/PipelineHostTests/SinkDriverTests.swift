@@ -1,0 +1,208 @@
+import Foundation
+@testable import PipelineHost
+import Synchronization
+import Testing
+
+/// The shared sink driver: batching by key, count, bytes and age, bounded calls, and acknowledgement of each
+/// delivery only once every batch holding its records is sent, with refused records dead-lettered.
+@Suite struct SinkDriverTests {
+    /// Items are the record's "v" (an int) with "size" bytes; the batch key is "k".
+    final class TestBatch: SinkBatch {
+        let hardLimit: Int?
+        private(set) var items: [Int] = []
+        private(set) var bytes = 0
+        init(hardLimit: Int?) { self.hardLimit = hardLimit }
+        var count: Int { items.count }
+        func fits(_ item: (v: Int, size: Int)) -> Bool { hardLimit.map { bytes + item.size <= $0 } ?? true }
+        func append(_ item: (v: Int, size: Int)) {
+            items.append(item.v)
+            bytes += item.size
+        }
+    }
+
+    /// Records what it sent; refuses negative values; fails a batch holding 999; may hold calls at a gate.
+    final class TestSender: SinkSender {
+        let sent = Mutex<[[Int]]>([])
+        let running = Atomic<Int>(0)
+        let mostRunning = Atomic<Int>(0)
+        let delay: Duration
+        init(delay: Duration = .zero) { self.delay = delay }
+
+        func send(_ items: [Int]) async throws -> [(position: Int, reason: String)] {
+            let now = running.wrappingAdd(1, ordering: .relaxed).newValue
+            _ = mostRunning.fetchMax(now)
+            defer { running.wrappingSubtract(1, ordering: .relaxed) }
+            if delay > .zero { try await Task.sleep(for: delay) }
+            if items.contains(999) { throw PipelineError(.sink, "the destination is down", at: "test") }
+            sent.withLock { $0.append(items) }
+            return items.enumerated().compactMap { i, v in v < 0 ? (i, "refused \(v)") : nil }
+        }
+        var batches: [[Int]] { sent.withLock { $0 } }
+    }
+
+    struct TestWriter: BatchingSinkWriter {
+        typealias Sender = TestSender
+        var hardLimit: Int?
+        var opened: [Int] = []
+        mutating func item(for record: Record) -> Result<(key: Int, item: (v: Int, size: Int)), SinkRefusal> {
+            guard let k = record["k"]?.intValue else { return .failure(SinkRefusal("no key")) }
+            return .success((Int(k), (Int(record["v"]!.intValue!), Int(record["size"]?.intValue ?? 1))))
+        }
+        mutating func makeBatch(for key: Int, first: Record, now: Double) -> TestBatch {
+            opened.append(key)
+            return TestBatch(hardLimit: hardLimit)
+        }
+        func request(for batch: TestBatch) -> [Int] { batch.items }
+    }
+
+    /// Collects dead letters (by the record's "v").
+    final class Rejections: RejectionSink {
+        let letters = Mutex<[(v: Int, reason: String)]>([])
+        func reject(_ letters: [DeadLetter], token: AckToken, batchID: UInt64) async throws {
+            self.letters.withLock { $0 += letters.map { (Int($0.record["v"]?.intValue ?? -1000), $0.reason) } }
+        }
+        var all: [(v: Int, reason: String)] { letters.withLock { $0 } }
+    }
+
+    /// Deliveries whose acknowledgements are visible through a tracker.
+    struct Deliveries {
+        let tracker = AckTracker()
+        let rejections = Rejections()
+        var next: UInt64 = 0
+
+        mutating func make(_ records: [(k: Int?, v: Int, size: Int)]) -> Delivery {
+            next += 1
+            tracker.register(next)
+            let token = AckToken(batchID: next, tracker: tracker)
+            let d = Delivery(batchID: next, records: records.map { r in
+                var fields: [(String, JSONValue)] = [("v", .int(Int64(r.v))), ("size", .int(Int64(r.size)))]
+                if let k = r.k { fields.append(("k", .int(Int64(k)))) }
+                return Record(fields: fields)
+            }, sinkID: "test", token: token, rejections: rejections)
+            token.release()  // the router's reference: only the delivery's remains
+            return d
+        }
+
+        func acknowledged(_ id: UInt64) -> Bool { tracker.isComplete(upTo: id) }
+    }
+
+    static func settings(events: Int = 100, bytes: Int = 1_000_000, age: Double = 3600) -> BatchSettings {
+        BatchSettings(maxEvents: events, maxBytes: bytes, maxAge: age)
+    }
+
+    @Test func batchesAreCutByCountBytesAndTheDestinationsHardLimit() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        // Count: 3 per batch; bytes: closed once 10 are in; the hard limit (12) closes a batch before an item.
+        let driver = SinkDriver(writer: TestWriter(hardLimit: 12), sender: sender, settings: Self.settings(events: 3, bytes: 10), maxInFlight: 1)
+        try await driver.write(ds.make([(1, 1, 1), (1, 2, 1), (1, 3, 1), (1, 4, 1), (1, 5, 4), (1, 6, 4), (1, 7, 3), (1, 8, 9), (1, 9, 1)]))
+        try await driver.flush()
+        #expect(sender.batches == [[1, 2, 3], [4, 5, 6], [7, 8], [9]])
+        #expect(ds.acknowledged(1))
+    }
+
+    @Test func aDeliveryIsAcknowledgedOnlyOnceEveryBatchHoldingItsRecordsIsSent() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(events: 2), maxInFlight: 4, maxOpenBatches: 4)
+        // Key 1 fills (2 records) and is sent during the write; key 2's batch stays open.
+        let first = ds.make([(1, 10, 1), (2, 20, 1), (1, 11, 1)])
+        try await driver.write(first)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sender.batches == [[10, 11]])
+        #expect(!ds.acknowledged(1), "record 20 is still in an open batch")
+        // A second delivery shares key 2's batch; it completes both.
+        let second = ds.make([(2, 21, 1)])
+        try await driver.write(second)
+        #expect(!ds.acknowledged(1))
+        try await driver.flush()
+        #expect(ds.acknowledged(2))
+        #expect(driver.finalizer.openCount == 0)
+    }
+
+    @Test func refusedRecordsGoToTheDeadLetterOutputWithTheirReasonAndTheRestAreSent() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(), maxInFlight: 2)
+        // -5 is refused by the destination, the keyless record by the writer before any call.
+        try await driver.write(ds.make([(1, 1, 1), (nil, 2, 1), (1, -5, 1), (1, 3, 1)]))
+        #expect(ds.rejections.all.map(\.v) == [2], "the writer's refusal is dead-lettered during the write")
+        try await driver.flush()
+        #expect(sender.batches == [[1, -5, 3]])
+        let letters = ds.rejections.all
+        #expect(letters.map(\.v) == [2, -5])
+        #expect(letters.map(\.reason) == ["no key", "refused -5"])
+        #expect(ds.acknowledged(1))
+    }
+
+    @Test func atMostMaxInFlightCallsAreUnderWayAndAllComplete() async throws {
+        var ds = Deliveries()
+        let sender = TestSender(delay: .milliseconds(20))
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(events: 1), maxInFlight: 3)
+        try await driver.write(ds.make((0..<12).map { (1, $0, 1) }))
+        try await driver.flush()
+        #expect(sender.batches.count == 12)
+        #expect(Set(sender.batches.flatMap { $0 }) == Set(0..<12))
+        #expect(sender.mostRunning.load(ordering: .relaxed) == 3)
+        #expect(ds.acknowledged(1))
+    }
+
+    @Test func theOldestOpenBatchIsClosedWhenTooManyAreOpen() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(), maxInFlight: 1, maxOpenBatches: 2)
+        try await driver.write(ds.make([(1, 1, 1), (2, 2, 1), (1, 3, 1), (3, 4, 1), (2, 5, 1)]))
+        #expect(await driver.pending.openBatches == 2)
+        try await driver.flush()
+        // Key 3 evicts key 1 (opened first); then key 2 and key 3 are flushed in opening order.
+        #expect(sender.batches == [[1, 3], [2, 5], [4]])
+    }
+
+    @Test func aPartialBatchWaitsForMaxAgeAndTheTimerSendsIt() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(age: 0.2), maxInFlight: 1)
+        try await driver.write(ds.make([(1, 1, 1)]))
+        try await driver.flushDue()
+        #expect(sender.batches.isEmpty, "younger than max_age")
+        try await Task.sleep(for: .milliseconds(250))
+        try await driver.flushDue()
+        // flushDue does not wait for the call; the call ends soon after.
+        for _ in 0..<100 where !ds.acknowledged(1) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(sender.batches == [[1]])
+        #expect(ds.acknowledged(1))
+    }
+
+    @Test func maxAgeZeroSendsAtTheEndOfEachWrite() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(age: 0), maxInFlight: 1)
+        try await driver.write(ds.make([(1, 1, 1), (1, 2, 1)]))
+        for _ in 0..<100 where !ds.acknowledged(1) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(sender.batches == [[1, 2]])
+        #expect(ds.acknowledged(1))
+    }
+
+    @Test func aFailedCallIsRethrownAndItsDeliveryIsNeverAcknowledged() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(), maxInFlight: 1, maxOpenBatches: 2)
+        try await driver.write(ds.make([(1, 1, 1), (2, 999, 1)]))
+        await #expect(throws: PipelineError.self) { try await driver.flush() }
+        #expect(!ds.acknowledged(1), "key 2's batch was not sent")
+        #expect(sender.batches == [[1]])
+    }
+
+    @Test func boundedMapKeepsOrderAndTheLimit() async {
+        let running = Atomic<Int>(0)
+        let most = Atomic<Int>(0)
+        let out = await BoundedCalls.map(20, limit: 4) { i -> Int in
+            _ = most.fetchMax(running.wrappingAdd(1, ordering: .relaxed).newValue)
+            try? await Task.sleep(for: .milliseconds(Int64(5 + (i * 7) % 11)))
+            running.wrappingSubtract(1, ordering: .relaxed)
+            return i * i
+        }
+        #expect(out == (0..<20).map { $0 * $0 })
+        #expect(most.load(ordering: .relaxed) == 4)
+    }
+}
