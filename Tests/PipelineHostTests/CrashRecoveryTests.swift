@@ -74,19 +74,21 @@ import Testing
             text += "{\"transaction_id\": \"t\(i)\", \"user_id\": \"u\(i % 1500)\", \"event_created_at_ts\": \(1_700_000_000 + i * 2), \"transaction_value\": \(Double(i * 37 % 1000) / 10)}\n"
         }
         TestFiles.write(text, to: dir + "/in.jsonl")
-        func spec(_ name: String) -> String {
+        // The killed run splits its keys among 3 workers and the resumed one among 2 (runtime.parallelism): the
+        // checkpoint's state is re-partitioned on restore, and the features still equal one worker's.
+        func spec(_ name: String, workers: Int) -> String {
             let path = dir + "/\(name).json"
             TestFiles.write("""
                 {"name": "\(name)", "source": {"type": "file", "path": "\(dir)/in.jsonl", "batch": {"max_events": 500}},
                  "transforms": [{"type": "rolling_aggregates", "aggregates": ["count", "sum", "max"]}],
                  "sinks": [{"type": "file", "path": "\(dir)/\(name).out.jsonl"}],
                  "dead_letter": {"type": "file", "path": "\(dir)/\(name).dlq.jsonl"},
-                 "checkpoint": {"dir": "\(dir)/\(name).cp", "interval": "50ms"}}
+                 "checkpoint": {"dir": "\(dir)/\(name).cp", "interval": "50ms"}, "runtime": {"parallelism": \(workers)}}
                 """, to: path)
             return path
         }
-        let reference = try launch(spec: spec("whole"), log: dir + "/whole.log")
-        let killed = try launch(spec: spec("killed"), log: dir + "/killed.log")
+        let reference = try launch(spec: spec("whole", workers: 1), log: dir + "/whole.log")
+        let killed = try launch(spec: spec("killed", workers: 3), log: dir + "/killed.log")
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: dir + "/killed.cp/checkpoint.json") || TestFiles.size(dir + "/killed.out.jsonl") < 2_000_000 {
             try #require(Date() < deadline, "no checkpoint within 60 s")
@@ -95,7 +97,7 @@ import Testing
         }
         kill(killed.processIdentifier, SIGKILL)
         await exit(of: killed)
-        let resumed = try launch(spec: spec("killed"), log: dir + "/resumed.log")
+        let resumed = try launch(spec: spec("killed", workers: 2), log: dir + "/resumed.log")
         await exit(of: resumed)
         await exit(of: reference)
         #expect(resumed.terminationStatus == 0 && reference.terminationStatus == 0)

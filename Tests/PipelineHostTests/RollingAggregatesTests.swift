@@ -21,10 +21,11 @@ import Testing
 
     // MARK: Driving the transform
 
-    static func make(_ fields: String = allFields) throws -> RollingAggregates {
+    static func make(_ fields: String = allFields, workers: Int = 1) throws -> RollingAggregates {
         let text = #"{"name": "ra", "source": {"type": "file", "path": "/dev/null"}, "transforms": [{"type": "rolling_aggregates", \#(fields)}], "sinks": [{"type": "stdout"}]}"#
         let spec = try PipelineSpec.parse(Array(text.utf8), file: "ra.json", registry: BuiltinPlugins.registry, environment: [:])
-        let context = BuildContext(pipelineName: "ra", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
+        let context = BuildContext(pipelineName: "ra", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry,
+                                   parallelism: workers)
         return try RollingAggregates(config: spec.transforms[0], context: context)
     }
 
@@ -431,23 +432,24 @@ import Testing
         }
     }
 
-    @Test func snapshotRestoreAndSplitMergeMatchAnUninterruptedRun() async throws {
+    @Test(arguments: [1, 3])
+    func snapshotRestoreAndSplitMergeMatchAnUninterruptedRun(workers: Int) async throws {
         let fields = #""allowed_lateness": "5m", "#.appending(Self.allFields)
         let events = Self.shardedEvents()
-        let whole = try Self.make(fields)
+        let whole = try Self.make(fields, workers: workers)
         let (expected, deadWhole) = try await Self.feed(whole, events)
         #expect(deadWhole.isEmpty)
         Self.expectMatches(expected, Self.reference(events, accepted: Set(events.indices)))
 
-        let first = try Self.make(fields)
+        let first = try Self.make(fields, workers: workers)
         _ = try await Self.feed(first, events, 0..<1500)
         let snapshot = try Self.throughText(try #require(try first.snapshot()))
 
-        let restored = try Self.make(fields)
+        let restored = try Self.make(fields, workers: workers)
         try restored.restore(snapshot)
         let (afterRestore, dead1) = try await Self.feed(restored, events, 1500..<3000)
 
-        let merged = try Self.make(fields)
+        let merged = try Self.make(fields, workers: workers)
         let parts = try first.split(snapshot)
         #expect(Set(parts.keys) == ["shard-0", "shard-1", "shard-2"])
         for (_, part) in parts { try merged.merge(try Self.throughText(part)) }
@@ -460,8 +462,61 @@ import Testing
         }
     }
 
-    @Test func dropForgetsOnlyThatPartition() async throws {
-        let transform = try Self.make()
+    // MARK: Workers (runtime.parallelism)
+
+    /// Keys split among workers give the same records, in the same order, the same dead letters and the same
+    /// snapshot as one worker; a snapshot taken with one number of workers resumes under another.
+    @Test func workersGiveTheSameOutputAndStateAsOneAndRestoreUnderAnyCount() async throws {
+        let fields = #""allowed_lateness": "5m", "#.appending(Self.allFields)
+        var events = Self.shardedEvents()
+        // Records every worker must reject the same way: late for its key, a millisecond time, no value.
+        events[700] = Event(key: "u7", t: Self.t0, v: 1, partition: "shard-1")
+        events[1200] = Event(key: "u11", t: Self.t0 * 1000, v: 1, partition: "shard-2")
+        func run(_ transform: RollingAggregates, _ range: Range<Int>) async throws -> (records: [String], dead: [String]) {
+            var records: [String] = [], dead: [String] = []
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let end = min(range.upperBound, i + 97)
+                var batch = Batch(id: UInt64(i), records: (i..<end).map { Self.record(events[$0], n: $0) }, deadLetters: [],
+                                  token: AckToken(batchID: UInt64(i), tracker: AckTracker()))
+                if i == 0 { batch.records.insert(Record(fields: [("n", .int(-1)), ("event_created_at_ts", .int(Int64(Self.t0)))]), at: 5) }
+                try await transform.process(&batch)
+                records += batch.records.map { $0.json.description }
+                dead += batch.deadLetters.map { "\($0.record["n"]!): \($0.reason)" }
+                i = end
+            }
+            return (records, dead)
+        }
+        let one = try Self.make(fields, workers: 1)
+        let expected = try await run(one, 0..<3000)
+        #expect(expected.dead.count == 3, "\(expected.dead)")
+        let accepted = Set(events.indices).subtracting([700, 1200])
+        let (out, _) = try await Self.feed(try Self.make(fields, workers: 1), events)
+        Self.expectMatches(out.filter { accepted.contains($0.key) }, Self.reference(events, accepted: accepted))
+        let oneSnapshot = try Self.throughText(try #require(try one.snapshot()))
+        for workers in [2, 3, 5] {
+            let many = try Self.make(fields, workers: workers)
+            let got = try await run(many, 0..<3000)
+            #expect(got.records == expected.records, "\(workers) workers: the records or their order differ")
+            #expect(got.dead == expected.dead, "\(workers) workers")
+            #expect(many.keyCount == one.keyCount)
+            #expect(try Self.throughText(try #require(try many.snapshot())) == oneSnapshot, "\(workers) workers: the snapshot differs")
+        }
+        // Halfway with 3 workers, then on with 1 or 2 from that checkpoint: as if never interrupted.
+        let firstHalf = try Self.make(fields, workers: 3)
+        let before = try await run(firstHalf, 0..<1500)
+        let snapshot = try Self.throughText(try #require(try firstHalf.snapshot()))
+        for workers in [1, 2] {
+            let resumed = try Self.make(fields, workers: workers)
+            try resumed.restore(snapshot)
+            let after = try await run(resumed, 1500..<3000)
+            #expect(before.records + after.records == expected.records, "resumed with \(workers) workers")
+        }
+    }
+
+    @Test(arguments: [1, 3])
+    func dropForgetsOnlyThatPartition(workers: Int) async throws {
+        let transform = try Self.make(workers: workers)
         let events = Self.shardedEvents()
         _ = try await Self.feed(transform, events, 0..<1500)
         transform.drop(partition: "shard-1")
@@ -479,13 +534,14 @@ import Testing
         #expect(out[1]?["secs_since_prev_txn"] != .null && out[1]?["txn_count_24h"] != .int(0))
     }
 
-    @Test func inheritMovesAParentsKeysToTheChild() async throws {
-        let parent = try Self.make()
+    @Test(arguments: [1, 3])
+    func inheritMovesAParentsKeysToTheChild(workers: Int) async throws {
+        let parent = try Self.make(workers: workers)
         let events = Self.shardedEvents()
         _ = try await Self.feed(parent, events, 0..<1500)
         let whole = try #require(try parent.snapshot())
         let part = try #require(try parent.split(whole)["shard-0"])
-        let child = try Self.make()
+        let child = try Self.make(workers: workers)
         // A key the child already holds for itself wins over the parent's.
         _ = try await Self.feed(child, [Event(key: "u0", t: Self.t0 + 7000, v: 5, partition: "shard-9")])
         try child.inherit(part, into: "shard-9")

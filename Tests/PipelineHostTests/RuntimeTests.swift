@@ -87,6 +87,22 @@ import Testing
         #expect(try checkpoint().positions["p0"] == .int(500))
     }
 
+    @Test func keyedWorkersDefaultToTheCoresLeftAfterOnePerStage() throws {
+        func spec(_ runtime: String) throws -> PipelineSpec {
+            let text = #"{"name": "w", "source": {"type": "generator", "count": 1}, "transforms": [{"type": "flaky", "id": "a"}, {"type": "flaky", "id": "b"}], "sinks": [{"type": "recording"}]\#(runtime)}"#
+            return try PipelineSpec.parse(Array(text.utf8), file: "w.json", registry: TestRegistry.registry, environment: [:])
+        }
+        let auto = try spec("")
+        #expect(auto.runtime.parallelism == nil)
+        // Source, two transforms, router, one sink, dead-letter output: six stages.
+        #expect(PipelineRunner.spareCores(auto, cores: 2) == 1)
+        #expect(PipelineRunner.spareCores(auto, cores: 6) == 1)
+        #expect(PipelineRunner.spareCores(auto, cores: 8) == 3)
+        #expect(try spec(#", "runtime": {"parallelism": 3}"#).runtime.parallelism == 3)
+        let error = #expect(throws: (any Error).self) { try spec(#", "runtime": {"parallelism": 0}"#) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("runtime.parallelism"))
+    }
+
     @Test func aSinksBatchTimerDoesNotHoldTheShutdownBack() async throws {
         RecordingSink.reset()
         // The timer ticks every 30 s; it must end with its sink, not sleep out its period.

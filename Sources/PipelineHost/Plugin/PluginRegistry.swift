@@ -95,10 +95,13 @@ public struct BuildContext: Sendable {
     public var registry: PluginRegistry
     /// What this build's plugins share (a model bundle several stages name).
     public var shared: SharedResources
+    /// Workers of each keyed stage (`runtime.parallelism`).
+    public var parallelism: Int
 
     public init(pipelineName: String, logger: Logger, environment: [String: String], registry: PluginRegistry,
-                shared: SharedResources = SharedResources()) {
+                shared: SharedResources = SharedResources(), parallelism: Int = 1) {
         self.pipelineName = pipelineName
+        self.parallelism = parallelism
         self.logger = logger
         self.environment = environment
         self.registry = registry

@@ -52,7 +52,8 @@ public final class PipelineRunner: Sendable {
     public func run() async throws -> RunSummary {
         defer { finished.withLock { $0 = true } }
         let started = MonotonicClock.seconds()
-        let ctx = BuildContext(pipelineName: spec.name, logger: logger, environment: environment, registry: registry)
+        let ctx = BuildContext(pipelineName: spec.name, logger: logger, environment: environment, registry: registry,
+                               parallelism: spec.runtime.parallelism ?? Self.spareCores(spec, cores: ProcessInfo.processInfo.activeProcessorCount))
         let source = try registry.makeSource(spec.source, ctx)
         let transforms = try spec.transforms.map { ($0.id, try registry.makeTransform($0, ctx)) }
         let sinks = try spec.sinks.map { ($0, try registry.makeSink($0.config, ctx)) }
@@ -314,6 +315,15 @@ public final class PipelineRunner: Sendable {
             \(checkpoint) has no state for transform "\(id)", which keeps keyed state: resuming would start its \
             features from zero. If "\(id)" is new in the spec, start it empty with --fresh-state \(id)
             """, at: store)
+    }
+
+    /// The default of `runtime.parallelism`: the cores beyond one per stage task (source, transforms, router,
+    /// sinks, dead-letter output), at least 1. Each stage already keeps a core busy when the pipeline is loaded,
+    /// so a keyed stage's second worker only pays where a core is left over: on 2 cores it made Flink's job
+    /// slower (docs/benchmarks.md).
+    static func spareCores(_ spec: PipelineSpec, cores: Int) -> Int {
+        let stages = 1 + spec.transforms.count + 1 + spec.sinks.count + 1
+        return max(1, cores - stages + 1)
     }
 
     /// Eight random base-36 characters: distinct across the lives of every host sharing a stream.

@@ -22,6 +22,8 @@ public struct PipelineSpec: Sendable {
         public var channelCapacity: Int
         public var shutdownTimeout: Double
         public var statusInterval: Double
+        /// Workers of each keyed stage (`KeyShards`); nil: as many as there are cores beyond one per stage.
+        public var parallelism: Int?
     }
 
     public struct MetricsSettings: Sendable, Equatable {
@@ -94,6 +96,9 @@ public struct PipelineSpec: Sendable {
         FieldSpec("channel_capacity", .int(min: 1, max: 1024), .defaultValue(4), doc: "Batches buffered between two stages before the earlier one waits (high watermark; resumes at half)."),
         FieldSpec("shutdown_timeout", .duration, .defaultValue("30s"), doc: "On SIGINT/SIGTERM: how long draining, flushing and the final checkpoint may take."),
         FieldSpec("status_interval", .duration, .defaultValue("10s"), doc: "Time between status lines when stderr is not a terminal."),
+        FieldSpec("parallelism", .int(min: 1, max: 64),
+                  doc: "Workers of each keyed stage (rolling_aggregates): its keys are split among them by a hash of the key, each key's records stay in order, and the checkpoint holds the same state whatever the number (a restart may change it). Default: the cores left after one per stage (every stage already runs on its own task), at least 1; more workers than spare cores only add hand-offs (docs/benchmarks.md).",
+                  example: 2),
     ]
 
     // MARK: Loading
@@ -222,7 +227,8 @@ public struct PipelineSpec: Sendable {
             runtime: RuntimeSettings(
                 channelCapacity: runtimeSection.int("channel_capacity"),
                 shutdownTimeout: runtimeSection.seconds("shutdown_timeout"),
-                statusInterval: runtimeSection.seconds("status_interval")),
+                statusInterval: runtimeSection.seconds("status_interval"),
+                parallelism: runtimeSection.optionalInt("parallelism")),
             metrics: metrics)
     }
 

@@ -96,9 +96,13 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     // runtime calls between batches, and by merge/drop, which a source calls from its own task when it takes
     // over or gives up a partition: the lock orders those against batches.
     private let lock = NSLock()
-    private var state = KeyedStates()
+    /// The workers' keys (`runtime.parallelism`): worker i holds the keys `workers.shard(of:)` gives i, and a
+    /// batch's records are processed by their keys' workers at once.
+    let workers: KeyShards
+    private var shards: [KeyedStates]
+    /// Per worker: the window statistics of its current event.
+    private var scratches: [[WindowStats]]
     private var eventsSincePrune = 0
-    private var scratch: [WindowStats] = []
 
     /// Elementary steps of the state updates (events visited), for the complexity test.
     private(set) var workCounter = 0
@@ -138,74 +142,148 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             ($0, Counter(label: "rolling_aggregates_invalid_time_total", dimensions: [("transform", config.id), ("reason", $0)]))
         })
         keysGauge = Gauge(label: "rolling_aggregates_keys", dimensions: [("transform", config.id)])
+        workers = KeyShards(count: max(1, context.parallelism))
+        shards = Array(repeating: KeyedStates(), count: workers.count)
+        scratches = Array(repeating: [], count: workers.count)
     }
 
     public func process(_ batch: inout Batch) async throws {
         lock.withLock { processLocked(&batch) }
     }
 
+    /// What one event's step reads besides its record and its key's state.
+    private struct StepContext: Sendable {
+        let shape: WindowShape
+        let lateness: Double
+        let list: FieldList
+        let aggregates: [Aggregate]
+        let windowCount: Int
+        /// The latest plausible event time: the wall clock plus max_future.
+        let latest: Double
+        let maxFuture: Double
+        let keyField: String, timeField: String, valueField: String
+        let timeKey: FieldKey, valueKey: FieldKey
+    }
+
+    /// What a worker counted in one batch.
+    private struct Counts {
+        var late = 0, implausible = 0, future = 0, work = 0
+    }
+
     private func processLocked(_ batch: inout Batch) {
-        var late = 0, implausible = 0, future = 0
-        let latest = clock() + maxFuture
         let keys = Record.keyTexts(keyKey, in: batch.records)
+        let c = StepContext(shape: shape, lateness: lateness, list: outputList, aggregates: aggregates, windowCount: windows.count,
+                            latest: clock() + maxFuture, maxFuture: maxFuture, keyField: keyField, timeField: timeField,
+                            valueField: valueField, timeKey: timeKey, valueKey: valueKey)
         // The batch works on locals, put back after it: every access to a class's stored `var` checks
         // exclusivity at run time and retains what it reads, several times per event.
-        var states = KeyedStates()
-        swap(&states, &state)
-        var stats = scratch, work = 0
-        let (shape, lateness, list, aggregates, windowCount) = (self.shape, self.lateness, outputList, self.aggregates, windows.count)
-        states.prefetch(keys)
-        var position = 0
-        batch.removeFailures(stage: id) { record in
-            defer { position += 1 }
-            guard let key = keys[position] else { return "missing key field \"\(keyField)\"" }
-            guard let t = record[timeKey]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(timeField)\"" }
-            var value = 0.0
-            if let v = record[valueKey], !v.isNull {
-                guard let d = v.doubleValue, d.isFinite else { return "field \"\(valueField)\": expected a number, got \(v.typeName) \(v)" }
-                value = d
+        var shards: [KeyedStates] = []
+        var scratches: [[WindowStats]] = []
+        swap(&shards, &self.shards)
+        swap(&scratches, &self.scratches)
+        var counts = [Counts](repeating: Counts(), count: workers.count)
+        if workers.count == 1 {
+            shards[0].prefetch(keys)
+            var position = 0
+            batch.removeFailures(stage: id) { record in
+                defer { position += 1 }
+                return Self.step(&record, key: keys[position], states: &shards[0], stats: &scratches[0], counts: &counts[0], c)
             }
-            if let reason = Self.implausibility(of: t, field: timeField) {
-                implausible += 1
-                return reason
+        } else {
+            let positions = workers.positions(keys)
+            var reasons = [String?](repeating: nil, count: keys.count)
+            batch.records.withUnsafeMutableBufferPointer { records in
+                shards.withUnsafeMutableBufferPointer { shards in
+                    scratches.withUnsafeMutableBufferPointer { scratches in
+                        counts.withUnsafeMutableBufferPointer { counts in
+                            reasons.withUnsafeMutableBufferPointer { reasons in
+                                // Disjoint parts of each buffer per worker: its own state, scratch and counts, and
+                                // the records (and their reasons) of its keys.
+                                let shared = (records: DisjointBuffer(records), shards: DisjointBuffer(shards), scratches: DisjointBuffer(scratches),
+                                              counts: DisjointBuffer(counts), reasons: DisjointBuffer(reasons))
+                                workers.forEach { w in
+                                    let mine = positions[w]
+                                    shared.shards[w].prefetch(mine.map { keys[$0] })
+                                    for i in mine {
+                                        shared.reasons[i] = Self.step(&shared.records[i], key: keys[i], states: &shared.shards[w],
+                                                                      stats: &shared.scratches[w], counts: &shared.counts[w], c)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            if t > latest {
-                future += 1
-                return "future event time: \"\(timeField)\" = \(Self.text(t)) is \(Self.text(t - (latest - maxFuture)))s ahead of the wall clock, beyond max_future \(Self.text(maxFuture))s"
+            if reasons.contains(where: { $0 != nil }) {
+                var position = 0
+                batch.removeFailures(stage: id) { _ in
+                    defer { position += 1 }
+                    return reasons[position]
+                }
             }
-            var partition: String?
-            if case .sequence(let p, _) = record.origin { partition = p }
-            // One index access per event: the lateness check and the update share it.
-            guard let previous = states.withState(key, make: { KeyState(windowCount: windowCount) }, { s -> Double?? in
-                let newest = s.newest
-                if t < newest - lateness { return nil }
-                if partition != nil { s.partition = partition }
-                return .some(s.insert(time: t, value: value, shape: shape, stats: &stats, work: &work))
-            }) else {
-                late += 1
-                let newest = states[key]?.newest ?? t
-                return "late: event time \(t) is \(newest - t)s behind the newest event time \(newest) of its key, beyond allowed_lateness \(lateness)s"
-            }
-            Self.writeFeatures(time: t, previous: previous, stats: stats, aggregates: aggregates, list: list, into: &record)
-            return nil
         }
-        swap(&states, &state)
-        scratch = stats
-        workCounter += work
-        if late > 0 {
-            lateCounter.increment(by: late)
-            rejected["late", default: 0] += late
+        swap(&shards, &self.shards)
+        swap(&scratches, &self.scratches)
+        var total = Counts()
+        for w in counts {
+            total.late += w.late
+            total.implausible += w.implausible
+            total.future += w.future
+            total.work += w.work
         }
-        if implausible > 0 {
-            invalidTimeCounters["implausible"]!.increment(by: implausible)
-            rejected["implausible", default: 0] += implausible
+        workCounter += total.work
+        if total.late > 0 {
+            lateCounter.increment(by: total.late)
+            rejected["late", default: 0] += total.late
         }
-        if future > 0 {
-            invalidTimeCounters["future"]!.increment(by: future)
-            rejected["future", default: 0] += future
+        if total.implausible > 0 {
+            invalidTimeCounters["implausible"]!.increment(by: total.implausible)
+            rejected["implausible", default: 0] += total.implausible
+        }
+        if total.future > 0 {
+            invalidTimeCounters["future"]!.increment(by: total.future)
+            rejected["future", default: 0] += total.future
         }
         eventsSincePrune += batch.records.count
-        if eventsSincePrune > max(50_000, 2 * state.count) { prune() }
+        if eventsSincePrune > max(50_000, 2 * keyCountLocked) { prune() }
+    }
+
+    /// One event: checks its key, time and value, updates its key's state and writes its features; the reason
+    /// when it goes to the dead-letter output instead.
+    @inline(__always)
+    private static func step(_ record: inout Record, key: String?, states: inout KeyedStates, stats: inout [WindowStats],
+                             counts: inout Counts, _ c: StepContext) -> String? {
+        guard let key else { return "missing key field \"\(c.keyField)\"" }
+        guard let t = record[c.timeKey]?.doubleValue, t.isFinite else { return "missing or non-numeric event time \"\(c.timeField)\"" }
+        var value = 0.0
+        if let v = record[c.valueKey], !v.isNull {
+            guard let d = v.doubleValue, d.isFinite else { return "field \"\(c.valueField)\": expected a number, got \(v.typeName) \(v)" }
+            value = d
+        }
+        if let reason = implausibility(of: t, field: c.timeField) {
+            counts.implausible += 1
+            return reason
+        }
+        if t > c.latest {
+            counts.future += 1
+            return "future event time: \"\(c.timeField)\" = \(text(t)) is \(text(t - (c.latest - c.maxFuture)))s ahead of the wall clock, beyond max_future \(text(c.maxFuture))s"
+        }
+        var partition: String?
+        if case .sequence(let p, _) = record.origin { partition = p }
+        let (windowCount, shape, lateness) = (c.windowCount, c.shape, c.lateness)
+        // One index access per event: the lateness check and the update share it.
+        guard let previous = states.withState(key, make: { KeyState(windowCount: windowCount) }, { s -> Double?? in
+            let newest = s.newest
+            if t < newest - lateness { return nil }
+            if partition != nil { s.partition = partition }
+            return .some(s.insert(time: t, value: value, shape: shape, stats: &stats, work: &counts.work))
+        }) else {
+            counts.late += 1
+            let newest = states[key]?.newest ?? t
+            return "late: event time \(t) is \(newest - t)s behind the newest event time \(newest) of its key, beyond allowed_lateness \(lateness)s"
+        }
+        writeFeatures(time: t, previous: previous, stats: stats, aggregates: c.aggregates, list: c.list, into: &record)
+        return nil
     }
 
     /// Why `t` cannot be seconds since 1970, or nil when it can.
@@ -232,22 +310,19 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : "\(d)"
     }
 
-    /// Runs `body` on the state of `key` in place (a new key starts empty).
-    @inline(__always)
-    private func withState<R>(_ key: String, _ body: (inout KeyState) -> R) -> R {
-        let count = windows.count
-        return state.withState(key, make: { KeyState(windowCount: count) }, body)
-    }
-
     /// Inserts the event into its key's state and returns the features over the events before it. The caller
     /// has checked the event time (plausible, not in the future, not late for its key).
     func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
-        let previous = withState(key) { s -> Double? in
+        let (w, count, shape) = (workers.shard(of: key), windows.count, shape)
+        var stats: [WindowStats] = []
+        var work = 0
+        let previous = shards[w].withState(key, make: { KeyState(windowCount: count) }) { s -> Double? in
             if partition != nil { s.partition = partition }
-            return s.insert(time: t, value: value, shape: shape, stats: &scratch, work: &workCounter)
+            return s.insert(time: t, value: value, shape: shape, stats: &stats, work: &work)
         }
+        workCounter += work
         var record = Record(fields: [])
-        Self.writeFeatures(time: t, previous: previous, stats: scratch, aggregates: aggregates, list: outputList, into: &record)
+        Self.writeFeatures(time: t, previous: previous, stats: stats, aggregates: aggregates, list: outputList, into: &record)
         return record.fields
     }
 
@@ -282,7 +357,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     private func partitionWatermarks() -> [(partition: String?, watermark: Double)] {
         let k = Self.idleWatermarkRank
         var top: [(partition: String?, times: [Double])] = []  // the k newest key times of each partition, ascending
-        state.forEachNewest { t, p in
+        for shard in shards { shard.forEachNewest { t, p in
             var slot = top.firstIndex { $0.partition == p } ?? -1
             if slot < 0 {
                 top.append((p, []))
@@ -293,7 +368,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
                 top[slot].times.removeFirst()
             }
             top[slot].times.insert(t, at: top[slot].times.firstIndex { $0 > t } ?? top[slot].times.count)
-        }
+        } }
         return top.map { ($0.partition, $0.times.count == k ? $0.times[0] : -.infinity) }
     }
 
@@ -304,17 +379,26 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         eventsSincePrune = 0
         let watermarks = partitionWatermarks()
         var work = 0
-        state.update { _, s in
-            let watermark = watermarks.first { $0.partition == s.partition }?.watermark ?? -.infinity
-            if s.newest < watermark - idleTimeout { return false }
-            if s.head > 0 && s.head * 2 >= s.times.count { s.compact(work: &work) }
-            return true
+        let idleTimeout = idleTimeout
+        for w in shards.indices {
+            shards[w].update { _, s in
+                let watermark = watermarks.first { $0.partition == s.partition }?.watermark ?? -.infinity
+                if s.newest < watermark - idleTimeout { return false }
+                if s.head > 0 && s.head * 2 >= s.times.count { s.compact(work: &work) }
+                return true
+            }
         }
         workCounter += work
-        keysGauge.record(state.count)
+        keysGauge.record(keyCountLocked)
     }
 
-    var keyCount: Int { lock.withLock { state.count } }
+    var keyCount: Int { lock.withLock { keyCountLocked } }
+    private var keyCountLocked: Int { shards.reduce(0) { $0 + $1.count } }
+
+    /// Puts each key in the state of its worker.
+    private func distribute(_ keys: [String: KeyState]) {
+        for (k, s) in keys { shards[workers.shard(of: k)][k] = s }
+    }
 
     // MARK: Partitions
 
@@ -322,8 +406,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// unpartitioned records are never dropped.
     public func drop(partition: String) {
         lock.withLock {
-            state.update { _, s in s.partition != partition }
-            keysGauge.record(state.count)
+            for w in shards.indices { shards[w].update { _, s in s.partition != partition } }
+            keysGauge.record(keyCountLocked)
         }
     }
 
@@ -341,12 +425,19 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         lock.lock()
         defer { lock.unlock() }
         prune()
-        var keys: [(String, JSONValue)] = []
-        keys.reserveCapacity(state.count)
-        for i in state.keys.indices.sorted(by: { state.keys[$0] < state.keys[$1] }) {
-            keys.append((state.keys[i], Self.encode(state.states[i])))
+        // The same document whatever the number of workers: each encodes its keys in key order, at once, and the
+        // lists are merged.
+        var parts = [[(String, JSONValue)]](repeating: [], count: shards.count)
+        shards.withUnsafeMutableBufferPointer { shards in
+            parts.withUnsafeMutableBufferPointer { parts in
+                let (shards, out) = (DisjointBuffer(shards), DisjointBuffer(parts))
+                workers.forEach { w in
+                    let state = shards[w]
+                    out[w] = state.keys.indices.sorted { state.keys[$0] < state.keys[$1] }.map { (state.keys[$0], Self.encode(state.states[$0])) }
+                }
+            }
         }
-        return .object([("keys", .object(keys))])
+        return .object([("keys", .object(Self.mergeSorted(parts)))])
     }
 
     /// A hot reload's hand-over without the JSON round trip: the keys move as they are when the predecessor
@@ -359,13 +450,19 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     public func takeState(from predecessor: any Transform) {
         guard let old = predecessor as? RollingAggregates else { return }
-        let moved = old.lock.withLock { () -> KeyedStates in
-            defer { old.state = KeyedStates() }
-            return old.state
+        let moved = old.lock.withLock { () -> [KeyedStates] in
+            defer { old.shards = Array(repeating: KeyedStates(), count: old.shards.count) }
+            return old.shards
         }
         lock.withLock {
-            state = moved
-            keysGauge.record(state.count)
+            if moved.count == shards.count {
+                shards = moved
+            } else {
+                // Another number of workers: each key to its worker now.
+                shards = Array(repeating: KeyedStates(), count: workers.count)
+                for m in moved { for (k, s) in zip(m.keys, m.states) { shards[workers.shard(of: k)][k] = s } }
+            }
+            keysGauge.record(keyCountLocked)
         }
     }
 
@@ -373,8 +470,9 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         let restored = try decode(snapshot)
         lock.lock()
         defer { lock.unlock() }
-        state = KeyedStates(restored)
-        keysGauge.record(state.count)
+        shards = Array(repeating: KeyedStates(), count: workers.count)
+        distribute(restored)
+        keysGauge.record(keyCountLocked)
     }
 
     public func split(_ snapshot: JSONValue) throws -> [String: JSONValue] {
@@ -391,8 +489,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         let keys = try decode(part)
         lock.lock()
         defer { lock.unlock() }
-        for (k, s) in keys { state[k] = s }
-        keysGauge.record(state.count)
+        distribute(keys)
+        keysGauge.record(keyCountLocked)
     }
 
     /// A parent partition's part with every key moved to `partition` (a child shard after a reshard). Keys this
@@ -405,22 +503,40 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         lock.lock()
         defer { lock.unlock() }
         for (k, var inherited) in keys {
-            if var held = state[k] {
+            let w = workers.shard(of: k)
+            if var held = shards[w][k] {
                 if held.partition == partition { continue }
                 if held.newest > inherited.newest {
                     // Fresher than the parent's final state. When it is this host's own state of the parent, it
                     // moves to the child like the stored one would have.
                     if held.partition != nil && held.partition == inherited.partition {
                         held.partition = partition
-                        state[k] = held
+                        shards[w][k] = held
                     }
                     continue
                 }
             }
             inherited.partition = partition
-            state[k] = inherited
+            shards[w][k] = inherited
         }
-        keysGauge.record(state.count)
+        keysGauge.record(keyCountLocked)
+    }
+
+    /// One list in key order from lists each in key order (the workers' keys are disjoint).
+    static func mergeSorted(_ parts: [[(String, JSONValue)]]) -> [(String, JSONValue)] {
+        if parts.count == 1 { return parts[0] }
+        var out: [(String, JSONValue)] = []
+        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        var next = [Int](repeating: 0, count: parts.count)
+        while true {
+            var best = -1
+            for p in parts.indices where next[p] < parts[p].count {
+                if best < 0 || parts[p][next[p]].0 < parts[best][next[best]].0 { best = p }
+            }
+            if best < 0 { return out }
+            out.append(parts[best][next[best]])
+            next[best] += 1
+        }
     }
 
     /// `[times, values, pruned newest, partition?]`.
