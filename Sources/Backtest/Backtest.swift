@@ -117,15 +117,15 @@ public struct Backtest: Sendable {
             try forEachLine(file) { lineNo, line in
                 accounting.linesRead += 1
                 guard let (r, id, isFraud) = labeledEvent(line, at: "\(file):\(lineNo)", labels: labels, parser: parser, &accounting) else { return }
-                guard let served = r["fraud_score"]?.doubleValue else {
+                guard let served = r[ScoreFields.score]?.doubleValue else {
                     accounting.unscorable += 1
                     accounting.problem("\(file):\(lineNo): no fraud_score")
                     return
                 }
-                if r["is_alert"]?.boolValue == true { minAlert = min(minAlert, served) }
-                if let v = r["model_version"]?.stringValue { versions.insert(v) }
-                if let v = r["shadow_model_version"]?.stringValue { shadowVersions.insert(v) }
-                rows.append((id, isFraud, eventTime(r[options.timeField]), served, r["shadow_score"]?.doubleValue))
+                if r[ScoreFields.isAlert]?.boolValue == true { minAlert = min(minAlert, served) }
+                if let v = r[ScoreFields.modelVersion]?.stringValue { versions.insert(v) }
+                if let v = r[ScoreFields.shadowModelVersion]?.stringValue { shadowVersions.insert(v) }
+                rows.append((id, isFraud, eventTime(r[options.timeField]), served, r[ScoreFields.shadowScore]?.doubleValue))
             }
         }
         let withShadow = rows.contains { $0.shadow != nil }

@@ -41,7 +41,7 @@ struct ScoreCommand: AsyncParsableCommand {
                 var record = Record(fields: fields)
                 let raw = try assembler.raw { record[$0] }
                 let p = b.model.predict(b.scaler.transform(raw))
-                record["fraud_score"] = .double(Double(p))
+                record[ScoreFields.score] = .double(Double(p))
                 record.write(to: &out)
                 out.append("\n")
             } catch {

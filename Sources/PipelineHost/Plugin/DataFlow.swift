@@ -36,9 +36,18 @@ public struct DataFlow: Sendable {
 /// (the validated JSON of a `.component` field).
 public typealias DataFlowOf = @Sendable (_ config: ComponentConfig, _ nested: (JSONValue) -> DataFlow) -> DataFlow
 
-/// The fields every scorer adds (local_model, sagemaker), named once.
+/// The fields every scorer adds (local_model, sagemaker), named once: the plugins, the A/B split, the Slack
+/// message, `score` and the backtest read and write them by these names.
 public enum ScoreFields {
-    public static let all = ["fraud_score", "model_version", "variant", "is_alert"]
+    public static let score = "fraud_score"
+    public static let modelVersion = "model_version"
+    public static let variant = "variant"
+    public static let isAlert = "is_alert"
+    /// In the order scorers write them (`FieldList(all)`).
+    public static let all = [score, modelVersion, variant, isAlert]
+    /// What an A/B split's shadow scorer gave, next to the champion's score.
+    public static let shadowScore = "shadow_score"
+    public static let shadowModelVersion = "shadow_model_version"
     /// An alert's explanation: [{"name", "contribution", "value"}].
     public static let topFeatures = "top_features"
 }

@@ -28,13 +28,13 @@ public final class ABSplit: TransformPlugin, Sendable {
              "shadow": {"type": "local_model", "bundle": "models/v1", "threshold": 0.3}}
             """#],
         dataFlow: { config, nested in
-            var flow = DataFlow(reads: [(config.string("key_field"), "key_field")], writes: ["variant"])
+            var flow = DataFlow(reads: [(config.string("key_field"), "key_field")], writes: [ScoreFields.variant])
             for v in config.nestedArray("variants") {
                 if let scorer = v["scorer"] { flow = flow.including([nested(scorer)], at: String(v.path.dropFirst(config.path.count + 1)) + ".scorer") }
             }
             if let shadow = config["shadow"] {
                 flow = flow.including([nested(shadow)], at: "shadow")
-                flow.writes += ["shadow_score", "shadow_model_version"]
+                flow.writes += [ScoreFields.shadowScore, ScoreFields.shadowModelVersion]
             }
             return flow
         })
@@ -95,7 +95,7 @@ public final class ABSplit: TransformPlugin, Sendable {
             try await shadow.process(&copy)
             // A record the shadow fails on still goes on with the champion; only its shadow score is absent.
             for r in copy.records {
-                if let i = r["_ab_index"]?.intValue { shadowScores[Int(i)] = (r["fraud_score"], r["model_version"]) }
+                if let i = r["_ab_index"]?.intValue { shadowScores[Int(i)] = (r[ScoreFields.score], r[ScoreFields.modelVersion]) }
             }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
@@ -112,10 +112,10 @@ public final class ABSplit: TransformPlugin, Sendable {
             for var r in sub.records {
                 guard let i = r["_ab_index"]?.intValue.map(Int.init) else { continue }
                 r["_ab_index"] = nil
-                r["variant"] = .string(variants[v].name)
+                r[ScoreFields.variant] = .string(variants[v].name)
                 if let (score, version) = shadowScores[i] {
-                    r["shadow_score"] = score ?? .null
-                    r["shadow_model_version"] = version ?? .null
+                    r[ScoreFields.shadowScore] = score ?? .null
+                    r[ScoreFields.shadowModelVersion] = version ?? .null
                 }
                 results[i] = r
             }

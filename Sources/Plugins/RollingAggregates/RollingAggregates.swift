@@ -6,7 +6,7 @@ import Synchronization
 /// `rolling_aggregates` transform: Flink-style keyed state in event time. For each event, over the same key's
 /// earlier events inside each window: count, exact sum, mean and max of a value field, and the seconds since
 /// the key's previous event.
-public final class RollingAggregates: TransformPlugin, PartitionedState, @unchecked Sendable {
+public final class RollingAggregates: TransformPlugin, PartitionedState {
     public static let descriptor = PluginDescriptor(
         kind: .transform, name: "rolling_aggregates",
         summary: "Per-key rolling count/sum/mean/max over event-time windows, and seconds since the previous event.",
@@ -90,24 +90,40 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     private let keysGauge: Gauge
 
     /// The wall clock (seconds since 1970), for max_future. Tests replace it.
-    var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    var clock: @Sendable () -> Double {
+        get { clockSource.withLock { $0 } }
+        set { clockSource.withLock { $0 = newValue } }
+    }
+    private let clockSource = Mutex<@Sendable () -> Double>({ Date().timeIntervalSince1970 })
 
-    // Keyed state: touched by one batch at a time (maxConcurrentBatches is 1), by snapshot/restore, which the
-    // runtime calls between batches, and by merge/drop, which a source calls from its own task when it takes
-    // over or gives up a partition: the lock orders those against batches.
-    private let lock = NSLock()
     /// The workers' keys (`runtime.parallelism`): worker i holds the keys `workers.shard(of:)` gives i, and a
     /// batch's records are processed by their keys' workers at once.
     let workers: KeyShards
-    private var shards: [KeyedStates]
-    /// Per worker: the window statistics of its current event.
-    private var scratches: [[WindowStats]]
-    private var eventsSincePrune = 0
+    /// Touched by one batch at a time (maxConcurrentBatches is 1), by snapshot/restore, which the runtime calls
+    /// between batches, and by merge/drop, which a source calls from its own task when it takes over or gives up
+    /// a partition: the lock orders those against batches.
+    private let state: Mutex<State>
 
-    /// Elementary steps of the state updates (events visited), for the complexity test.
-    private(set) var workCounter = 0
-    /// Dead-lettered records by kind ("late", "implausible", "future"), mirroring the counters, for tests.
-    private(set) var rejected: [String: Int] = [:]
+    private struct State {
+        var shards: [KeyedStates]
+        /// Per worker: the window statistics of its current event.
+        var scratches: [[WindowStats]]
+        var eventsSincePrune = 0
+        /// Elementary steps of the state updates (events visited), for the complexity test.
+        var workCounter = 0
+        /// Dead-lettered records by kind ("late", "implausible", "future"), mirroring the counters, for tests.
+        var rejected: [String: Int] = [:]
+
+        var keyCount: Int { shards.reduce(0) { $0 + $1.count } }
+
+        /// Puts each key in the state of its worker.
+        mutating func distribute(_ keys: [String: KeyState], _ workers: KeyShards) {
+            for (k, s) in keys { shards[workers.shard(of: k)][k] = s }
+        }
+    }
+
+    var workCounter: Int { state.withLock { $0.workCounter } }
+    var rejected: [String: Int] { state.withLock { $0.rejected } }
 
     let id: String
 
@@ -143,12 +159,12 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         })
         keysGauge = Gauge(label: "rolling_aggregates_keys", dimensions: [("transform", config.id)])
         workers = KeyShards(count: max(1, context.parallelism))
-        shards = Array(repeating: KeyedStates(), count: workers.count)
-        scratches = Array(repeating: [], count: workers.count)
+        state = Mutex(State(shards: Array(repeating: KeyedStates(), count: workers.count), scratches: Array(repeating: [], count: workers.count)))
     }
 
     public func process(_ batch: inout Batch) async throws {
-        lock.withLock { processLocked(&batch) }
+        let latest = clock() + maxFuture
+        state.withLock { process(&batch, state: &$0, latest: latest) }
     }
 
     /// What one event's step reads besides its record and its key's state.
@@ -170,17 +186,16 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
         var late = 0, implausible = 0, future = 0, work = 0
     }
 
-    private func processLocked(_ batch: inout Batch) {
+    private func process(_ batch: inout Batch, state: inout State, latest: Double) {
         let keys = Record.keyTexts(keyKey, in: batch.records)
         let c = StepContext(shape: shape, lateness: lateness, list: outputList, aggregates: aggregates, windowCount: windows.count,
-                            latest: clock() + maxFuture, maxFuture: maxFuture, keyField: keyField, timeField: timeField,
+                            latest: latest, maxFuture: maxFuture, keyField: keyField, timeField: timeField,
                             valueField: valueField, timeKey: timeKey, valueKey: valueKey)
-        // The batch works on locals, put back after it: every access to a class's stored `var` checks
-        // exclusivity at run time and retains what it reads, several times per event.
+        // The batch works on locals, put back after it, so that the buffers below are taken of two variables.
         var shards: [KeyedStates] = []
         var scratches: [[WindowStats]] = []
-        swap(&shards, &self.shards)
-        swap(&scratches, &self.scratches)
+        swap(&shards, &state.shards)
+        swap(&scratches, &state.scratches)
         var counts = [Counts](repeating: Counts(), count: workers.count)
         if workers.count == 1 {
             shards[0].prefetch(keys)
@@ -222,8 +237,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
                 }
             }
         }
-        swap(&shards, &self.shards)
-        swap(&scratches, &self.scratches)
+        swap(&shards, &state.shards)
+        swap(&scratches, &state.scratches)
         var total = Counts()
         for w in counts {
             total.late += w.late
@@ -231,21 +246,21 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
             total.future += w.future
             total.work += w.work
         }
-        workCounter += total.work
+        state.workCounter += total.work
         if total.late > 0 {
             lateCounter.increment(by: total.late)
-            rejected["late", default: 0] += total.late
+            state.rejected["late", default: 0] += total.late
         }
         if total.implausible > 0 {
             invalidTimeCounters["implausible"]!.increment(by: total.implausible)
-            rejected["implausible", default: 0] += total.implausible
+            state.rejected["implausible", default: 0] += total.implausible
         }
         if total.future > 0 {
             invalidTimeCounters["future"]!.increment(by: total.future)
-            rejected["future", default: 0] += total.future
+            state.rejected["future", default: 0] += total.future
         }
-        eventsSincePrune += batch.records.count
-        if eventsSincePrune > max(50_000, 2 * keyCountLocked) { prune() }
+        state.eventsSincePrune += batch.records.count
+        if state.eventsSincePrune > max(50_000, 2 * state.keyCount) { prune(&state) }
     }
 
     /// One event: checks its key, time and value, updates its key's state and writes its features; the reason
@@ -315,12 +330,12 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     func update(key: String, time t: Double, value: Double, partition: String? = nil) -> [(String, JSONValue)] {
         let (w, count, shape) = (workers.shard(of: key), windows.count, shape)
         var stats: [WindowStats] = []
-        var work = 0
-        let previous = shards[w].withState(key, make: { KeyState(windowCount: count) }) { s -> Double? in
-            if partition != nil { s.partition = partition }
-            return s.insert(time: t, value: value, shape: shape, stats: &stats, work: &work)
+        let previous = state.withLock { state in
+            state.shards[w].withState(key, make: { KeyState(windowCount: count) }) { s -> Double? in
+                if partition != nil { s.partition = partition }
+                return s.insert(time: t, value: value, shape: shape, stats: &stats, work: &state.workCounter)
+            }
         }
-        workCounter += work
         var record = Record(fields: [])
         Self.writeFeatures(time: t, previous: previous, stats: stats, aggregates: aggregates, list: outputList, into: &record)
         return record.fields
@@ -354,7 +369,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// keys). Using the newest event time instead let one record stamped ahead make every other key look idle.
     /// A short list, not a dictionary: a stream has few partitions, and a linear search over them is cheaper per
     /// key than hashing the partition name.
-    private func partitionWatermarks() -> [(partition: String?, watermark: Double)] {
+    private static func partitionWatermarks(_ shards: [KeyedStates]) -> [(partition: String?, watermark: Double)] {
         let k = Self.idleWatermarkRank
         var top: [(partition: String?, times: [Double])] = []  // the k newest key times of each partition, ascending
         for shard in shards { shard.forEachNewest { t, p in
@@ -376,38 +391,36 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// partition, and compacts the kept events. (Each key prunes its own old events as it is updated.)
     /// Called every `max(50,000, 2 × keys)` events, so its O(keys) pass costs O(1) per event.
     func prune() {
-        eventsSincePrune = 0
-        let watermarks = partitionWatermarks()
+        state.withLock { prune(&$0) }
+    }
+
+    private func prune(_ state: inout State) {
+        state.eventsSincePrune = 0
+        let watermarks = Self.partitionWatermarks(state.shards)
         var work = 0
         let idleTimeout = idleTimeout
-        for w in shards.indices {
-            shards[w].update { _, s in
+        for w in state.shards.indices {
+            state.shards[w].update { _, s in
                 let watermark = watermarks.first { $0.partition == s.partition }?.watermark ?? -.infinity
                 if s.newest < watermark - idleTimeout { return false }
                 if s.head > 0 && s.head * 2 >= s.times.count { s.compact(work: &work) }
                 return true
             }
         }
-        workCounter += work
-        keysGauge.record(keyCountLocked)
+        state.workCounter += work
+        keysGauge.record(state.keyCount)
     }
 
-    var keyCount: Int { lock.withLock { keyCountLocked } }
-    private var keyCountLocked: Int { shards.reduce(0) { $0 + $1.count } }
-
-    /// Puts each key in the state of its worker.
-    private func distribute(_ keys: [String: KeyState]) {
-        for (k, s) in keys { shards[workers.shard(of: k)][k] = s }
-    }
+    var keyCount: Int { state.withLock { $0.keyCount } }
 
     // MARK: Partitions
 
     /// Forgets every key whose state belongs to `partition` (its latest record came from it). Keys of
     /// unpartitioned records are never dropped.
     public func drop(partition: String) {
-        lock.withLock {
-            for w in shards.indices { shards[w].update { _, s in s.partition != partition } }
-            keysGauge.record(keyCountLocked)
+        state.withLock { state in
+            for w in state.shards.indices { state.shards[w].update { _, s in s.partition != partition } }
+            keysGauge.record(state.keyCount)
         }
     }
 
@@ -422,13 +435,15 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     // snapshot poisoned by such a record heals on restore.
 
     public func snapshot() throws -> JSONValue? {
-        lock.lock()
-        defer { lock.unlock() }
-        prune()
+        let shards = state.withLock { state in
+            prune(&state)
+            return state.shards
+        }
         // The same document whatever the number of workers: each encodes its keys in key order, at once, and the
         // lists are merged.
         var parts = [[(String, JSONValue)]](repeating: [], count: shards.count)
-        shards.withUnsafeMutableBufferPointer { shards in
+        var readOnly = shards
+        readOnly.withUnsafeMutableBufferPointer { shards in
             parts.withUnsafeMutableBufferPointer { parts in
                 let (shards, out) = (DisjointBuffer(shards), DisjointBuffer(parts))
                 workers.forEach { w in
@@ -450,29 +465,31 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     public func takeState(from predecessor: any Transform) {
         guard let old = predecessor as? RollingAggregates else { return }
-        let moved = old.lock.withLock { () -> [KeyedStates] in
-            defer { old.shards = Array(repeating: KeyedStates(), count: old.shards.count) }
-            return old.shards
+        let moved = old.state.withLock { state -> [KeyedStates] in
+            defer { state.shards = Array(repeating: KeyedStates(), count: state.shards.count) }
+            return state.shards
         }
-        lock.withLock {
-            if moved.count == shards.count {
-                shards = moved
+        let workers = workers
+        state.withLock { state in
+            if moved.count == state.shards.count {
+                state.shards = moved
             } else {
                 // Another number of workers: each key to its worker now.
-                shards = Array(repeating: KeyedStates(), count: workers.count)
-                for m in moved { for (k, s) in zip(m.keys, m.states) { shards[workers.shard(of: k)][k] = s } }
+                state.shards = Array(repeating: KeyedStates(), count: workers.count)
+                for m in moved { for (k, s) in zip(m.keys, m.states) { state.shards[workers.shard(of: k)][k] = s } }
             }
-            keysGauge.record(keyCountLocked)
+            keysGauge.record(state.keyCount)
         }
     }
 
     public func restore(_ snapshot: JSONValue) throws {
         let restored = try decode(snapshot)
-        lock.lock()
-        defer { lock.unlock() }
-        shards = Array(repeating: KeyedStates(), count: workers.count)
-        distribute(restored)
-        keysGauge.record(keyCountLocked)
+        let workers = workers
+        state.withLock { state in
+            state.shards = Array(repeating: KeyedStates(), count: workers.count)
+            state.distribute(restored, workers)
+            keysGauge.record(state.keyCount)
+        }
     }
 
     public func split(_ snapshot: JSONValue) throws -> [String: JSONValue] {
@@ -487,10 +504,11 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
 
     public func merge(_ part: JSONValue) throws {
         let keys = try decode(part)
-        lock.lock()
-        defer { lock.unlock() }
-        distribute(keys)
-        keysGauge.record(keyCountLocked)
+        let workers = workers
+        state.withLock { state in
+            state.distribute(keys, workers)
+            keysGauge.record(state.keyCount)
+        }
     }
 
     /// A parent partition's part with every key moved to `partition` (a child shard after a reshard). Keys this
@@ -500,26 +518,27 @@ public final class RollingAggregates: TransformPlugin, PartitionedState, @unchec
     /// belongs to; a key's records retag it).
     public func inherit(_ part: JSONValue, into partition: String) throws {
         let keys = try decode(part)
-        lock.lock()
-        defer { lock.unlock() }
-        for (k, var inherited) in keys {
-            let w = workers.shard(of: k)
-            if var held = shards[w][k] {
-                if held.partition == partition { continue }
-                if held.newest > inherited.newest {
-                    // Fresher than the parent's final state. When it is this host's own state of the parent, it
-                    // moves to the child like the stored one would have.
-                    if held.partition != nil && held.partition == inherited.partition {
-                        held.partition = partition
-                        shards[w][k] = held
+        let workers = workers
+        state.withLock { state in
+            for (k, var inherited) in keys {
+                let w = workers.shard(of: k)
+                if var held = state.shards[w][k] {
+                    if held.partition == partition { continue }
+                    if held.newest > inherited.newest {
+                        // Fresher than the parent's final state. When it is this host's own state of the parent, it
+                        // moves to the child like the stored one would have.
+                        if held.partition != nil && held.partition == inherited.partition {
+                            held.partition = partition
+                            state.shards[w][k] = held
+                        }
+                        continue
                     }
-                    continue
                 }
+                inherited.partition = partition
+                state.shards[w][k] = inherited
             }
-            inherited.partition = partition
-            shards[w][k] = inherited
+            keysGauge.record(state.keyCount)
         }
-        keysGauge.record(keyCountLocked)
     }
 
     /// One list in key order from lists each in key order (the workers' keys are disjoint).

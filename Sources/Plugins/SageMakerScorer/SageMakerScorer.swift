@@ -174,9 +174,9 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
                 for (k, i) in range.enumerated() {
                     var r = encodable[i]
                     let score = reply.scores[k]
-                    r.set([("fraud_score", .double(score)), ("model_version", .string(reply.versions[k] ?? modelVersion)),
-                           ("variant", .string(variantName ?? reply.variant ?? targetVariant ?? endpointName)),
-                           ("is_alert", .bool(score >= threshold))])
+                    r.set([(ScoreFields.score, .double(score)), (ScoreFields.modelVersion, .string(reply.versions[k] ?? modelVersion)),
+                           (ScoreFields.variant, .string(variantName ?? reply.variant ?? targetVariant ?? endpointName)),
+                           (ScoreFields.isAlert, .bool(score >= threshold))])
                     if explainTop > 0 && score >= threshold {
                         if let reasons = k < reply.reasons.count ? reply.reasons[k] : nil {
                             r[TopFeatures.field] = Self.withRecordValues(reasons, r)
@@ -310,9 +310,9 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
             guard let items = value.arrayValue else { throw ReplyError(message: "reply is not an array of scores: \(text.prefix(200))") }
             for item in items {
                 if let d = item.doubleValue { scores.append(d); versions.append(nil) }
-                else if let d = item["fraud_score"]?.doubleValue ?? item["score"]?.doubleValue {
+                else if let d = item[ScoreFields.score]?.doubleValue ?? item["score"]?.doubleValue {
                     scores.append(d)
-                    versions.append(item["model_version"]?.stringValue)
+                    versions.append(item[ScoreFields.modelVersion]?.stringValue)
                     while reasons.count < scores.count - 1 { reasons.append(nil) }
                     reasons.append(item[TopFeatures.field].flatMap { $0.arrayValue != nil ? $0 : nil })
                 } else { throw ReplyError(message: "reply item is not a score: \(item)") }

@@ -31,7 +31,7 @@ public enum SlackMessage {
         let txn = display(r["transaction_id"])
         let user = display(r["user_id"])
         let amount = number(r["transaction_value"], digits: 2)
-        let score = number(r["fraud_score"], digits: 4)
+        let score = number(r[ScoreFields.score], digits: 4)
         let model = modelText(r)
         var blocks: [JSONValue] = []
         blocks.append(header("🚨 \(o.title): score \(score) · \(txn)"))
@@ -68,7 +68,7 @@ public enum SlackMessage {
     /// One message for an alert storm: the counts, and the highest-scoring transactions.
     public static func stormSummary(_ records: [Record], threshold: Int, window: Double, top: Int, _ o: Options) -> (text: String, blocks: [JSONValue]) {
         let n = records.count
-        let scores = records.compactMap { $0["fraud_score"]?.doubleValue }
+        let scores = records.compactMap { $0[ScoreFields.score]?.doubleValue }
         let maxScore = scores.max().map { String(format: "%.4f", $0) } ?? "-"
         let meanScore = scores.isEmpty ? "-" : String(format: "%.4f", scores.reduce(0, +) / Double(scores.count))
         var byModel: [String: Int] = [:]
@@ -89,15 +89,15 @@ public enum SlackMessage {
             "*By model*\n" + escape(byModel.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
                 .prefix(5).map { "\($0.key): \($0.value)" }.joined(separator: ", ")),
         ]))
-        let ranked = records.sorted { ($0["fraud_score"]?.doubleValue ?? -1) > ($1["fraud_score"]?.doubleValue ?? -1) }.prefix(max(1, top))
+        let ranked = records.sorted { ($0[ScoreFields.score]?.doubleValue ?? -1) > ($1[ScoreFields.score]?.doubleValue ?? -1) }.prefix(max(1, top))
         var lines = ["*Top \(ranked.count) by score*"]
         for r in ranked {
             lines.append("• `\(code(display(r["transaction_id"])))` user `\(code(display(r["user_id"])))` amount \(escape(number(r["transaction_value"], digits: 2))) "
-                + "score *\(escape(number(r["fraud_score"], digits: 4)))* \(dateText(r["event_created_at_ts"]))")
+                + "score *\(escape(number(r[ScoreFields.score], digits: 4)))* \(dateText(r["event_created_at_ts"]))")
         }
         blocks.append(section(text: lines.joined(separator: "\n")))
         if !o.pipeline.isEmpty { blocks.append(contextBlock("pipeline `\(code(o.pipeline))` · sink `\(code(o.sinkID))` · storm summary")) }
-        let topText = ranked.prefix(5).map { "\(escape(display($0["transaction_id"]))) (\(escape(number($0["fraud_score"], digits: 4))))" }.joined(separator: ", ")
+        let topText = ranked.prefix(5).map { "\(escape(display($0["transaction_id"]))) (\(escape(number($0[ScoreFields.score], digits: 4))))" }.joined(separator: ", ")
         let text = "Alert storm: \(n) alerts above \(escape(rateText)); highest scores: \(topText)"
         return (cap(text, maxFallback), Array(blocks.prefix(maxBlocks)))
     }
@@ -153,8 +153,8 @@ public enum SlackMessage {
     }
 
     static func modelText(_ r: Record) -> String {
-        let version = r["model_version"].map(display) ?? "?"
-        if let variant = r["variant"], !variant.isNull { return "\(version) (\(display(variant)))" }
+        let version = r[ScoreFields.modelVersion].map(display) ?? "?"
+        if let variant = r[ScoreFields.variant], !variant.isNull { return "\(version) (\(display(variant)))" }
         return version
     }
 
