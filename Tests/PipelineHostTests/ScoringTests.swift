@@ -274,6 +274,54 @@ import Testing
 }
 
 @Suite struct ABSplitTests {
+    /// Records a variant's scorer (or the shadow) cannot score go to the dead-letter output as they came in,
+    /// without the split's bookkeeping; the others keep their order, each with its own shadow score.
+    @Test func variantFailuresAreDeadLetteredCleanAndTheRestKeepTheirOrderAndShadowScores() async throws {
+        let bundle = TestFiles.path("models/v1")
+        let text = """
+            {"name": "abf", "source": {"type": "file", "path": "/dev/null"},
+             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
+                "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
+                             {"name": "b", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
+                "shadow": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.0}}],
+             "sinks": [{"type": "stdout"}]}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abf.json", registry: BuiltinPlugins.registry, environment: [:])
+        let context = BuildContext(pipelineName: "abf", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
+        let split = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
+        try await split.start(StageContext(id: "ab", logger: Logger(label: "test"), stats: RuntimeStats()))
+        let n = ScoringTests.bundle.features.count
+        var records: [Record] = []
+        var vectors: [Int: [Float]] = [:]
+        for i in 0..<40 {
+            var r = Record(fields: [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))])
+            if i % 5 == 2 {
+                r["features"] = .array([.double(1)])  // too short: every scorer refuses it
+            } else {
+                let v = (0..<n).map { Float((i * 7 + $0 * 3) % 13) / 6 - 1 }
+                vectors[i] = v
+                r.setVector("features", v)
+            }
+            records.append(r)
+        }
+        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
+        try await split.process(&batch)
+        let kept = (0..<40).filter { $0 % 5 != 2 }
+        #expect(batch.records.map { Int($0["i"]!.intValue!) } == kept)
+        for r in batch.records {
+            let i = Int(r["i"]!.intValue!)
+            let expected = Double(ScoringTests.bundle.model.predict(vectors[i]!))
+            #expect(r["fraud_score"]?.doubleValue == expected, "record \(i)")
+            #expect(r["shadow_score"]?.doubleValue == expected, "record \(i): the shadow scored the same vector")
+            #expect(r.fields.allSatisfy { !$0.0.hasPrefix("_") }, "record \(i): \(r.fields.map(\.0))")
+        }
+        #expect(batch.deadLetters.map { Int($0.record["i"]!.intValue!) }.sorted() == (0..<40).filter { $0 % 5 == 2 })
+        for d in batch.deadLetters {
+            #expect(d.record.fields.map(\.0) == ["i", "user_id", "features"], "dead letter carries \(d.record.fields.map(\.0))")
+            #expect(d.stage.hasPrefix("ab"), "\(d.stage)")
+        }
+    }
+
     @Test func splitIsDeterministicAndCloseToWeightsAndShadowNeverAlerts() async throws {
         let dir = TestFiles.scratch("ab")
         var lines = ""

@@ -52,10 +52,15 @@ public final class ABSplit: TransformPlugin, Sendable {
         guard total > 0 else { throw PipelineError(.config, "variant weights add up to 0", at: config.path) }
         for v in specs {
             cumulative += v.double("weight") / total
-            built.append((v.string("name"), cumulative, try context.registry.makeNestedTransform(v["scorer"]!, at: v.path + ".scorer", context)))
+            // Named after the split and the variant: two variants' scorers of one type must not share an id (their
+            // metrics and dead letters would be one).
+            built.append((v.string("name"), cumulative, try context.registry.makeNestedTransform(
+                v["scorer"]!, at: v.path + ".scorer", defaultID: "\(config.id).\(v.string("name"))", context)))
         }
         variants = built
-        shadow = try config["shadow"].map { try context.registry.makeNestedTransform($0, at: config.path + ".shadow", context) }
+        shadow = try config["shadow"].map {
+            try context.registry.makeNestedTransform($0, at: config.path + ".shadow", defaultID: "\(config.id).shadow", context)
+        }
     }
 
     public func start(_ context: StageContext) async throws {
@@ -84,18 +89,22 @@ public final class ABSplit: TransformPlugin, Sendable {
         return variants.firstIndex { b < $0.upper } ?? variants.count - 1
     }
 
+    /// Each record's place in the batch, carried through the variants' scorers (which may dead-letter some) so
+    /// the results go back in order, each with its own shadow score.
+    static let indexField = "_ab_index"
+
     public func process(_ batch: inout Batch) async throws {
         var shadowScores: [Int: (JSONValue?, JSONValue?)] = [:]
         if let shadow {
             var copy = batch.subBatch(batch.records.enumerated().map { i, r in
                 var r = r
-                r["_ab_index"] = .int(Int64(i))
+                r[Self.indexField] = .int(Int64(i))
                 return r
             })
             try await shadow.process(&copy)
             // A record the shadow fails on still goes on with the champion; only its shadow score is absent.
             for r in copy.records {
-                if let i = r["_ab_index"]?.intValue { shadowScores[Int(i)] = (r[ScoreFields.score], r[ScoreFields.modelVersion]) }
+                if let i = r[Self.indexField]?.intValue { shadowScores[Int(i)] = (r[ScoreFields.score], r[ScoreFields.modelVersion]) }
             }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
@@ -104,14 +113,19 @@ public final class ABSplit: TransformPlugin, Sendable {
         for (v, indices) in groups.enumerated() where !indices.isEmpty {
             var sub = batch.subBatch(indices.map { i in
                 var r = batch.records[i]
-                r["_ab_index"] = .int(Int64(i))
+                r[Self.indexField] = .int(Int64(i))
                 return r
             })
             try await variants[v].scorer.process(&sub)
-            batch.absorb(deadLettersOf: sub)
+            // As they came in: the index is the split's bookkeeping, not part of the record.
+            for d in sub.deadLetters {
+                var record = d.record
+                record[Self.indexField] = nil
+                batch.deadLetter(record, reason: d.reason, stage: d.stage)
+            }
             for var r in sub.records {
-                guard let i = r["_ab_index"]?.intValue.map(Int.init) else { continue }
-                r["_ab_index"] = nil
+                guard let i = r[Self.indexField]?.intValue.map(Int.init) else { continue }
+                r[Self.indexField] = nil
                 r[ScoreFields.variant] = .string(variants[v].name)
                 if let (score, version) = shadowScores[i] {
                     r[ScoreFields.shadowScore] = score ?? .null
