@@ -3,7 +3,7 @@
 # (the data of bench/local-pipeline.sh) with local_model's explain_top 5 against 0 (off, the default), RUNS
 # rounds (default 3) of three runs each (see below); wall and CPU seconds per run, the medians, the throughput
 # ratio and how many alerts were explained; then PINNED rounds side by side and the same-run CPU share (below).
-# Release build.
+# Release build. SOURCE_BATCH sets the source's batch.max_events in both specs (default: the spec's, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -11,13 +11,16 @@ RUNS=${RUNS:-3}
 bench_data full
 mkdir -p "$WORK/explain"
 for top in 0 5; do
-  python3 - "$top" "$WORK/explain/local-explain-$top.json" <<'PY'
+  python3 - "$top" "$WORK/explain/local-explain-$top.json" "${SOURCE_BATCH:-}" <<'PY'
 import json, sys
-top, out = int(sys.argv[1]), sys.argv[2]
+top, out, batch = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 spec = json.load(open("pipelines/local.json"))
 for t in spec["transforms"]:
     if t["type"] == "local_model":
         t["explain_top"] = top
+if batch:  # SOURCE_BATCH: the source's batch.max_events (records per batch, so alerts per TreeSHAP pass)
+    spec["source"].setdefault("batch", {})["max_events"] = int(batch)
+    spec["source"]["batch"].setdefault("max_bytes", "8MiB")
 json.dump(spec, open(out, "w"))
 PY
 done

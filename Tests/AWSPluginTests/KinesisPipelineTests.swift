@@ -205,7 +205,7 @@ struct KinesisPipelineTests {
     }
 
     /// An S3 object filling in a quiet stream is uploaded once it has waited batch.max_age (the shared driver's
-    /// batch timer), not at the next checkpoint (an hour here), and its records are acknowledged with it.
+    /// batch timer), not at the next checkpoint (an hour here).
     @Test func aQuietStreamsObjectIsUploadedAtMaxAgeNotAtTheNextCheckpoint() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)

@@ -98,6 +98,13 @@ import Testing
         #expect(PipelineRunner.spareCores(auto, cores: 2) == 1)
         #expect(PipelineRunner.spareCores(auto, cores: 6) == 1)
         #expect(PipelineRunner.spareCores(auto, cores: 8) == 3)
+        #expect(PipelineRunner.spareCores(auto, cores: 500) == 64)
+        // A container's CPU quota caps the count; "max" is no quota.
+        #expect(PipelineRunner.availableCores(cpuMax: "200000 100000\n", online: 96) == 2)
+        #expect(PipelineRunner.availableCores(cpuMax: "150000 100000", online: 96) == 2)
+        #expect(PipelineRunner.availableCores(cpuMax: "max 100000\n", online: 96) == 96)
+        #expect(PipelineRunner.availableCores(cpuMax: nil, online: 8) == 8)
+        #expect(PipelineRunner.availableCores(cpuMax: "800000 100000", online: 4) == 4)
         #expect(try spec(#", "runtime": {"parallelism": 3}"#).runtime.parallelism == 3)
         let error = #expect(throws: (any Error).self) { try spec(#", "runtime": {"parallelism": 0}"#) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("runtime.parallelism"))

@@ -44,8 +44,11 @@ import Testing
         typealias Sender = TestSender
         var hardLimit: Int?
         var opened: [Int] = []
+        /// Placing a record of this key blocks for 100 ms.
+        var slowKey: Int?
         mutating func item(for record: Record) -> Result<(key: Int, item: (v: Int, size: Int)), SinkRefusal> {
             guard let k = record["k"]?.intValue else { return .failure(SinkRefusal("no key")) }
+            if Int(k) == slowKey { Thread.sleep(forTimeInterval: 0.1) }
             return .success((Int(k), (Int(record["v"]!.intValue!), Int(record["size"]?.intValue ?? 1))))
         }
         mutating func makeBatch(for key: Int, first: Record, now: Double) -> TestBatch {
@@ -93,11 +96,12 @@ import Testing
     @Test func batchesAreCutByCountBytesAndTheDestinationsHardLimit() async throws {
         var ds = Deliveries()
         let sender = TestSender()
-        // Count: 3 per batch; bytes: closed once 10 are in; the hard limit (12) closes a batch before an item.
+        // Count: 3 per batch; bytes: closed once 10 are in; the hard limit (12) closes a batch before an item:
+        // 8 (10 bytes) does not fit after 7 (3), so 7 goes alone (without the limit: [7, 8], 13 bytes).
         let driver = SinkDriver(writer: TestWriter(hardLimit: 12), sender: sender, settings: Self.settings(events: 3, bytes: 10), maxInFlight: 1)
-        try await driver.write(ds.make([(1, 1, 1), (1, 2, 1), (1, 3, 1), (1, 4, 1), (1, 5, 4), (1, 6, 4), (1, 7, 3), (1, 8, 9), (1, 9, 1)]))
+        try await driver.write(ds.make([(1, 1, 1), (1, 2, 1), (1, 3, 1), (1, 4, 1), (1, 5, 4), (1, 6, 4), (1, 7, 3), (1, 8, 10), (1, 9, 1), (1, 10, 2), (1, 11, 10)]))
         try await driver.flush()
-        #expect(sender.batches == [[1, 2, 3], [4, 5, 6], [7, 8], [9]])
+        #expect(sender.batches == [[1, 2, 3], [4, 5, 6], [7], [8], [9, 10], [11]])
         #expect(ds.acknowledged(1))
     }
 
@@ -118,6 +122,29 @@ import Testing
         try await driver.flush()
         #expect(ds.acknowledged(2))
         #expect(driver.finalizer.openCount == 0)
+    }
+
+    /// The write holds its delivery until every record is placed: a batch sent (and done) mid-write must not
+    /// complete a delivery whose later records are still to be placed.
+    @Test func aBatchSentMidWriteDoesNotCompleteItsDeliveryEarly() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        var writer = TestWriter()
+        writer.slowKey = 2  // placing a key-2 record takes 100 ms: key 1's batch is sent and done meanwhile
+        let driver = SinkDriver(writer: writer, sender: sender, settings: Self.settings(events: 2), maxInFlight: 4, maxOpenBatches: 4)
+        try await driver.write(ds.make([(1, 1, 1), (1, 2, 1), (2, 3, 1)]))
+        #expect(sender.batches == [[1, 2]])
+        #expect(!ds.acknowledged(1), "record 3 is in an open batch")
+        try await driver.flush()
+        #expect(ds.acknowledged(1))
+    }
+
+    @Test func aDeliveryWhoseRecordsAreAllRefusedIsAcknowledgedAfterItsDeadLetters() async throws {
+        var ds = Deliveries()
+        let driver = SinkDriver(writer: TestWriter(), sender: TestSender(), settings: Self.settings(), maxInFlight: 1)
+        try await driver.write(ds.make([(nil, 1, 1), (nil, 2, 1)]))
+        #expect(ds.rejections.all.map(\.v) == [1, 2])
+        #expect(ds.acknowledged(1))
     }
 
     @Test func refusedRecordsGoToTheDeadLetterOutputWithTheirReasonAndTheRestAreSent() async throws {

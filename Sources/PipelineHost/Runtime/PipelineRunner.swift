@@ -53,7 +53,7 @@ public final class PipelineRunner: Sendable {
         defer { finished.withLock { $0 = true } }
         let started = MonotonicClock.seconds()
         let ctx = BuildContext(pipelineName: spec.name, logger: logger, environment: environment, registry: registry,
-                               parallelism: spec.runtime.parallelism ?? Self.spareCores(spec, cores: ProcessInfo.processInfo.activeProcessorCount))
+                               parallelism: spec.runtime.parallelism ?? Self.spareCores(spec, cores: Self.availableCores()))
         let source = try registry.makeSource(spec.source, ctx)
         let transforms = try spec.transforms.map { ($0.id, try registry.makeTransform($0, ctx)) }
         let sinks = try spec.sinks.map { ($0, try registry.makeSink($0.config, ctx)) }
@@ -317,13 +317,22 @@ public final class PipelineRunner: Sendable {
             """, at: store)
     }
 
-    /// The default of `runtime.parallelism`: the cores beyond one per stage task (source, transforms, router,
-    /// sinks, dead-letter output), at least 1. Each stage already keeps a core busy when the pipeline is loaded,
-    /// so a keyed stage's second worker only pays where a core is left over: on 2 cores it made Flink's job
-    /// slower (docs/benchmarks.md).
+    /// The default of `runtime.parallelism`: one worker (on the keyed stage's own core) plus one for each core
+    /// left over after one per stage task (source, transforms, router, sinks, dead-letter output), at most 64 (the
+    /// spec's limit). Each stage already keeps a core busy when the pipeline is loaded, so a keyed stage's second
+    /// worker only pays where a core is left over: on 2 cores it made Flink's job slower (docs/benchmarks.md).
     static func spareCores(_ spec: PipelineSpec, cores: Int) -> Int {
         let stages = 1 + spec.transforms.count + 1 + spec.sinks.count + 1
-        return max(1, cores - stages + 1)
+        return min(64, max(1, cores - stages + 1))
+    }
+
+    /// The cores this process may use: the CPUs it may run on, capped by a cgroup v2 CPU quota (`cpu.max`, a
+    /// container's CPU limit), which the CPU count does not show: a 2-CPU pod on a 96-core node has 2.
+    static func availableCores(cpuMax: String? = try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8),
+                               online: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        let parts = (cpuMax ?? "").split(whereSeparator: \.isWhitespace)
+        guard parts.count == 2, let quota = Double(parts[0]), let period = Double(parts[1]), quota > 0, period > 0 else { return online }
+        return max(1, min(online, Int((quota / period).rounded(.up))))
     }
 
     /// Eight random base-36 characters: distinct across the lives of every host sharing a stream.

@@ -53,8 +53,11 @@ extension SinkSender where Part == Never, PartReceipt == Never {
 /// under way, and acknowledges each delivery once every batch holding its records is sent, after dead-lettering
 /// the records that were refused. A sink is its config, a writer and a sender around this.
 ///
-/// An actor, so a sink's mutable state has one owner without `@unchecked Sendable`; the runner calls one method
-/// at a time, so the hop is once per delivery.
+/// An actor, so a sink's mutable state has one owner without `@unchecked Sendable`. Its methods must be called
+/// one at a time, as the runner does (each awaits its predecessor): they await in the middle (a part upload, a
+/// free slot for a call), and a `flush` slipped in there would close a batch whose part is still on its way.
+/// The hop is once per delivery. A failed call surfaces when the driver next waits for it: when
+/// `max_in_flight` calls are under way, or at the next flush (every checkpoint); a checkpoint never passes it.
 public actor SinkDriver<Writer: BatchingSinkWriter> {
     public typealias Filling = PartitionedBatcher<Writer.Key, Writer.Batch>.Filling
 
@@ -120,8 +123,14 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
     /// delivery written before is then acknowledged.
     public func flush() async throws {
         try await send(batcher.closeAll())
-        while let call = calls.takeOldest() { try await call.value }
+        while let call = calls.takeOldest() { try await Self.wait(for: call) }
         writer.flushed()
+    }
+
+    /// Waits for a call, rethrowing its failure; cancelling the waiter cancels the call (the shutdown deadline
+    /// reaches requests under way, which are tasks of their own).
+    private static func wait(for call: Task<Void, any Error>) async throws {
+        try await withTaskCancellationHandler { try await call.value } onCancel: { call.cancel() }
     }
 
     /// Batches filling and requests under way (for status pages and tests).
@@ -130,7 +139,7 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
     private func send(_ batches: [Filling]) async throws {
         for filling in batches {
             let request = try writer.request(for: filling.batch)
-            while calls.isFull, let oldest = calls.takeOldest() { try await oldest.value }
+            while calls.isFull, let oldest = calls.takeOldest() { try await Self.wait(for: oldest) }
             let sender = sender
             let finalizer = finalizer
             let deliveries = filling.deliveries

@@ -97,7 +97,7 @@ public struct PipelineSpec: Sendable {
         FieldSpec("shutdown_timeout", .duration, .defaultValue("30s"), doc: "On SIGINT/SIGTERM: how long draining, flushing and the final checkpoint may take."),
         FieldSpec("status_interval", .duration, .defaultValue("10s"), doc: "Time between status lines when stderr is not a terminal."),
         FieldSpec("parallelism", .int(min: 1, max: 64),
-                  doc: "Workers of each keyed stage (rolling_aggregates): its keys are split among them by a hash of the key, each key's records stay in order, and the checkpoint holds the same state whatever the number (a restart may change it). Default: the cores left after one per stage (every stage already runs on its own task), at least 1; more workers than spare cores only add hand-offs (docs/benchmarks.md).",
+                  doc: "Workers of each keyed stage (rolling_aggregates): its keys are split among them by a hash of the key, each key's records stay in order, and the checkpoint holds the same state whatever the number (a restart may change it). Default: one, plus one for each core left over after one per stage (every stage already runs on its own task; cores as a container's CPU quota allows); more workers than spare cores only add hand-offs (docs/benchmarks.md).",
                   example: 2),
     ]
 
