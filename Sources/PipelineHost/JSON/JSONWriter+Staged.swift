@@ -74,8 +74,7 @@ extension JSONWriter {
         public mutating func put(double value: Double) -> Bool {
             guard value.isFinite else { return put(static: "null") }
             if let whole = JSONWriter.wholeNumber(value) { return put(int: whole) && put(static: ".0") }
-            var d = value.description
-            return d.withUTF8 { put($0) }
+            return DoubleText(value).withBytes { put($0) }
         }
     }
 
