@@ -195,12 +195,19 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
         swap(&scratches, &state.scratches)
         var counts = [Counts](repeating: Counts(), count: workers.count)
         if workers.count == 1 {
-            shards[0].prefetch(keys)
+            // Plain locals in the loop: an array element passed inout checks its array's uniqueness every time.
+            var states = KeyedStates(), stats: [WindowStats] = [], tally = Counts()
+            swap(&states, &shards[0])
+            swap(&stats, &scratches[0])
+            states.prefetch(keys)
             var position = 0
             batch.removeFailures(stage: id) { record in
                 defer { position += 1 }
-                return Self.step(&record, key: keys[position], states: &shards[0], stats: &scratches[0], counts: &counts[0], c)
+                return Self.step(&record, key: keys[position], states: &states, stats: &stats, counts: &tally, c)
             }
+            swap(&states, &shards[0])
+            swap(&stats, &scratches[0])
+            counts[0] = tally
         } else {
             let positions = workers.positions(keys)
             var reasons = [String?](repeating: nil, count: keys.count)
