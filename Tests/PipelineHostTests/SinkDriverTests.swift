@@ -23,6 +23,8 @@ import Testing
     /// Records what it sent; refuses negative values; fails a batch holding 999; may hold calls at a gate.
     final class TestSender: SinkSender {
         let sent = Mutex<[[Int]]>([])
+        /// Signalled after each batch sent.
+        let sentSignal = DispatchSemaphore(value: 0)
         let running = Atomic<Int>(0)
         let mostRunning = Atomic<Int>(0)
         let delay: Duration
@@ -35,6 +37,7 @@ import Testing
             if delay > .zero { try await Task.sleep(for: delay) }
             if items.contains(999) { throw PipelineError(.sink, "the destination is down", at: "test") }
             sent.withLock { $0.append(items) }
+            sentSignal.signal()
             return items.enumerated().compactMap { i, v in v < 0 ? (i, "refused \(v)") : nil }
         }
         var batches: [[Int]] { sent.withLock { $0 } }
@@ -44,11 +47,17 @@ import Testing
         typealias Sender = TestSender
         var hardLimit: Int?
         var opened: [Int] = []
-        /// Placing a record of this key blocks for 100 ms.
+        /// Placing a record of this key waits (up to 10 s) for `waitFor`, a batch sent meanwhile, then 50 ms.
         var slowKey: Int?
+        var waitFor: DispatchSemaphore?
         mutating func item(for record: Record) -> Result<(key: Int, item: (v: Int, size: Int)), SinkRefusal> {
             guard let k = record["k"]?.intValue else { return .failure(SinkRefusal("no key")) }
-            if Int(k) == slowKey { Thread.sleep(forTimeInterval: 0.1) }
+            if Int(k) == slowKey, let waitFor {
+                _ = waitFor.wait(timeout: .now() + 10)
+                // Time for the sending task to release its hold, which is what the test is about; the correct
+                // code passes however long this takes, a missing hold fails unless the release is this late.
+                Thread.sleep(forTimeInterval: 0.05)
+            }
             return .success((Int(k), (Int(record["v"]!.intValue!), Int(record["size"]?.intValue ?? 1))))
         }
         mutating func makeBatch(for key: Int, first: Record, now: Double) -> TestBatch {
@@ -130,7 +139,9 @@ import Testing
         var ds = Deliveries()
         let sender = TestSender()
         var writer = TestWriter()
-        writer.slowKey = 2  // placing a key-2 record takes 100 ms: key 1's batch is sent and done meanwhile
+        // Placing the key-2 record waits until key 1's batch (closed by count) has been sent.
+        writer.slowKey = 2
+        writer.waitFor = sender.sentSignal
         let driver = SinkDriver(writer: writer, sender: sender, settings: Self.settings(events: 2), maxInFlight: 4, maxOpenBatches: 4)
         try await driver.write(ds.make([(1, 1, 1), (1, 2, 1), (2, 3, 1)]))
         #expect(sender.batches == [[1, 2]])
@@ -170,7 +181,9 @@ import Testing
         try await driver.flush()
         #expect(sender.batches.count == 12)
         #expect(Set(sender.batches.flatMap { $0 }) == Set(0..<12))
-        #expect(sender.mostRunning.load(ordering: .relaxed) == 3)
+        // Never more than the limit; at least two at once, or the calls were not concurrent (a loaded machine may
+        // start a call only after the one before it is done, hence not exactly three).
+        #expect((2...3).contains(sender.mostRunning.load(ordering: .relaxed)), "\(sender.mostRunning.load(ordering: .relaxed)) at once")
         #expect(ds.acknowledged(1))
     }
 
@@ -188,14 +201,16 @@ import Testing
     @Test func aPartialBatchWaitsForMaxAgeAndTheTimerSendsIt() async throws {
         var ds = Deliveries()
         let sender = TestSender()
-        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(age: 0.2), maxInFlight: 1)
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(age: 0.5), maxInFlight: 1)
+        let written = MonotonicClock.seconds()
         try await driver.write(ds.make([(1, 1, 1)]))
         try await driver.flushDue()
-        #expect(sender.batches.isEmpty, "younger than max_age")
-        try await Task.sleep(for: .milliseconds(250))
+        // Only meaningful when the machine got here within max_age.
+        if MonotonicClock.seconds() - written < 0.45 { #expect(sender.batches.isEmpty, "younger than max_age") }
+        try await Task.sleep(for: .milliseconds(550))
         try await driver.flushDue()
         // flushDue does not wait for the call; the call ends soon after.
-        for _ in 0..<100 where !ds.acknowledged(1) { try await Task.sleep(for: .milliseconds(5)) }
+        for _ in 0..<1000 where !ds.acknowledged(1) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(sender.batches == [[1]])
         #expect(ds.acknowledged(1))
     }
@@ -205,7 +220,7 @@ import Testing
         let sender = TestSender()
         let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(age: 0), maxInFlight: 1)
         try await driver.write(ds.make([(1, 1, 1), (1, 2, 1)]))
-        for _ in 0..<100 where !ds.acknowledged(1) { try await Task.sleep(for: .milliseconds(5)) }
+        for _ in 0..<1000 where !ds.acknowledged(1) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(sender.batches == [[1, 2]])
         #expect(ds.acknowledged(1))
     }
@@ -230,6 +245,6 @@ import Testing
             return i * i
         }
         #expect(out == (0..<20).map { $0 * $0 })
-        #expect(most.load(ordering: .relaxed) == 4)
+        #expect((2...4).contains(most.load(ordering: .relaxed)), "\(most.load(ordering: .relaxed)) at once")
     }
 }
