@@ -55,6 +55,38 @@ import Testing
 /// The reference file of `mode: file`: rows by key with the configured fields (absent ones null), a later line
 /// for a key replacing the earlier, and a bad line failing the load with its line number and what is wrong.
 @Suite struct BroadcastFileTests {
+    /// A file of several read chunks: a later row of a key wins, the last line needs no line break, and a bad line
+    /// is named by its number in the whole file, wherever the chunks end.
+    @Test func aLargeFileLoadsInFileOrderAndNamesTheBadLineAcrossChunks() throws {
+        let dir = TestFiles.scratch("broadcast-large")
+        let path = dir + "/users.jsonl"
+        let n = 90_000  // about 9 MB: several read chunks
+        var text = ""
+        text.reserveCapacity(n * 100)
+        for i in 0..<n { text += #"{"user_id": "u\#(i % 20_000)", "age": \#(i), "location": "somewhere-\#(i % 7)", "pad": "0123456789abcdef"}"# + "\n" }
+        TestFiles.write(String(text.dropLast()), to: path)  // no line break after the last line
+        let columns = try DynamoBroadcast.loadFile(path, key: "user_id", fields: ["age", "location"])
+        let keys = (0..<20_000).map { "u\($0)" }
+        let rows = columns.rows(of: keys)
+        for k in [0, 5, 9_999, 19_999] {
+            let last = (0..<n).last { $0 % 20_000 == k }!
+            #expect(columns.row(Int(rows[k])) == [.int(Int64(last)), .string("somewhere-\(last % 7)")], "u\(k)")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for bad in [1, 45_001, 61_234, n] {
+            var broken = lines
+            broken[bad - 1] = #"{"user_id": "u1", "age": }"#
+            TestFiles.write(broken.joined(separator: "\n"), to: path)
+            do {
+                _ = try DynamoBroadcast.loadFile(path, key: "user_id", fields: ["age"])
+                Issue.record("a bad line \(bad) loaded")
+            } catch {
+                #expect("\(error)".contains("line \(bad): "), "\(error)")
+            }
+        }
+        lines.removeAll()
+    }
+
     @Test func loadsRowsAndNamesTheBadLine() throws {
         let dir = TestFiles.scratch("broadcast-file")
         let good = dir + "/users.jsonl"

@@ -514,6 +514,28 @@ import Testing
         }
     }
 
+    /// A large state split among workers snapshots to the same document as one worker's: every key once, in key
+    /// order, and it restores under another count to the same state.
+    @Test func aLargeSnapshotIsTheSameDocumentForAnyNumberOfWorkers() async throws {
+        let n = 25_003
+        let events = (0..<n).map { i in Event(key: "k\((i * 7919) % n)", t: Self.t0 + Double(i), v: Double(i % 100)) }
+        var snapshots: [JSONValue] = []
+        for workers in [1, 3] {
+            let transform = try Self.make(workers: workers)
+            _ = try await Self.feed(transform, events, batchSize: 1000)
+            snapshots.append(try #require(try transform.snapshot()))
+        }
+        #expect(snapshots[0] == snapshots[1])
+        let keys = try #require(snapshots[0]["keys"]?.objectValue).map(\.0)
+        #expect(keys.count == n)
+        #expect(keys == keys.sorted())
+        #expect(Set(keys).count == n)
+        // And it restores to the same state.
+        let restored = try Self.make(workers: 2)
+        try restored.restore(snapshots[0])
+        #expect(try restored.snapshot() == snapshots[0])
+    }
+
     @Test(arguments: [1, 3])
     func dropForgetsOnlyThatPartition(workers: Int) async throws {
         let transform = try Self.make(workers: workers)
