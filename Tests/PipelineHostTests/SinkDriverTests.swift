@@ -235,6 +235,22 @@ import Testing
         #expect(sender.batches == [[1]])
     }
 
+    /// A failed call stops the sink at its next write, without waiting for a full window of calls or a flush.
+    @Test func aFailedCallStopsTheNextWrite() async throws {
+        var ds = Deliveries()
+        let sender = TestSender()
+        // A window of 1,024 calls: without the check, the failure would surface only at the 1,025th write (or a flush).
+        let driver = SinkDriver(writer: TestWriter(), sender: sender, settings: Self.settings(age: 0), maxInFlight: 1024)
+        try await driver.write(ds.make([(1, 999, 1)]))  // sent at the end of the write (max_age 0); fails
+        var thrown = false
+        for _ in 0..<300 where !thrown {
+            do { try await driver.write(ds.make([(1, 1, 1)])) } catch { thrown = true }
+            if !thrown { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(thrown, "writes went on after the call failed")
+        #expect(!ds.acknowledged(1))
+    }
+
     @Test func boundedMapKeepsOrderAndTheLimit() async {
         let running = Atomic<Int>(0)
         let most = Atomic<Int>(0)

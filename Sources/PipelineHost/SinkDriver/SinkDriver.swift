@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Why a destination can never take a record (too large, a field it requires missing): the record goes to the
 /// dead-letter output with this reason.
 public struct SinkRefusal: Error, Sendable {
@@ -56,8 +58,8 @@ extension SinkSender where Part == Never, PartReceipt == Never {
 /// An actor, so a sink's mutable state has one owner without `@unchecked Sendable`. Its methods must be called
 /// one at a time, as the runner does (each awaits its predecessor): they await in the middle (a part upload, a
 /// free slot for a call), and a `flush` slipped in there would close a batch whose part is still on its way.
-/// The hop is once per delivery. A failed call surfaces when the driver next waits for it: when
-/// `max_in_flight` calls are under way, or at the next flush (every checkpoint); a checkpoint never passes it.
+/// The hop is once per delivery. A failed call stops the sink at its next write, timer tick or flush, whichever
+/// comes first (a checkpoint never passes it): reading does not go on for long against a destination that fails.
 public actor SinkDriver<Writer: BatchingSinkWriter> {
     public typealias Filling = PartitionedBatcher<Writer.Key, Writer.Batch>.Filling
 
@@ -67,6 +69,8 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
     private let sender: Writer.Sender
     private var batcher: PartitionedBatcher<Writer.Key, Writer.Batch>
     private var calls: BoundedCalls
+    /// The first call that failed, set by its task: the next write, tick or flush throws it.
+    private nonisolated let failure = FirstFailure()
 
     public init(writer: Writer, sender: Writer.Sender, settings: BatchSettings, maxInFlight: Int, maxOpenBatches: Int = 1) {
         self.writer = writer
@@ -79,6 +83,7 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
     /// Batches the delivery's records, sending the batches they close; the delivery is acknowledged when the
     /// last batch holding its records has been sent.
     public func write(_ delivery: Delivery) async throws {
+        try throwIfFailed()
         // The write holds the delivery until every record is placed: a batch sent mid-loop (closed by size, or
         // the oldest of too many open) must not complete a delivery whose later records are unplaced.
         finalizer.hold(delivery)
@@ -116,6 +121,7 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
 
     /// The batch timer: sends the batches that have waited `max_age`, without waiting for them.
     public func flushDue() async throws {
+        try throwIfFailed()
         try await send(batcher.closeDue(now: MonotonicClock.seconds()))
     }
 
@@ -125,6 +131,10 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
         try await send(batcher.closeAll())
         while let call = calls.takeOldest() { try await Self.wait(for: call) }
         writer.flushed()
+    }
+
+    private func throwIfFailed() throws {
+        if let error = failure.error { throw error }
     }
 
     /// Waits for a call, rethrowing its failure; cancelling the waiter cancels the call (the shutdown deadline
@@ -144,8 +154,13 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
             let finalizer = finalizer
             let deliveries = filling.deliveries
             let origins = filling.origins
+            let failure = failure
             calls.add(Task {
-                let refusals = try await sender.send(request)
+                let refusals: [(position: Int, reason: String)]
+                do { refusals = try await sender.send(request) } catch {
+                    failure.record(error)
+                    throw error
+                }
                 try await finalizer.release(deliveries, refused: refusals.map { r in
                     let origin = origins[r.position]
                     return (deliveries[Int(origin.delivery)], Int(origin.index), r.reason)
@@ -153,4 +168,11 @@ public actor SinkDriver<Writer: BatchingSinkWriter> {
             })
         }
     }
+}
+
+/// The first error recorded, of any number of tasks.
+final class FirstFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+    var error: (any Error)? { first.withLock { $0 } }
+    func record(_ error: any Error) { first.withLock { if $0 == nil { $0 = error } } }
 }
