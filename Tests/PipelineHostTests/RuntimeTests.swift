@@ -99,6 +99,10 @@ import Testing
         #expect(PipelineRunner.spareCores(auto, cores: 6) == 1)
         #expect(PipelineRunner.spareCores(auto, cores: 8) == 3)
         #expect(PipelineRunner.spareCores(auto, cores: 500) == 64)
+        // Workers, A/B variants and lease owners hash keys with FNV-1a: the published test vectors.
+        #expect(FNV1a.hash("") == 0xcbf2_9ce4_8422_2325)
+        #expect(FNV1a.hash("a") == 0xaf63_dc4c_8601_ec8c)
+        #expect(FNV1a.hash("foobar") == 0x8594_4171_f739_67e8)
         // A container's CPU quota caps the count; "max" is no quota.
         #expect(PipelineRunner.availableCores(cpuMax: "200000 100000\n", online: 96) == 2)
         #expect(PipelineRunner.availableCores(cpuMax: "150000 100000", online: 96) == 2)

@@ -23,16 +23,7 @@ public struct KeyShards: Sendable {
 
     @inline(__always)
     static func hash(_ key: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        if let done = key.utf8.withContiguousStorageIfAvailable({ bytes -> UInt64 in
-            var h = h
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            return h
-        }) {
-            h = done
-        } else {
-            for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        }
+        let h = FNV1a.hash(key)
         // FNV's low bits mix poorly for short keys that differ in their last byte: fold the high half in.
         return h ^ (h >> 29)
     }

@@ -12,7 +12,6 @@ public struct BoundedCalls {
     }
 
     public var isFull: Bool { running.count >= limit }
-    public var isEmpty: Bool { running.isEmpty }
     public var count: Int { running.count }
 
     public mutating func add(_ call: Task<Void, any Error>) { running.append(call) }

@@ -37,7 +37,6 @@ public struct PartitionedBatcher<Key: Hashable, Batch: SinkBatch> {
     }
 
     public var openCount: Int { open.count }
-    public var isEmpty: Bool { open.isEmpty }
 
     /// Adds `item` (record `index` of `delivery`) to `key`'s batch, opening one with `make` when there is none.
     /// Batches this closes go to `closed`, in order: the batch the item does not fit, the oldest open one when

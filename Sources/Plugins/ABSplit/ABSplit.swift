@@ -70,11 +70,7 @@ public final class ABSplit: TransformPlugin, Sendable {
 
     /// FNV-1a of the key's text, mapped to [0, 1).
     public static func bucket(_ key: String) -> Double {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in key.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
+        let h = FNV1a.hash(key)
         return Double(h % 1_000_000) / 1_000_000
     }
 

@@ -88,9 +88,5 @@ struct LeaseBalancer {
 
 extension LeaseBalancer {
     /// FNV-1a: the same for a host name in every process (String.hashValue is seeded per process).
-    static func stableHash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
+    static func stableHash(_ s: String) -> UInt64 { FNV1a.hash(s) }
 }
