@@ -171,6 +171,9 @@ struct RunCommand: AsyncParsableCommand {
             if profile {
                 print(StageProfile.text(telemetry: stats.telemetry, recordsIn: summary.recordsIn, processCPUSeconds: StageProfile.processCPUSeconds()))
             }
+            // Everything is written, flushed and checkpointed: exit while the runner still holds the pipeline's
+            // state, so it is not freed piece by piece first (see `PipelineRunner.retained`). exit() flushes stdout.
+            withExtendedLifetime(runner) { Foundation.exit(0) }
         } catch {
             reloader.finish()
             for t in background { t.cancel() }

@@ -536,6 +536,38 @@ import Testing
         #expect(try restored.snapshot() == snapshots[0])
     }
 
+    /// The state a local checkpoint gets already encoded is, byte for byte, the snapshot's tree as the checkpoint
+    /// would write it: keys needing escapes and longer than an inline key, keys with and without a partition,
+    /// pruned keys (their newest time only), fractional values, any number of workers.
+    @Test(arguments: [1, 3])
+    func theEncodedCheckpointStateIsTheSnapshotWritten(workers: Int) async throws {
+        let transform = try Self.make(workers: workers)
+        var events = Self.shardedEvents()
+        events += ["quote\"d", "back\\slash", "tab\tkey", "ünïcødé-ключ", "a-key-longer-than-fifteen-bytes"].enumerated().map { i, k in
+            Event(key: k, t: Self.t0 + 20_000 + Double(i), v: 0.1 * Double(i + 1))
+        }
+        // Two days on, a key's earlier events drop out of its windows: it keeps their newest time only.
+        events += [Event(key: "gap", t: Self.t0 + 20_100, v: 3), Event(key: "gap", t: Self.t0 + 200_000, v: 1.25),
+                   Event(key: "u0", t: Self.t0 + 200_000, v: 2.5, partition: "shard-0")]
+        _ = try await Self.feed(transform, events)
+        let tree = try #require(try transform.snapshot())
+        let keys = try #require(tree["keys"]?.objectValue)
+        #expect(keys.contains { $0.1.arrayValue?[2] != .null }, "no pruned key: the case is not covered")
+        #expect(keys.contains { $0.1.arrayValue?.count == 3 } && keys.contains { $0.1.arrayValue?.count == 4 })
+        guard case .encoded(let bytes) = try #require(try transform.checkpointState(encoded: true)) else {
+            Issue.record("a local checkpoint's state is not encoded by the transform")
+            return
+        }
+        var expected = JSONWriter()
+        expected.write(tree)
+        #expect(String(decoding: bytes, as: UTF8.self) == expected.string)
+        #expect(try transform.checkpointState(encoded: false) == .value(tree))
+        // And it restores to the same state.
+        let restored = try Self.make(workers: 2)
+        try restored.restore(try StateSnapshot.encoded(bytes).value)
+        #expect(try restored.snapshot() == tree)
+    }
+
     @Test(arguments: [1, 3])
     func dropForgetsOnlyThatPartition(workers: Int) async throws {
         let transform = try Self.make(workers: workers)

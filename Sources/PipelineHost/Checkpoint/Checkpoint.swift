@@ -7,9 +7,9 @@ public struct Checkpoint: Sendable, Equatable {
     public var createdAt: Double
     public var positions: [String: JSONValue]
     /// Transform id → state.
-    public var states: [String: JSONValue]
+    public var states: [String: StateSnapshot]
 
-    public init(id: UInt64, pipeline: String, createdAt: Double, positions: [String: JSONValue], states: [String: JSONValue]) {
+    public init(id: UInt64, pipeline: String, createdAt: Double, positions: [String: JSONValue], states: [String: StateSnapshot]) {
         self.id = id
         self.pipeline = pipeline
         self.createdAt = createdAt
@@ -19,15 +19,30 @@ public struct Checkpoint: Sendable, Equatable {
 
     static let formatVersion: Int64 = 1
 
-    public var json: JSONValue {
-        .object([
+    /// The checkpoint as one JSON document, states in id order.
+    public func write(into w: inout JSONWriter) {
+        let head: [(String, JSONValue)] = [
             ("format", .int(Self.formatVersion)),
             ("id", .int(Int64(id))),
             ("pipeline", .string(pipeline)),
             ("created_at", .double(createdAt)),
             ("positions", .object(positions.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })),
-            ("states", .object(states.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })),
-        ])
+        ]
+        w.append("{")
+        for (name, value) in head {
+            w.writeString(name)
+            w.append(":")
+            w.write(value)
+            w.append(",")
+        }
+        w.append("\"states\":{")
+        for (i, (id, state)) in states.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { w.append(",") }
+            w.writeString(id)
+            w.append(":")
+            state.write(into: &w)
+        }
+        w.append("}}")
     }
 
     public init(json: JSONValue) throws {
@@ -42,7 +57,7 @@ public struct Checkpoint: Sendable, Equatable {
         self.init(
             id: UInt64(id), pipeline: pipeline, createdAt: json["created_at"]?.doubleValue ?? 0,
             positions: Dictionary(positions, uniquingKeysWith: { $1 }),
-            states: Dictionary(states, uniquingKeysWith: { $1 }))
+            states: Dictionary(states.map { ($0.0, StateSnapshot.value($0.1)) }, uniquingKeysWith: { $1 }))
     }
 }
 
@@ -56,10 +71,14 @@ public protocol CheckpointStore: Sendable {
     /// leases releases them here.
     func close() async
     var description: String { get }
+    /// True when the store writes each state out as it is: a transform may then hand over its state already
+    /// encoded (`Transform.checkpointState(encoded:)`). A store that takes states apart (per partition) says false.
+    var acceptsEncodedStates: Bool { get }
 }
 
 extension CheckpointStore {
     public func close() async {}
+    public var acceptsEncodedStates: Bool { false }
 }
 
 /// What a save stored. A store that writes each partition on its own (Kinesis leases) may have to leave a

@@ -9,6 +9,8 @@ public struct LocalCheckpointStore: CheckpointStore {
 
     public init(directory: String) { self.directory = directory }
 
+    public var acceptsEncodedStates: Bool { true }
+
     public func load() async throws -> Checkpoint? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do {
@@ -20,8 +22,10 @@ public struct LocalCheckpointStore: CheckpointStore {
 
     @discardableResult
     public func save(_ checkpoint: Checkpoint) async throws -> CheckpointSaveResult {
-        var w = JSONWriter(capacity: 4096)
-        w.write(checkpoint.json)
+        var w = JSONWriter(capacity: 4096 + checkpoint.states.values.reduce(0) { n, s in
+            if case .encoded(let b) = s { return n + b.count } else { return n }
+        })
+        checkpoint.write(into: &w)
         w.append("\n")
         // Write, fsync, rename, fsync the directory: blocking calls, kept off the cooperative pool as the file
         // sink's fsync is.

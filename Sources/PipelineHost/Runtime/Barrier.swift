@@ -10,18 +10,21 @@ final class Barrier: Sendable {
     let upTo: UInt64
     let positions: [String: JSONValue]
     let isFinal: Bool
-    private let snapshots = Mutex<[String: JSONValue]>([:])
+    /// Whether the checkpoint store takes states already encoded (`CheckpointStore.acceptsEncodedStates`).
+    let encodesStates: Bool
+    private let snapshots = Mutex<[String: StateSnapshot]>([:])
     /// The transforms with keyed state in the chain this barrier passed: a reload may change them while a
     /// checkpoint is pending, so each barrier says which states its checkpoint must hold.
     private let keyed = Mutex<[String]>([])
     /// Acknowledged (released) by the router once the barrier has passed every transform.
     private let passage: AckToken
 
-    init(id: UInt64, upTo: UInt64, positions: [String: JSONValue], isFinal: Bool, passage: AckToken) {
+    init(id: UInt64, upTo: UInt64, positions: [String: JSONValue], isFinal: Bool, encodesStates: Bool, passage: AckToken) {
         self.id = id
         self.upTo = upTo
         self.positions = positions
         self.isFinal = isFinal
+        self.encodesStates = encodesStates
         self.passage = passage
     }
 
@@ -34,11 +37,13 @@ final class Barrier: Sendable {
     /// The keyed transforms whose state this barrier's checkpoint must hold (set when it passed them).
     var keyedTransforms: [String] { keyed.withLock { $0 } }
 
-    func record(state: JSONValue, for transformID: String) {
+    /// Records the state of `transform` as the barrier passes it.
+    func recordState(of transform: any Transform, id transformID: String) throws {
+        guard let state = try transform.checkpointState(encoded: encodesStates) else { return }
         snapshots.withLock { $0[transformID] = state }
     }
 
-    var states: [String: JSONValue] { snapshots.withLock { $0 } }
+    var states: [String: StateSnapshot] { snapshots.withLock { $0 } }
 }
 
 enum StreamItem: Sendable {

@@ -23,6 +23,8 @@ final class BatchEmitter: Sendable {
     let tracker: AckTracker
     let stats: RuntimeStats
     let interval: Double
+    /// Barriers ask for states already encoded (`Barrier.encodesStates`).
+    let encodesStates: Bool
     private let state: Mutex<State>
     private let recordsIn: Counter
     private let bytesIn: Counter
@@ -32,8 +34,9 @@ final class BatchEmitter: Sendable {
 
     init(output: BoundedChannel<StreamItem>, barriers: BoundedChannel<Barrier>, tracker: AckTracker, stats: RuntimeStats,
          interval: Double, firstBarrierID: UInt64, positions: [String: JSONValue], pipeline: String,
-         sourceMeters: PipelineTelemetry.StageMeters? = nil) {
+         encodesStates: Bool = false, sourceMeters: PipelineTelemetry.StageMeters? = nil) {
         self.sourceMeters = sourceMeters
+        self.encodesStates = encodesStates
         self.output = output
         self.barriers = barriers
         self.tracker = tracker
@@ -111,7 +114,7 @@ final class BatchEmitter: Sendable {
             s.nextBatchID += 1
             tracker.register(slot)
             let b = Barrier(id: s.nextBarrierID, upTo: slot, positions: s.positions, isFinal: isFinal,
-                            passage: AckToken(batchID: slot, tracker: tracker))
+                            encodesStates: encodesStates, passage: AckToken(batchID: slot, tracker: tracker))
             s.nextBarrierID += 1
             s.lastBarrierBatchID = s.lastBatchID
             s.barrierRequested = false

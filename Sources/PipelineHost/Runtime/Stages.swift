@@ -22,6 +22,9 @@ public protocol Transform: AnyObject, Sendable {
     var maxConcurrentBatches: Int { get }
     /// State to store in a checkpoint, taken when a checkpoint barrier passes; nil when stateless.
     func snapshot() throws -> JSONValue?
+    /// The state for a checkpoint: `snapshot()`, or, when `encoded` (the store writes states out as they are),
+    /// the same document already encoded by a transform whose state is large enough for the tree to cost.
+    func checkpointState(encoded: Bool) throws -> StateSnapshot?
     func restore(_ state: JSONValue) throws
     /// True when the transform's output depends on state built from earlier records (keyed state): a
     /// checkpoint without its state cannot be resumed, because the features would silently start from zero.
@@ -38,6 +41,7 @@ extension Transform {
     public func start(_ context: StageContext) async throws {}
     public var maxConcurrentBatches: Int { 1 }
     public func snapshot() throws -> JSONValue? { nil }
+    public func checkpointState(encoded: Bool) throws -> StateSnapshot? { try snapshot().map(StateSnapshot.value) }
     public func restore(_ state: JSONValue) throws {}
     public var hasKeyedState: Bool { false }
     public func canTakeState(from predecessor: any Transform) -> Bool { false }

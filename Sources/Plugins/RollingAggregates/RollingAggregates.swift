@@ -459,6 +459,74 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
         return .object([("keys", .object(Self.mergeSorted(parts)))])
     }
 
+    /// For a store that writes states out as they are, the same document as `snapshot()`, written directly: the
+    /// tree would hold four values per key and cost three times the encoding (measured on 80,000 keys), and at the
+    /// end of a file the final checkpoint runs on one core after every other stage has finished.
+    public func checkpointState(encoded: Bool) throws -> StateSnapshot? {
+        guard encoded else { return try snapshot().map(StateSnapshot.value) }
+        let shards = state.withLock { state in
+            prune(&state)
+            return state.shards
+        }
+        // Each worker's keys in key order, sorted at once; then one pass over them in merged order.
+        var orders = [[Int]](repeating: [], count: shards.count)
+        var readOnly = shards
+        readOnly.withUnsafeMutableBufferPointer { shards in
+            orders.withUnsafeMutableBufferPointer { orders in
+                let (shards, out) = (DisjointBuffer(shards), DisjointBuffer(orders))
+                workers.forEach { w in
+                    let keys = shards[w].keys
+                    out[w] = keys.indices.sorted { keys[$0] < keys[$1] }
+                }
+            }
+        }
+        var w = JSONWriter(capacity: 64 + shards.reduce(0) { $0 + $1.count } * 48)
+        w.append("{\"keys\":{")
+        var next = [Int](repeating: 0, count: shards.count)
+        var first = true
+        while true {
+            var best = -1
+            for p in shards.indices where next[p] < orders[p].count {
+                if best < 0 || shards[p].keys[orders[p][next[p]]] < shards[best].keys[orders[best][next[best]]] { best = p }
+            }
+            if best < 0 { break }
+            let i = orders[best][next[best]]
+            next[best] += 1
+            if !first { w.append(",") }
+            first = false
+            w.writeString(shards[best].keys[i])
+            w.append(":")
+            Self.write(shards[best].states[i], into: &w)
+        }
+        w.append("}}")
+        return .encoded(w.bytes)
+    }
+
+    /// `encode(s)`'s bytes without the tree.
+    static func write(_ s: KeyState, into w: inout JSONWriter) {
+        func list(_ xs: ArraySlice<Double>, _ w: inout JSONWriter) {
+            w.append("[")
+            xs.withUnsafeBufferPointer { xs in
+                for i in xs.indices {
+                    if i > 0 { w.append(",") }
+                    w.writeDouble(xs[i])
+                }
+            }
+            w.append("]")
+        }
+        w.append("[")
+        list(s.liveTimes, &w)
+        w.append(",")
+        list(s.liveValues, &w)
+        w.append(",")
+        if let p = s.prunedNewest { w.writeDouble(p) } else { w.append("null") }
+        if let p = s.partition {
+            w.append(",")
+            w.writeString(p)
+        }
+        w.append("]")
+    }
+
     /// A hot reload's hand-over without the JSON round trip: the keys move as they are when the predecessor
     /// kept the same keys, times, values and windows (a new allowed_lateness, say, applies from the next prune).
     public func canTakeState(from predecessor: any Transform) -> Bool {

@@ -18,7 +18,7 @@ struct LeaseCheckpointStore: CheckpointStore {
         for (id, transform) in partitioned {
             guard let state = checkpoint.states[id] else { continue }
             covered.append(id)
-            for (shard, part) in try transform.split(state) { parts[shard, default: [:]][id] = part }
+            for (shard, part) in try transform.split(state.value) { parts[shard, default: [:]][id] = part }
         }
         let deferred = try await keeper.commit(positions: checkpoint.positions, parts: parts, covered: covered, stream: stream)
         return deferred.isEmpty ? .complete : .deferred(partitions: deferred)
