@@ -20,6 +20,51 @@ import Testing
         try #require(try Checkpoint(json: DocumentParser.parseValue(Array(FileManager.default.contents(atPath: dir + "/cp/checkpoint.json")!))))
     }
 
+    /// A channel with a start allowance takes that much without waiting; settled, a sender waits at the normal high
+    /// mark until the consumer has drained it to the low one.
+    @Test func aChannelTakesItsStartAllowanceThenSettlesToItsMarks() async throws {
+        let channel = BoundedChannel<Int>(high: 2, startHigh: 6)
+        for i in 0..<4 { try await channel.send(i) }  // above `high`, below `startHigh`: none waits
+        channel.settle()
+        final class Flag: Sendable {
+            let value = Atomic<Bool>(false)
+            var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+        }
+        let sent = Flag()
+        let sender = Task {
+            try await channel.send(4)
+            sent.value.store(true, ordering: .sequentiallyConsistent)
+        }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        #expect(!sent.isSet, "a send past the settled high mark did not wait")
+        #expect(await channel.receive() == 0)
+        #expect(await channel.receive() == 1)
+        try await Task.sleep(nanoseconds: 20_000_000)
+        #expect(!sent.isSet, "the sender resumed above the low mark")
+        #expect(await channel.receive() == 2)  // down to 1, the low mark: the sender's element goes in
+        try await sender.value
+        #expect(sent.isSet)
+        #expect(await channel.receive() == 3)
+        #expect(await channel.receive() == 4)
+    }
+
+    /// A transform that takes its time to start (a reference table loading) does not hold up the source: it reads
+    /// ahead meanwhile, `PipelineRunner.startReadAhead` batches and no more, and the output is whole and in order.
+    @Test func theSourceReadsAheadWhileATransformStarts() async throws {
+        RecordingSink.reset()
+        let summary = try await run("""
+            "source": {"type": "generator", "count": 20000, "batch_size": 100},
+            "transforms": [{"type": "spin", "micros_per_batch": 0, "start_millis": 400}],
+            "sinks": [{"type": "recording", "id": "all"}]
+            """, interval: "1h")
+        let atStart = SpinTransform.recordsInAtStart.load(ordering: .relaxed)
+        let ahead = PipelineRunner.startReadAhead * 100
+        #expect(atStart >= ahead / 2, "read ahead \(atStart) records while the transform started")
+        #expect(atStart <= ahead + 2 * 100, "read ahead \(atStart) records: more than the start allowance")
+        #expect(summary.recordsIn == 20000)
+        #expect(RecordingSink.records("all").map { $0["n"]?.intValue } == (0..<20000).map { Int64($0) })
+    }
+
     @Test func routesByConditionAndDeadLettersFailures() async throws {
         RecordingSink.reset()
         let summary = try await run("""

@@ -13,6 +13,8 @@ final class BoundedChannel<Element: Sendable>: Sendable {
         var head = 0
         var writable = true
         var closed = false
+        /// The high watermark in force: `startHigh` until `settle()`, then `high`.
+        var high: Int
         var receiver: CheckedContinuation<Element?, Never>?
         var senders: [(Element, CheckedContinuation<Void, any Error>)] = []
         var count: Int { buffer.count - head }
@@ -31,12 +33,23 @@ final class BoundedChannel<Element: Sendable>: Sendable {
 
     let high: Int
     let low: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(high: Int, low: Int? = nil) {
+    /// `startHigh`: a higher mark until `settle()`, for a consumer that is still starting (the source reads ahead
+    /// while a reference table loads).
+    init(high: Int, low: Int? = nil, startHigh: Int? = nil) {
         precondition(high >= 1)
         self.high = high
         self.low = min(low ?? high / 2, high - 1)
+        state = Mutex(State(high: max(high, startHigh ?? high)))
+    }
+
+    /// From now on the mark is `high`: senders wait once that much is buffered (and until it drains to `low`).
+    func settle() {
+        state.withLock { s in
+            s.high = high
+            if s.count >= high { s.writable = false }
+        }
     }
 
     /// `element` is moved through, never copied: a batch the sender still held a copy of while the receiver
@@ -52,7 +65,7 @@ final class BoundedChannel<Element: Sendable>: Sendable {
                 }
                 if s.writable {
                     s.buffer.append(slot.take()!)
-                    if s.count >= high { s.writable = false }
+                    if s.count >= s.high { s.writable = false }
                     return .done
                 }
                 s.senders.append((slot.take()!, c))
@@ -78,12 +91,12 @@ final class BoundedChannel<Element: Sendable>: Sendable {
                     var wake: [CheckedContinuation<Void, any Error>] = []
                     if !s.writable && s.count <= low {
                         // Admit the waiting senders' elements up to the high mark again.
-                        while !s.senders.isEmpty && s.count < high {
+                        while !s.senders.isEmpty && s.count < s.high {
                             let (el, sc) = s.senders.removeFirst()
                             s.buffer.append(el)
                             wake.append(sc)
                         }
-                        s.writable = s.senders.isEmpty && s.count < high
+                        s.writable = s.senders.isEmpty && s.count < s.high
                     }
                     return (.some(e), wake)
                 }

@@ -15,8 +15,11 @@ public protocol Source: AnyObject, Sendable {
 
 /// Maps a batch to a batch. Records that cannot be processed go to `batch.deadLetter(...)`; the rest flow on.
 public protocol Transform: AnyObject, Sendable {
-    /// Called once before the source starts (load reference data, connect).
+    /// Called once before the source starts (load reference data, connect); see `loadsAtStart`.
     func start(_ context: StageContext) async throws
+    /// True when `start` loads reference data, which takes a while: the source then starts at the same time and
+    /// reads ahead (`PipelineRunner.startReadAhead` batches) while the transforms start.
+    var loadsAtStart: Bool { get }
     func process(_ batch: inout Batch) async throws
     /// How many batches this transform may process at once; results are still emitted in order.
     var maxConcurrentBatches: Int { get }
@@ -39,6 +42,7 @@ public protocol Transform: AnyObject, Sendable {
 
 extension Transform {
     public func start(_ context: StageContext) async throws {}
+    public var loadsAtStart: Bool { false }
     public var maxConcurrentBatches: Int { 1 }
     public func snapshot() throws -> JSONValue? { nil }
     public func checkpointState(encoded: Bool) throws -> StateSnapshot? { try snapshot().map(StateSnapshot.value) }

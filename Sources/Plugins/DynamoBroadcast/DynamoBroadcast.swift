@@ -97,6 +97,9 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         dropped = Counter(label: "broadcast_dropped_total", dimensions: [("transform", id)])
     }
 
+    /// The table loads in `start` (a file, or a DynamoDB scan): the source reads ahead meanwhile.
+    public var loadsAtStart: Bool { true }
+
     public func start(_ context: StageContext) async throws {
         let started = MonotonicClock.seconds()
         if let follower {

@@ -153,15 +153,28 @@ enum TestRegistry {
     ])
 }
 
-/// Burns a fixed amount of its thread's CPU per batch, without suspending (the stage CPU meters' test).
+/// Burns a fixed amount of its thread's CPU per batch, without suspending (the stage CPU meters' test); may take
+/// its time to start, as a transform loading a reference table does.
 final class SpinTransform: TransformPlugin, Sendable {
     static let descriptor = PluginDescriptor(
         kind: .transform, name: "spin", summary: "Burns CPU per batch (tests only).",
-        fields: [FieldSpec("micros_per_batch", .int(min: 0), .defaultValue(1000), doc: "Thread CPU microseconds per batch.")])
+        fields: [FieldSpec("micros_per_batch", .int(min: 0), .defaultValue(1000), doc: "Thread CPU microseconds per batch."),
+                 FieldSpec("start_millis", .int(min: 0), .defaultValue(0), doc: "How long start() takes.")])
     let nanoseconds: Int64
+    let startMillis: Int
+    /// The pipeline's records in when the last start() returned.
+    static let recordsInAtStart = Atomic<Int>(-1)
 
     init(config: ComponentConfig, context: BuildContext) throws {
         nanoseconds = Int64(config.int("micros_per_batch")) * 1000
+        startMillis = config.int("start_millis")
+    }
+
+    var loadsAtStart: Bool { startMillis > 0 }
+
+    func start(_ context: StageContext) async throws {
+        try await Task.sleep(nanoseconds: UInt64(startMillis) * 1_000_000)
+        Self.recordsInAtStart.store(context.stats.recordsIn, ordering: .relaxed)
     }
 
     func process(_ batch: inout Batch) async throws {
