@@ -322,6 +322,61 @@ import Testing
         }
     }
 
+    /// A split inside a split's variant: each level matches its scorers' output back to its input by the records'
+    /// tags, the inner one puts back the outer one's, and nothing is lost or reordered. (With the position carried
+    /// as a field, the inner split overwrote and removed the outer one's, which then dropped those records.)
+    @Test func aSplitInsideAVariantKeepsEveryRecordInOrder() async throws {
+        let bundle = TestFiles.path("models/v1")
+        let text = """
+            {"name": "abn", "source": {"type": "file", "path": "/dev/null"},
+             "transforms": [{"type": "ab_split", "id": "outer", "key_field": "user_id",
+                "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
+                             {"name": "b", "weight": 50, "scorer": {"type": "ab_split", "key_field": "region",
+                                "variants": [{"name": "b1", "weight": 1, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
+                                             {"name": "b2", "weight": 1, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
+                                "shadow": {"type": "local_model", "bundle": "\(bundle)"}}}],
+                "shadow": {"type": "local_model", "bundle": "\(bundle)"}}],
+             "sinks": [{"type": "stdout"}]}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abn.json", registry: BuiltinPlugins.registry, environment: [:])
+        let context = BuildContext(pipelineName: "abn", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
+        let split = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
+        try await split.start(StageContext(id: "outer", logger: Logger(label: "test"), stats: RuntimeStats()))
+        let n = ScoringTests.bundle.features.count
+        var records: [Record] = []
+        var vectors: [Int: [Float]] = [:]
+        for i in 0..<200 {
+            var r = Record(fields: [("i", .int(Int64(i))), ("user_id", .string("u\(i)")), ("region", .string("r\(i % 7)"))])
+            if i % 9 == 4 {
+                r["features"] = .array([.double(1)])  // too short: every scorer refuses it
+            } else {
+                let v = (0..<n).map { Float((i * 7 + $0 * 3) % 13) / 6 - 1 }
+                vectors[i] = v
+                r.setVector("features", v)
+            }
+            records.append(r)
+        }
+        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
+        try await split.process(&batch)
+        let kept = (0..<200).filter { $0 % 9 != 4 }
+        #expect(batch.records.map { Int($0["i"]!.intValue!) } == kept)
+        let variants = Set(batch.records.compactMap { $0["variant"]?.stringValue })
+        #expect(variants == ["a", "b"], "\(variants)")
+        for r in batch.records {
+            let i = Int(r["i"]!.intValue!)
+            let expected = Double(ScoringTests.bundle.model.predict(vectors[i]!))
+            #expect(r["fraud_score"]?.doubleValue == expected, "record \(i)")
+            #expect(r["shadow_score"]?.doubleValue == expected, "record \(i)")
+            #expect(r.tag == -1, "record \(i) leaves with the tag \(r.tag)")
+            #expect(r.fields.allSatisfy { !$0.0.hasPrefix("_") }, "record \(i): \(r.fields.map(\.0))")
+        }
+        #expect(batch.deadLetters.map { Int($0.record["i"]!.intValue!) }.sorted() == (0..<200).filter { $0 % 9 == 4 })
+        for d in batch.deadLetters {
+            #expect(d.record.fields.map(\.0) == ["i", "user_id", "region", "features"], "dead letter carries \(d.record.fields.map(\.0))")
+            #expect(d.record.tag == -1)
+        }
+    }
+
     @Test func splitIsDeterministicAndCloseToWeightsAndShadowNeverAlerts() async throws {
         let dir = TestFiles.scratch("ab")
         var lines = ""

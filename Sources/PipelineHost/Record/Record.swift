@@ -42,6 +42,10 @@ public struct Record: Sendable {
     private var rawFieldCount: Int
     /// The typed vector and the position of its field in `storage`.
     private var vectorSlot: (index: Int, values: [Float])?
+    /// A mark a transform puts on the records it hands to nested transforms, to match their output back to its
+    /// input (an A/B split: each record's place in its batch). Not a field: no sink, tap, dead letter or lookup by
+    /// name sees it, and it takes no name. −1 when unset.
+    public var tag: Int32 = -1
     public var origin: RecordOrigin
 
     public init(fields: [(String, JSONValue)], raw: [UInt8]? = nil, origin: RecordOrigin = .none) {

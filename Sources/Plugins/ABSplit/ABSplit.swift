@@ -85,43 +85,44 @@ public final class ABSplit: TransformPlugin, Sendable {
         return variants.firstIndex { b < $0.upper } ?? variants.count - 1
     }
 
-    /// Each record's place in the batch, carried through the variants' scorers (which may dead-letter some) so
-    /// the results go back in order, each with its own shadow score.
-    static let indexField = "_ab_index"
-
+    /// Each record's place in the batch goes through the variants' scorers (which may dead-letter some) as its
+    /// `tag`, so the results go back in order, each with its own shadow score. The tags the records came with are
+    /// put back (an enclosing split's).
     public func process(_ batch: inout Batch) async throws {
+        let incomingTags = batch.records.map(\.tag)
+        func tagged(_ indices: some Sequence<Int>) -> [Record] {
+            indices.map { i in
+                var r = batch.records[i]
+                r.tag = Int32(i)
+                return r
+            }
+        }
         var shadowScores: [Int: (JSONValue?, JSONValue?)] = [:]
         if let shadow {
-            var copy = batch.subBatch(batch.records.enumerated().map { i, r in
-                var r = r
-                r[Self.indexField] = .int(Int64(i))
-                return r
-            })
+            var copy = batch.subBatch(tagged(batch.records.indices))
             try await shadow.process(&copy)
             // A record the shadow fails on still goes on with the champion; only its shadow score is absent.
-            for r in copy.records {
-                if let i = r[Self.indexField]?.intValue { shadowScores[Int(i)] = (r[ScoreFields.score], r[ScoreFields.modelVersion]) }
+            for r in copy.records where r.tag >= 0 {
+                shadowScores[Int(r.tag)] = (r[ScoreFields.score], r[ScoreFields.modelVersion])
             }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
         for (i, r) in batch.records.enumerated() { groups[variantIndex(r)].append(i) }
         var results = [Record?](repeating: nil, count: batch.records.count)
         for (v, indices) in groups.enumerated() where !indices.isEmpty {
-            var sub = batch.subBatch(indices.map { i in
-                var r = batch.records[i]
-                r[Self.indexField] = .int(Int64(i))
-                return r
-            })
+            var sub = batch.subBatch(tagged(indices))
             try await variants[v].scorer.process(&sub)
-            // As they came in: the index is the split's bookkeeping, not part of the record.
             for d in sub.deadLetters {
                 var record = d.record
-                record[Self.indexField] = nil
+                if record.tag >= 0 { record.tag = incomingTags[Int(record.tag)] }
                 batch.deadLetter(record, reason: d.reason, stage: d.stage)
             }
             for var r in sub.records {
-                guard let i = r[Self.indexField]?.intValue.map(Int.init) else { continue }
-                r[Self.indexField] = nil
+                guard r.tag >= 0, Int(r.tag) < results.count else {
+                    throw PipelineError(.internal, "the scorer of variant \(variants[v].name) returned a record it was not given")
+                }
+                let i = Int(r.tag)
+                r.tag = incomingTags[i]
                 r[ScoreFields.variant] = .string(variants[v].name)
                 if let (score, version) = shadowScores[i] {
                     r[ScoreFields.shadowScore] = score ?? .null
