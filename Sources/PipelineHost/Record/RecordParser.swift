@@ -90,11 +90,12 @@ public final class RecordParser {
         return state.pointee.takeRecord(raw: nil, origin: .none).fields
     }
 
-    /// The record on this line (`raw`: the line's bytes), nil for a blank line, or throws what is wrong with it.
-    /// Its names are the process's field ids (`FieldNames`), found by position without hashing.
-    public func parseRecord(_ line: UnsafeRawBufferPointer, origin: RecordOrigin) throws(ParseError) -> Record? {
+    /// The record on this line (`raw`: the line's bytes, unless not `keepingBytes`: a record that is only read,
+    /// never written out), nil for a blank line, or throws what is wrong with it. Its names are the process's
+    /// field ids (`FieldNames`), found by position without hashing.
+    public func parseRecord(_ line: UnsafeRawBufferPointer, origin: RecordOrigin, keepingBytes: Bool = true) throws(ParseError) -> Record? {
         guard try parseLine(line) != nil else { return nil }
-        return state.pointee.takeRecord(raw: Array(line), origin: origin)
+        return state.pointee.takeRecord(raw: keepingBytes ? Array(line) : nil, origin: origin)
     }
 
     /// `parseRecord` of a payload that is the record's raw bytes as it is.

@@ -160,7 +160,14 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
             while true {
                 let n = try buf.withUnsafeMutableBytes { try counter.read(into: $0.baseAddress!, count: $0.count) }
                 if n == 0 { break }
-                for i in 0..<n where buf[i] == 0x0A { lines += 1 }
+                buf.withUnsafeBytes { b in
+                    var at = b.baseAddress!
+                    let end = at + n
+                    while at < end, let nl = memchr(at, 0x0A, end - at) {
+                        lines += 1
+                        at = UnsafeRawPointer(nl) + 1
+                    }
+                }
             }
         }
         let reader = try ByteReader(path: path)
@@ -175,7 +182,7 @@ public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
         func handle(_ line: UnsafeRawBufferPointer) throws {
             lineNo += 1
             let parsed: Record?
-            do { parsed = try parser.parseRecord(line, origin: .none) } catch {
+            do { parsed = try parser.parseRecord(line, origin: .none, keepingBytes: false) } catch {
                 throw PipelineError(.config, "line \(lineNo): \(error.message)", at: path)
             }
             guard let r = parsed else { return }
