@@ -120,6 +120,38 @@ import Testing
         #expect(mismatches == 0)
     }
 
+    /// A record's added fields with nested values (an alert's top_features) are staged as the plain writer writes
+    /// them; a name or string needing an escape, anywhere in them, or a stage too small, falls back to that writer.
+    @Test func nestedValuesAreStagedAsThePlainWriterWritesThem() throws {
+        let reasons: JSONValue = .array([
+            .object([("name", .string("hour_of_day")), ("contribution", .double(2.5564942707133014)), ("value", .int(0))]),
+            .object([("name", .string("txn_sum_24h")), ("contribution", .double(-0.30702489188479376)), ("value", .null)]),
+            .object([("name", .string("nested")), ("contribution", .array([.bool(true), .array([]), .object([])])), ("value", .double(1e21))]),
+        ])
+        let escaped: JSONValue = .array([.object([("na\"me", .string("x"))])])
+        let escapedValue: JSONValue = .array([.object([("name", .string("tab\there"))])])
+        let long: JSONValue = .array((0..<200).map { .double(Double($0) + 0.25) })
+        for extra in [reasons, escaped, escapedValue, long, .array([]), .object([])] {
+            let line = #"{"transaction_id": "t1", "user_id": "u1", "transaction_value": 12.5}"#
+            var record = try #require(try RecordParser().parseRecord(Array(line.utf8), origin: .none))
+            record["fraud_score"] = .double(0.75)
+            record["top_features"] = extra
+            var w = JSONWriter()
+            record.write(to: &w)
+            var expected = JSONWriter()
+            expected.appendRaw(line.utf8.dropLast())
+            for (name, value) in record.fields.dropFirst(3) {
+                expected.append(",")
+                expected.writeString(name)
+                expected.append(":")
+                expected.write(value)
+            }
+            expected.append("}")
+            #expect(w.string == expected.string)
+            #expect(try DocumentParser.parseValue(w.bytes)["top_features"] == extra)
+        }
+    }
+
     @Test func writerRoundTrips() throws {
         let value: JSONValue = .object([("s", .string("q\"\\\n\u{1}é")), ("d", .double(149.99)), ("i", .int(-3)), ("f", .double(2)), ("nan", .double(.nan)), ("a", .array([.null, .bool(false)]))])
         let text = value.description

@@ -44,19 +44,45 @@ extension JSONWriter {
             s.withUTF8Buffer { put($0) }
         }
 
-        /// A number, null, a boolean or a string that needs no escape; false for anything else.
+        /// A value as `JSONWriter.write` writes it, arrays and objects included (an alert's `top_features`); false
+        /// for a string or name that needs an escape.
         public mutating func put(value: JSONValue) -> Bool {
             switch value {
             case .null: return put(static: "null")
             case .bool(let b): return b ? put(static: "true") : put(static: "false")
             case .int(let i): return put(int: i)
             case .double(let d): return put(double: d)
-            case .string(var s):
-                return s.withUTF8 { utf8 in
-                    guard !JSONWriter.needsEscape(utf8), end - next >= utf8.count + 2 else { return false }
-                    return put(UInt8(ascii: "\"")) && put(utf8) && put(UInt8(ascii: "\""))
+            case .string(let s): return put(string: s)
+            case .array(let items):
+                guard put(UInt8(ascii: "[")) else { return false }
+                // Through the buffer: iterating the array would retain and release every element.
+                let done = items.withUnsafeBufferPointer { items in
+                    for i in items.indices {
+                        if i > 0 { guard put(UInt8(ascii: ",")) else { return false } }
+                        guard put(value: items[i]) else { return false }
+                    }
+                    return true
                 }
-            case .array, .object: return false
+                return done && put(UInt8(ascii: "]"))
+            case .object(let pairs):
+                guard put(UInt8(ascii: "{")) else { return false }
+                let done = pairs.withUnsafeBufferPointer { pairs in
+                    for i in pairs.indices {
+                        if i > 0 { guard put(UInt8(ascii: ",")) else { return false } }
+                        guard put(string: pairs[i].0), put(UInt8(ascii: ":")), put(value: pairs[i].1) else { return false }
+                    }
+                    return true
+                }
+                return done && put(UInt8(ascii: "}"))
+            }
+        }
+
+        /// A quoted string that needs no escape; false for one that does.
+        public mutating func put(string: String) -> Bool {
+            var s = string
+            return s.withUTF8 { utf8 in
+                guard !JSONWriter.needsEscape(utf8), end - next >= utf8.count + 2 else { return false }
+                return put(UInt8(ascii: "\"")) && put(utf8) && put(UInt8(ascii: "\""))
             }
         }
 
