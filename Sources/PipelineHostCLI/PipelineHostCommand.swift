@@ -122,7 +122,7 @@ struct RunCommand: AsyncParsableCommand {
         let signals = SignalHandlers.install { signal in
             // A second signal, or one that arrives while plugins are still starting, does not wait for a drain.
             let count = signalCount.withLock { $0 += 1; return $0 }
-            if count > 1 || !stats.isReady && stats.recordsIn == 0 {
+            if count > 1 || !stats.hasStarted {
                 logger.warning("exiting without draining; the input since the last checkpoint will be replayed", metadata: ["signal": "\(signal)"])
                 Foundation.exit(ExitCodes.runtimeFailure)
             }

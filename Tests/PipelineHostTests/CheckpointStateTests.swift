@@ -80,8 +80,6 @@ import Testing
         #expect(record["txn_sum_24h"] == .double(5.0))
     }
 
-    /// A checkpoint without the state of a keyed transform the spec declares is refused with an error naming
-    /// the transform, unless the operator says that transform starts empty (`--fresh-state`).
     /// A local checkpoint takes states as values and as a transform's own bytes, and reads both back as the same
     /// documents; the file is one JSON document in the format of every earlier version.
     @Test func aLocalCheckpointStoresEncodedAndValueStatesAlike() async throws {
@@ -102,6 +100,8 @@ import Testing
         #expect(try DocumentParser.parseValue(Array(text.utf8))["states"]?["table"] == .object([("rows", .int(3))]))
     }
 
+    /// A checkpoint without the state of a keyed transform the spec declares is refused with an error naming
+    /// the transform, unless the operator says that transform starts empty (`--fresh-state`).
     @Test func aCheckpointWithoutKeyedStateIsRefused() async throws {
         let dir = TestFiles.scratch("cpmissing")
         TestFiles.write(Self.event(1, user: 1, ts: 1_718_000_000) + "\n", to: dir + "/in.jsonl")

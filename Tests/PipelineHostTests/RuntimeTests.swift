@@ -65,6 +65,53 @@ import Testing
         #expect(RecordingSink.records("all").map { $0["n"]?.intValue } == (0..<20000).map { Int64($0) })
     }
 
+    /// A transform that fails to start while the source reads ahead: the run fails with its error, and nothing
+    /// read ahead reaches a sink or the dead-letter output.
+    @Test func aFailedStartWhileTheSourceReadsAheadWritesNothing() async throws {
+        RecordingSink.reset()
+        let dlq = dir + "/dlq.jsonl"
+        try? FileManager.default.removeItem(atPath: dlq)
+        await #expect {
+            _ = try await run("""
+                "source": {"type": "generator", "count": 20000, "batch_size": 100},
+                "transforms": [{"type": "flaky", "fail_every": 3}, {"type": "spin", "id": "table", "micros_per_batch": 0, "start_millis": 200, "start_fails": true}],
+                "sinks": [{"type": "recording", "id": "all"}]
+                """, interval: "1h")
+        } throws: { error in
+            "\(error)".contains("the reference table is unreadable (test)")
+        }
+        #expect(SpinTransform.recordsInAtStart.load(ordering: .relaxed) > 0, "the source did not read ahead")
+        #expect(RecordingSink.records("all").isEmpty)
+        #expect(TestFiles.lines(dlq).isEmpty, "dead letters of records read ahead were written")
+    }
+
+    /// A reload asked for while the transforms start waits until they have: its own transforms do not start
+    /// alongside the first ones (two table loads at once), and it applies at a cut once the stream runs.
+    @Test func aReloadDuringAReadAheadStartWaitsForTheTransforms() async throws {
+        RecordingSink.reset()
+        SpinTransform.mostStartsAtOnce.store(0, ordering: .sequentiallyConsistent)
+        func spec(_ micros: Int) throws -> PipelineSpec {
+            let text = #"{"name": "t", "checkpoint": {"dir": "\#(dir)/cp-reload", "interval": "1h"}, "dead_letter": {"type": "file", "path": "\#(dir)/dlq.jsonl"}, "source": {"type": "generator", "count": 100000, "batch_size": 100}, "transforms": [{"type": "spin", "id": "table", "micros_per_batch": \#(micros), "start_millis": 300}], "sinks": [{"type": "recording", "id": "all", "delay": "2ms"}]}"#
+            return try PipelineSpec.parse(Array(text.utf8), file: "t.json", registry: TestRegistry.registry, environment: [:])
+        }
+        try? FileManager.default.removeItem(atPath: dir + "/cp-reload")
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let runner = PipelineRunner(spec: try spec(0), registry: TestRegistry.registry, logger: logger, environment: [:])
+        let running = Task { try await runner.run() }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let outcome = await runner.reload(to: try spec(1))
+        guard case .applied = outcome else {
+            Issue.record("reload: \(outcome)")
+            running.cancel()
+            return
+        }
+        let summary = try await running.value
+        #expect(SpinTransform.mostStartsAtOnce.load(ordering: .sequentiallyConsistent) == 1, "the reload's transform started alongside the first")
+        #expect(summary.recordsIn == 100000)
+        #expect(RecordingSink.records("all").map { $0["n"]?.intValue } == (0..<100000).map { Int64($0) })
+    }
+
     @Test func routesByConditionAndDeadLettersFailures() async throws {
         RecordingSink.reset()
         let summary = try await run("""

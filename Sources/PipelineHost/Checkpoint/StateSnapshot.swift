@@ -30,9 +30,8 @@ public enum StateSnapshot: Sendable {
 extension StateSnapshot: Equatable {
     /// Equal when they hold the same document, whatever the form.
     public static func == (lhs: StateSnapshot, rhs: StateSnapshot) -> Bool {
-        switch (lhs, rhs) {
-        case let (.encoded(a), .encoded(b)) where a == b: return true
-        default: return (try? lhs.value) == (try? rhs.value) && (try? lhs.value) != nil
-        }
+        if case let (.encoded(a), .encoded(b)) = (lhs, rhs), a == b { return true }
+        guard let l = try? lhs.value, let r = try? rhs.value else { return false }
+        return l == r
     }
 }

@@ -4,8 +4,8 @@
 /// Why: each `bytes.append` checks uniqueness and capacity and calls memmove. A record of Flink's job adds 11
 /// fields, about 33 appends of a few bytes each, and that was most of the file sink's CPU.
 extension JSONWriter {
-    /// A write position in a fixed buffer. Every `put` returns false, writing nothing, when the piece does not
-    /// fit; the caller then writes the slow way.
+    /// A write position in a fixed buffer. A `put` returns false when the piece does not fit (an array or object
+    /// may have put part of itself by then); the caller then discards the stage and writes the slow way.
     public struct StagedBytes {
         @usableFromInline var next: UnsafeMutablePointer<UInt8>
         @usableFromInline let end: UnsafeMutablePointer<UInt8>

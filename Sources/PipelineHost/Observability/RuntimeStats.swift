@@ -10,7 +10,7 @@ public final class RuntimeStats: Sendable {
     private let progressTotal = Atomic<Int64>(0)
     private let bytesInCounter = Atomic<Int>(0)
     private let sinkCounts = Mutex<[String: Int]>([:])
-    private let flags = Mutex<(ready: Bool, lastCheckpoint: Double?, failure: String?)>((false, nil, nil))
+    private let flags = Mutex<(ready: Bool, started: Bool, lastCheckpoint: Double?, failure: String?)>((false, false, nil, nil))
     private let unready = Mutex<[String: String]>([:])
     public let startTime: Double
     /// Per-stage meters and latencies, registered by the runner when it starts.
@@ -29,6 +29,9 @@ public final class RuntimeStats: Sendable {
     /// The pipeline has started its stages and not yet stopped (components may still hold readiness back:
     /// see `readiness`).
     public var isReady: Bool { flags.withLock { $0.ready } }
+    /// Every plugin has started (the pipeline was ready once). Before that a stop need not drain: nothing has
+    /// been processed, although the source may have read ahead.
+    public var hasStarted: Bool { flags.withLock { $0.started } }
     public var failure: String? { flags.withLock { $0.failure } }
     public var lastCheckpointTime: Double? { flags.withLock { $0.lastCheckpoint } }
     public var recordsOut: Int { sinkOutputs.values.reduce(0, +) }
@@ -47,7 +50,12 @@ public final class RuntimeStats: Sendable {
         progressDone.store(done, ordering: .relaxed)
         progressTotal.store(total, ordering: .relaxed)
     }
-    func setReady(_ ready: Bool) { flags.withLock { $0.ready = ready } }
+    func setReady(_ ready: Bool) {
+        flags.withLock {
+            $0.ready = ready
+            if ready { $0.started = true }
+        }
+    }
     func setFailure(_ message: String) { flags.withLock { $0.failure = message } }
 
     private let reloadCounts = Mutex<[String: Int]>([:])

@@ -385,7 +385,7 @@ public struct Record: Sendable {
     }
 
     /// `writeFields` into a stage; false (the caller writes the slow way) when a name is not cached or local, a
-    /// value is not a number, null, boolean or plain string, or the stage is full.
+    /// string or name in a value needs an escape, or the stage is full.
     private static func stageFields(_ r: UnsafePointer<Record>, from start: Int, first: Bool, writer: inout JSONWriter,
                                     stage: inout JSONWriter.StagedBytes) -> Bool {
         if first { guard stage.put(UInt8(ascii: "{")) else { return false } }

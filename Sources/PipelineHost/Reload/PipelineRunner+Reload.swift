@@ -72,9 +72,11 @@ extension PipelineRunner {
         }
         if busy { return .rejected(reasons: ["another reload is in progress"]) }
         defer { reloading.withLock { $0 = false } }
-        // A reload asked for while the pipeline starts (loading reference tables, say) waits for it to run.
+        // A reload asked for while the pipeline starts (loading reference tables, say) waits until every
+        // transform has started: the source may already be reading ahead, but the running transforms' contracts
+        // (their bundles) are known only then.
         var current = live.withLock { $0 }
-        while current == nil && !stop.isStopping && !finished.withLock({ $0 }) {
+        while (current == nil || !transformsStarted.withLock({ $0 })) && !stop.isStopping && !finished.withLock({ $0 }) {
             try? await Task.sleep(nanoseconds: 20_000_000)
             current = live.withLock { $0 }
         }

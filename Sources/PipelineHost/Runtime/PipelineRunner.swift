@@ -35,6 +35,9 @@ public final class PipelineRunner: Sendable {
     let reloading = Mutex(false)
     /// `run` has returned or thrown.
     let finished = Mutex(false)
+    /// Every transform of the first chain has started: a reload waits for it (its contract check needs the
+    /// transforms' loaded bundles, and its own transforms must not start alongside a table's first load).
+    let transformsStarted = Mutex(false)
     /// The plugins of the last run, kept for as long as the runner: a process that exits after `run` (the CLI)
     /// then leaves their state to the kernel instead of freeing it piece by piece, which for 80,000 keys' windows
     /// and table rows took 50–70 ms on one core after the last record was out.
@@ -145,10 +148,12 @@ public final class PipelineRunner: Sendable {
         @Sendable func startTransforms() async throws {
             for (id, t) in transforms { try await t.start(stageContext(id)) }
             try FieldContractCheck.check(zip(specTransforms, transforms).map { ($0, $1.1) }, registry: registry)
+            transformsStarted.withLock { $0 = true }
         }
         // A transform that loads reference data starts while the source reads ahead (up to `startReadAhead`
-        // batches): an 80,000-row table's load, 80 ms on one core, then overlaps the first reads instead of
-        // preceding them. Not with a source that hands partition state to the transforms as it takes partitions
+        // batches): an 80,000-row table's load, 70 ms on one core, then overlaps the first reads instead of
+        // preceding them. Nothing is processed before every transform has started, so a failed start still
+        // writes nothing. Not with a source that hands partition state to the transforms as it takes partitions
         // over: that must not meet a transform still starting.
         let overlapStart = transforms.contains { $0.1.loadsAtStart } && !(source is any PartitionCheckpointingSource)
         if !overlapStart { try await startTransforms() }
@@ -245,7 +250,10 @@ public final class PipelineRunner: Sendable {
             // marker and the next one takes the stream from there.
             add("chain") {
                 if overlapStart {
-                    try await startTransforms()
+                    do { try await startTransforms() } catch {
+                        fail(error, "start")
+                        throw error
+                    }
                     head.settle()
                     self.stats.setReady(true)
                 }
@@ -330,7 +338,8 @@ public final class PipelineRunner: Sendable {
     }
 
     /// How many batches the source may read ahead while the transforms start (then `runtime.channel_capacity`):
-    /// enough for the 80 ms of an 80,000-row table's load at a microsecond per record, about 25 MB of records.
+    /// with batches of 1,000 records, enough for the 70 ms of an 80,000-row table's load at a microsecond per
+    /// record, about 25 MB. Batches, not records: a source with larger batches reads that many more.
     static let startReadAhead = 64
 
     /// A checkpoint that lacks the state of a transform with keyed state: never a silent fresh start.

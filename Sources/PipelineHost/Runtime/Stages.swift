@@ -15,7 +15,8 @@ public protocol Source: AnyObject, Sendable {
 
 /// Maps a batch to a batch. Records that cannot be processed go to `batch.deadLetter(...)`; the rest flow on.
 public protocol Transform: AnyObject, Sendable {
-    /// Called once before the source starts (load reference data, connect); see `loadsAtStart`.
+    /// Called once before the first record reaches the transform (load reference data, connect); the source
+    /// starts before it returns only when some transform `loadsAtStart`.
     func start(_ context: StageContext) async throws
     /// True when `start` loads reference data, which takes a while: the source then starts at the same time and
     /// reads ahead (`PipelineRunner.startReadAhead` batches) while the transforms start.

@@ -93,7 +93,7 @@ public struct PipelineSpec: Sendable {
     ]
 
     static let runtimeFields: [FieldSpec] = [
-        FieldSpec("channel_capacity", .int(min: 1, max: 1024), .defaultValue(4), doc: "Batches buffered between two stages before the earlier one waits (high watermark; resumes at half)."),
+        FieldSpec("channel_capacity", .int(min: 1, max: 1024), .defaultValue(4), doc: "Batches buffered between two stages before the earlier one waits (high watermark; resumes at half). While a transform loads reference data at start, the source may read up to 64 batches ahead."),
         FieldSpec("shutdown_timeout", .duration, .defaultValue("30s"), doc: "On SIGINT/SIGTERM: how long draining, flushing and the final checkpoint may take."),
         FieldSpec("status_interval", .duration, .defaultValue("10s"), doc: "Time between status lines when stderr is not a terminal."),
         FieldSpec("parallelism", .int(min: 1, max: 64),

@@ -114,7 +114,7 @@ public final class ABSplit: TransformPlugin, Sendable {
             try await variants[v].scorer.process(&sub)
             for d in sub.deadLetters {
                 var record = d.record
-                if record.tag >= 0 { record.tag = incomingTags[Int(record.tag)] }
+                if record.tag >= 0 && Int(record.tag) < incomingTags.count { record.tag = incomingTags[Int(record.tag)] }
                 batch.deadLetter(record, reason: d.reason, stage: d.stage)
             }
             for var r in sub.records {

@@ -159,22 +159,33 @@ final class SpinTransform: TransformPlugin, Sendable {
     static let descriptor = PluginDescriptor(
         kind: .transform, name: "spin", summary: "Burns CPU per batch (tests only).",
         fields: [FieldSpec("micros_per_batch", .int(min: 0), .defaultValue(1000), doc: "Thread CPU microseconds per batch."),
-                 FieldSpec("start_millis", .int(min: 0), .defaultValue(0), doc: "How long start() takes.")])
+                 FieldSpec("start_millis", .int(min: 0), .defaultValue(0), doc: "How long start() takes."),
+                 FieldSpec("start_fails", .bool, .defaultValue(false), doc: "start() throws once it has taken its time.")])
     let nanoseconds: Int64
     let startMillis: Int
-    /// The pipeline's records in when the last start() returned.
+    let startFails: Bool
+    /// The pipeline's records in when the last slow start() returned.
     static let recordsInAtStart = Atomic<Int>(-1)
+    /// Slow starts running now, and the most ever at once.
+    static let startsRunning = Atomic<Int>(0)
+    static let mostStartsAtOnce = Atomic<Int>(0)
 
     init(config: ComponentConfig, context: BuildContext) throws {
         nanoseconds = Int64(config.int("micros_per_batch")) * 1000
         startMillis = config.int("start_millis")
+        startFails = config.bool("start_fails")
     }
 
     var loadsAtStart: Bool { startMillis > 0 }
 
     func start(_ context: StageContext) async throws {
+        guard startMillis > 0 else { return }  // other suites' spin stages must not touch the readings
+        let running = Self.startsRunning.add(1, ordering: .sequentiallyConsistent).newValue
+        _ = Self.mostStartsAtOnce.fetchMax(running)
+        defer { Self.startsRunning.subtract(1, ordering: .sequentiallyConsistent) }
         try await Task.sleep(nanoseconds: UInt64(startMillis) * 1_000_000)
         Self.recordsInAtStart.store(context.stats.recordsIn, ordering: .relaxed)
+        if startFails { throw PipelineError(.config, "the reference table is unreadable (test)", at: context.id) }
     }
 
     func process(_ batch: inout Batch) async throws {
