@@ -274,6 +274,34 @@ import Testing
 }
 
 @Suite struct ABSplitTests {
+    /// The spec's first transform, built and started.
+    static func startedSplit(_ spec: PipelineSpec) async throws -> any Transform {
+        let context = BuildContext(pipelineName: spec.name, logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
+        let split = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
+        try await split.start(StageContext(id: spec.transforms[0].id, logger: Logger(label: "test"), stats: RuntimeStats()))
+        return split
+    }
+
+    /// `count` records with `fields(i)` and a feature vector, except where `refused(i)`: a vector too short for
+    /// every scorer. Returns the vectors by record.
+    static func scorable(_ count: Int, refused: (Int) -> Bool, fields: (Int) -> [(String, JSONValue)]) -> (records: [Record], vectors: [Int: [Float]]) {
+        let n = ScoringTests.bundle.features.count
+        var records: [Record] = []
+        var vectors: [Int: [Float]] = [:]
+        for i in 0..<count {
+            var r = Record(fields: fields(i))
+            if refused(i) {
+                r["features"] = .array([.double(1)])
+            } else {
+                let v = (0..<n).map { Float((i * 7 + $0 * 3) % 13) / 6 - 1 }
+                vectors[i] = v
+                r.setVector("features", v)
+            }
+            records.append(r)
+        }
+        return (records, vectors)
+    }
+
     /// Records a variant's scorer (or the shadow) cannot score go to the dead-letter output as they came in,
     /// without the split's bookkeeping; the others keep their order, each with its own shadow score.
     @Test func variantFailuresAreDeadLetteredCleanAndTheRestKeepTheirOrderAndShadowScores() async throws {
@@ -287,23 +315,8 @@ import Testing
              "sinks": [{"type": "stdout"}]}
             """
         let spec = try PipelineSpec.parse(Array(text.utf8), file: "abf.json", registry: BuiltinPlugins.registry, environment: [:])
-        let context = BuildContext(pipelineName: "abf", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
-        let split = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
-        try await split.start(StageContext(id: "ab", logger: Logger(label: "test"), stats: RuntimeStats()))
-        let n = ScoringTests.bundle.features.count
-        var records: [Record] = []
-        var vectors: [Int: [Float]] = [:]
-        for i in 0..<40 {
-            var r = Record(fields: [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))])
-            if i % 5 == 2 {
-                r["features"] = .array([.double(1)])  // too short: every scorer refuses it
-            } else {
-                let v = (0..<n).map { Float((i * 7 + $0 * 3) % 13) / 6 - 1 }
-                vectors[i] = v
-                r.setVector("features", v)
-            }
-            records.append(r)
-        }
+        let split = try await Self.startedSplit(spec)
+        let (records, vectors) = Self.scorable(40, refused: { $0 % 5 == 2 }) { i in [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
         var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
         try await split.process(&batch)
         let kept = (0..<40).filter { $0 % 5 != 2 }
@@ -339,22 +352,9 @@ import Testing
              "sinks": [{"type": "stdout"}]}
             """
         let spec = try PipelineSpec.parse(Array(text.utf8), file: "abn.json", registry: BuiltinPlugins.registry, environment: [:])
-        let context = BuildContext(pipelineName: "abn", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
-        let split = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
-        try await split.start(StageContext(id: "outer", logger: Logger(label: "test"), stats: RuntimeStats()))
-        let n = ScoringTests.bundle.features.count
-        var records: [Record] = []
-        var vectors: [Int: [Float]] = [:]
-        for i in 0..<200 {
-            var r = Record(fields: [("i", .int(Int64(i))), ("user_id", .string("u\(i)")), ("region", .string("r\(i % 7)"))])
-            if i % 9 == 4 {
-                r["features"] = .array([.double(1)])  // too short: every scorer refuses it
-            } else {
-                let v = (0..<n).map { Float((i * 7 + $0 * 3) % 13) / 6 - 1 }
-                vectors[i] = v
-                r.setVector("features", v)
-            }
-            records.append(r)
+        let split = try await Self.startedSplit(spec)
+        let (records, vectors) = Self.scorable(200, refused: { $0 % 9 == 4 }) { i in
+            [("i", .int(Int64(i))), ("user_id", .string("u\(i)")), ("region", .string("r\(i % 7)"))]
         }
         var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
         try await split.process(&batch)
