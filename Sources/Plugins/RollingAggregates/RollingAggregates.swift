@@ -439,24 +439,19 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
     // snapshot poisoned by such a record heals on restore.
 
     public func snapshot() throws -> JSONValue? {
-        let shards = state.withLock { state in
-            prune(&state)
-            return state.shards
-        }
-        // The same document whatever the number of workers: each encodes its keys in key order, at once, and the
-        // lists are merged.
-        var parts = [[(String, JSONValue)]](repeating: [], count: shards.count)
-        var readOnly = shards
-        readOnly.withUnsafeMutableBufferPointer { shards in
-            parts.withUnsafeMutableBufferPointer { parts in
-                let (shards, out) = (DisjointBuffer(shards), DisjointBuffer(parts))
-                workers.forEach { w in
-                    let state = shards[w]
-                    out[w] = state.keys.indices.sorted { state.keys[$0] < state.keys[$1] }.map { (state.keys[$0], Self.encode(state.states[$0])) }
-                }
+        let shards = prunedShards()
+        let order = Self.keysInOrder(shards, workers)
+        // Encoded in as many contiguous runs of the key order as there are workers, at once.
+        let runs = workers.count
+        var parts = [[(String, JSONValue)]](repeating: [], count: runs)
+        parts.withUnsafeMutableBufferPointer { parts in
+            let out = DisjointBuffer(parts)
+            workers.forEach { r in
+                let run = order[order.count * r / runs..<order.count * (r + 1) / runs]
+                out[r] = run.map { (shards[$0.worker].keys[$0.index], Self.encode(shards[$0.worker].states[$0.index])) }
             }
         }
-        return .object([("keys", .object(Self.mergeSorted(parts)))])
+        return .object([("keys", .object(parts.flatMap { $0 }))])
     }
 
     /// For a store that writes states out as they are, the same document as `snapshot()`, written directly: the
@@ -464,42 +459,51 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
     /// end of a file the final checkpoint runs on one core after every other stage has finished.
     public func checkpointState(encoded: Bool) throws -> StateSnapshot? {
         guard encoded else { return try snapshot().map(StateSnapshot.value) }
-        let shards = state.withLock { state in
-            prune(&state)
-            return state.shards
-        }
-        // Each worker's keys in key order, sorted at once; then one pass over them in merged order.
-        var orders = [[Int]](repeating: [], count: shards.count)
-        var readOnly = shards
-        readOnly.withUnsafeMutableBufferPointer { shards in
-            orders.withUnsafeMutableBufferPointer { orders in
-                let (shards, out) = (DisjointBuffer(shards), DisjointBuffer(orders))
-                workers.forEach { w in
-                    let keys = shards[w].keys
-                    out[w] = keys.indices.sorted { keys[$0] < keys[$1] }
-                }
-            }
-        }
+        let shards = prunedShards()
         var w = JSONWriter(capacity: 64 + shards.reduce(0) { $0 + $1.count } * 48)
         w.append("{\"keys\":{")
-        var next = [Int](repeating: 0, count: shards.count)
-        var first = true
-        while true {
-            var best = -1
-            for p in shards.indices where next[p] < orders[p].count {
-                if best < 0 || shards[p].keys[orders[p][next[p]]] < shards[best].keys[orders[best][next[best]]] { best = p }
-            }
-            if best < 0 { break }
-            let i = orders[best][next[best]]
-            next[best] += 1
-            if !first { w.append(",") }
-            first = false
-            w.writeString(shards[best].keys[i])
+        for (n, key) in Self.keysInOrder(shards, workers).enumerated() {
+            if n > 0 { w.append(",") }
+            w.writeString(shards[key.worker].keys[key.index])
             w.append(":")
-            Self.write(shards[best].states[i], into: &w)
+            Self.write(shards[key.worker].states[key.index], into: &w)
         }
         w.append("}}")
         return .encoded(w.bytes)
+    }
+
+    /// The workers' states, pruned, for a snapshot.
+    private func prunedShards() -> [KeyedStates] {
+        state.withLock { state in
+            prune(&state)
+            return state.shards
+        }
+    }
+
+    /// Every key as (worker, position) in key order: the same document whatever the number of workers. Each
+    /// worker's keys are sorted at once, then the lists are merged (the workers' keys are disjoint).
+    static func keysInOrder(_ shards: [KeyedStates], _ workers: KeyShards) -> [(worker: Int, index: Int)] {
+        var orders = [[Int]](repeating: [], count: shards.count)
+        orders.withUnsafeMutableBufferPointer { orders in
+            let out = DisjointBuffer(orders)
+            workers.forEach { w in
+                let keys = shards[w].keys
+                out[w] = keys.indices.sorted { keys[$0] < keys[$1] }
+            }
+        }
+        if shards.count == 1 { return orders[0].map { (0, $0) } }
+        var merged: [(worker: Int, index: Int)] = []
+        merged.reserveCapacity(orders.reduce(0) { $0 + $1.count })
+        var next = [Int](repeating: 0, count: orders.count)
+        while true {
+            var best = -1
+            for w in orders.indices where next[w] < orders[w].count {
+                if best < 0 || shards[w].keys[orders[w][next[w]]] < shards[best].keys[orders[best][next[best]]] { best = w }
+            }
+            if best < 0 { return merged }
+            merged.append((best, orders[best][next[best]]))
+            next[best] += 1
+        }
     }
 
     /// `encode(s)`'s bytes without the tree.
@@ -610,23 +614,6 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
                 state.shards[w][k] = inherited
             }
             keysGauge.record(state.keyCount)
-        }
-    }
-
-    /// One list in key order from lists each in key order (the workers' keys are disjoint).
-    static func mergeSorted(_ parts: [[(String, JSONValue)]]) -> [(String, JSONValue)] {
-        if parts.count == 1 { return parts[0] }
-        var out: [(String, JSONValue)] = []
-        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        var next = [Int](repeating: 0, count: parts.count)
-        while true {
-            var best = -1
-            for p in parts.indices where next[p] < parts[p].count {
-                if best < 0 || parts[p][next[p]].0 < parts[best][next[best]].0 { best = p }
-            }
-            if best < 0 { return out }
-            out.append(parts[best][next[best]])
-            next[best] += 1
         }
     }
 
