@@ -345,7 +345,7 @@ import Testing
              "transforms": [{"type": "ab_split", "id": "outer", "key_field": "user_id",
                 "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
                              {"name": "b", "weight": 50, "scorer": {"type": "ab_split", "key_field": "region",
-                                "variants": [{"name": "b1", "weight": 1, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
+                                "variants": [{"name": "b1", "weight": 1, "scorer": {"type": "local_model", "id": "local_model", "bundle": "\(bundle)"}},
                                              {"name": "b2", "weight": 1, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
                                 "shadow": {"type": "local_model", "bundle": "\(bundle)"}}}],
                 "shadow": {"type": "local_model", "bundle": "\(bundle)"}}],
@@ -375,6 +375,8 @@ import Testing
             #expect(d.record.fields.map(\.0) == ["i", "user_id", "region", "features"], "dead letter carries \(d.record.fields.map(\.0))")
             #expect(d.record.tag == -1)
         }
+        // Each scorer under its own id: the split's name for it, or the one the spec gives (even its type).
+        #expect(Set(batch.deadLetters.map(\.stage)) == ["outer.a", "local_model", "outer.b.b2"], "\(Set(batch.deadLetters.map(\.stage)))")
     }
 
     @Test func splitIsDeterministicAndCloseToWeightsAndShadowNeverAlerts() async throws {

@@ -75,10 +75,9 @@ public struct PluginRegistry: Sendable {
             throw PipelineError(.config, "no transform plugin \"\(type)\"", at: path)
         }
         let values = (json.objectValue ?? []).filter { $0.0 != "type" && $0.0 != "id" }
-        // The validator fills a nested component's id with its type when the spec gives none: that is "no id" here,
-        // so the parent's name for it applies (two A/B variants' scorers of one type must not share an id).
-        let given = json["id"]?.stringValue.flatMap { $0 == type ? nil : $0 }
-        let config = ComponentConfig(kind: .transform, type: type, id: given ?? defaultID ?? type, path: path,
+        // Without an id in the spec, the parent's name for it (two A/B variants' scorers of one type must not
+        // share an id), else its type.
+        let config = ComponentConfig(kind: .transform, type: type, id: json["id"]?.stringValue ?? defaultID ?? type, path: path,
                                      values: values, fields: reg.descriptor.fields)
         return try makeTransform(config, context)
     }

@@ -127,7 +127,9 @@ struct SpecValidator {
             guard Condition.parse(node, path: path, file: file, into: &errors) != nil else { return nil }
             return node.json
         case .component(let kind):
-            return component(node, kind: kind, path: path)?.asJSON
+            // With an id only when the spec gives one: the parent names the component otherwise
+            // (`PluginRegistry.makeNestedTransform`: two A/B variants' scorers of one type must not share an id).
+            return component(node, kind: kind, path: path)?.asJSON(withID: node["id"] != nil)
         case .json:
             return node.json
         }
@@ -187,7 +189,7 @@ struct SpecValidator {
 
 extension ComponentConfig {
     /// The config as JSON, as stored inside another component's resolved values.
-    var asJSON: JSONValue {
-        .object([("type", .string(type)), ("id", .string(id))] + values)
+    func asJSON(withID: Bool) -> JSONValue {
+        .object([("type", .string(type))] + (withID ? [("id", .string(id))] : []) + values)
     }
 }
