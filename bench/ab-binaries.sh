@@ -9,23 +9,19 @@ RUNS=${RUNS:-3}
 WORK=${WORK:-/tmp/fraud-bench/ab}
 mkdir -p "$WORK"
 echo "spec $SPEC, $RUNS rounds; load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-python3 - "$OLD" "$NEW" "$SPEC" "$RUNS" "$WORK" <<'PY'
-import os, statistics, subprocess, sys
-old, new, spec, runs, work = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+python3 - "$(dirname "$0")" "$OLD" "$NEW" "$SPEC" "$RUNS" "$WORK" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import pipeline_runs
+old, new, spec, runs, work = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 res = {"old": [], "new": []}
 for i in range(runs):
     for side in (("old", "new") if i % 2 == 0 else ("new", "old")):
         binary = old if side == "old" else new
-        out, cp, tf = f"{work}/{side}-out", f"{work}/{side}-cp", f"{work}/{side}.time"
-        subprocess.run(["rm", "-rf", out, cp], check=True)
-        env = dict(os.environ, OUT=out, CHECKPOINT_DIR=cp)
-        subprocess.run(["/usr/bin/time", "-o", tf, "-f", "%e %U %S %M", binary, "run", spec, "--quiet"], env=env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        e, u, s, m = open(tf).read().split()[-4:]
-        r = (float(e), float(u) + float(s), int(m) / 1024)
+        r = pipeline_runs.run(side, binary, spec, f"{work}/{side}-out", f"{work}/{side}-cp")
         res[side].append(r)
         print(f"  run {i + 1} {side}: wall {r[0]:6.2f} s  cpu {r[1]:6.2f} s  peak RSS {r[2]:6.1f} MiB", flush=True)
-med = {k: [statistics.median(x[j] for x in v) for j in range(3)] for k, v in res.items()}
+med = {k: pipeline_runs.medians(v) for k, v in res.items()}
 for k in ("old", "new"):
     print(f"median {k}: wall {med[k][0]:.2f} s  cpu {med[k][1]:.2f} s  peak RSS {med[k][2]:.1f} MiB")
 print(f"old/new: wall {med['old'][0] / med['new'][0]:.2f}x  cpu {med['old'][1] / med['new'][1]:.2f}x")

@@ -14,24 +14,18 @@ command -v taskset >/dev/null || { echo "taskset is needed" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "two cores are needed" >&2; exit 1; }
 mkdir -p "$WORK"
 echo "spec $SPEC, $RUNS rounds side by side; load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-python3 - "$OLD" "$NEW" "$SPEC" "$RUNS" "$WORK" <<'PY'
-import os, statistics, subprocess, sys, time
-old, new, spec, rounds, work = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+python3 - "$(dirname "$0")" "$OLD" "$NEW" "$SPEC" "$RUNS" "$WORK" <<'PY'
+import statistics, sys
+sys.path.insert(0, sys.argv[1])
+import pipeline_runs
+old, new, spec, rounds, work = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 ratios = []
 for i in range(rounds):
     cores = {"old": i % 2, "new": 1 - i % 2}
-    procs = {}
-    for side, binary in (("old", old), ("new", new)):
-        out = f"{work}/{side}-out"
-        subprocess.run(["rm", "-rf", out], check=True)
-        env = dict(os.environ, OUT=out, CHECKPOINT_DIR=out + "/cp")
-        procs[side] = (time.monotonic(), subprocess.Popen(["taskset", "-c", str(cores[side]), binary, "run", spec, "--quiet"],
-                                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wall = {}
-    for side, (start, p) in procs.items():
-        if p.wait() != 0:
-            sys.exit(f"{side} run failed ({p.returncode})")
-        wall[side] = time.monotonic() - start
+    runs = {side: pipeline_runs.start(binary, spec, f"{work}/{side}-out", f"{work}/{side}-out/cp",
+                                      prefix=("taskset", "-c", str(cores[side])))
+            for side, binary in (("old", old), ("new", new))}
+    wall = {side: r[0] for side, r in pipeline_runs.wait(runs).items()}
     ratios.append(wall["old"] / wall["new"])
     print(f"  round {i + 1}: old (core {cores['old']}) {wall['old']:6.2f} s, new (core {cores['new']}) {wall['new']:6.2f} s, "
           f"new throughput {ratios[-1]:.3f}x", flush=True)

@@ -88,26 +88,21 @@ PY
 # (the two cores are not equally fast either). This measures the pipeline's throughput on one core each.
 PINNED=${PINNED:-6}
 if [ "$PINNED" -gt 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-python3 - "$BIN" "$WORK" "$DATA" "$PINNED" <<'PY2'
-import os, statistics, subprocess, sys, time
-binary, work, data, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+python3 - "$(dirname "$0")" "$BIN" "$WORK" "$DATA" "$PINNED" <<'PY2'
+import os, statistics, sys
+sys.path.insert(0, sys.argv[1])
+import pipeline_runs
+binary, work, data, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 runs_dir = os.environ["RUNS_DIR"]
-events = sum(1 for _ in open(f"{data}/transactions.jsonl"))
+os.environ.update(INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl")
 ratios = []
 for i in range(rounds):
     cores = {0: i % 2, 5: 1 - i % 2}
-    procs = {}
-    for top in (0, 5):
-        out, cp = f"{runs_dir}/pin-out-{top}", f"{runs_dir}/pin-cp-{top}"
-        subprocess.run(["rm", "-rf", out, cp], check=True)
-        env = dict(os.environ, INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl", OUT=out, CHECKPOINT_DIR=cp)
-        procs[top] = (time.monotonic(), subprocess.Popen(["taskset", "-c", str(cores[top]), binary, "run",
-                      f"{work}/explain/local-explain-{top}.json", "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wall = {}
-    for top, (start, p) in procs.items():
-        if p.wait() != 0:
-            sys.exit(f"run failed ({p.returncode})")
-        wall[top] = time.monotonic() - start
+    # Each run's wall stops at its own exit (pipeline_runs.wait), whichever ends first.
+    runs = {top: pipeline_runs.start(binary, f"{work}/explain/local-explain-{top}.json", f"{runs_dir}/pin-out-{top}",
+                                     f"{runs_dir}/pin-cp-{top}", prefix=("taskset", "-c", str(cores[top])))
+            for top in (0, 5)}
+    wall = {top: r[0] for top, r in pipeline_runs.wait(runs).items()}
     ratios.append(wall[0] / wall[5])
     print(f"  pinned round {i + 1}: without (core {cores[0]}) {wall[0]:6.2f} s, with (core {cores[5]}) {wall[5]:6.2f} s, "
           f"throughput ratio {wall[0] / wall[5]:.3f}", flush=True)

@@ -15,7 +15,9 @@ BIN=${BIN:-.build/release/pipeline-host}
 mkdir -p "$WORK"
 echo "spec $SPEC, parallelism $COUNTS, $RUNS rounds; load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 python3 - "$BIN" "$SPEC" "$RUNS" "$WORK" $COUNTS <<'PY'
-import json, os, statistics, subprocess, sys
+import json, sys
+sys.path.insert(0, "bench")  # the script has cd'd to the repository
+import pipeline_runs
 binary, spec, runs, work, counts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], [int(c) for c in sys.argv[5:]]
 base = json.load(open(spec))
 specs = {}
@@ -29,23 +31,16 @@ res = {c: [] for c in counts}
 for i in range(runs):
     order = counts if i % 2 == 0 else list(reversed(counts))
     for c in order:
-        out, cp, tf = f"{work}/p{c}-out", f"{work}/p{c}-cp", f"{work}/p{c}.time"
-        subprocess.run(["rm", "-rf", out, cp], check=True)
-        env = dict(os.environ, OUT=out, CHECKPOINT_DIR=cp)
-        subprocess.run(["/usr/bin/time", "-o", tf, "-f", "%e %U %S %M", binary, "run", specs[c], "--quiet"], env=env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        e, u, s_, m = open(tf).read().split()[-4:]
-        r = (float(e), float(u) + float(s_), int(m) / 1024)
+        r = pipeline_runs.run(f"parallelism {c}", binary, specs[c], f"{work}/p{c}-out", f"{work}/p{c}-cp")
         res[c].append(r)
         print(f"  run {i + 1} parallelism {c}: wall {r[0]:6.2f} s  cpu {r[1]:6.2f} s  peak RSS {r[2]:6.1f} MiB", flush=True)
-med = {c: [statistics.median(x[j] for x in v) for j in range(3)] for c, v in res.items()}
+med = {c: pipeline_runs.medians(v) for c, v in res.items()}
 for c in counts:
     print(f"median parallelism {c}: wall {med[c][0]:.2f} s  cpu {med[c][1]:.2f} s  peak RSS {med[c][2]:.1f} MiB"
           f"  ({med[counts[0]][0] / med[c][0]:.2f}x the wall of {counts[0]})")
 first = f"{work}/p{counts[0]}-out"
 for c in counts[1:]:
-    for name in sorted(os.listdir(first)):
-        same = subprocess.run(["cmp", "-s", f"{first}/{name}", f"{work}/p{c}-out/{name}"]).returncode == 0
+    for name, same in pipeline_runs.compare_outputs(first, f"{work}/p{c}-out"):
         print(f"parallelism {c}: {name} {'identical' if same else 'DIFFERS'}")
         if not same:
             sys.exit(1)
