@@ -88,7 +88,7 @@ PY
 # (the two cores are not equally fast either). This measures the pipeline's throughput on one core each.
 PINNED=${PINNED:-6}
 if [ "$PINNED" -gt 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-python3 - "$(dirname "$0")" "$BIN" "$WORK" "$DATA" "$PINNED" <<'PY2'
+python3 - bench "$BIN" "$WORK" "$DATA" "$PINNED" <<'PY2'
 import os, statistics, sys
 sys.path.insert(0, sys.argv[1])
 import pipeline_runs

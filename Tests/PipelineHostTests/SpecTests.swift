@@ -95,6 +95,24 @@ import Testing
         #expect(d.first?.message.contains("id \"stdout\" is already used by $.sinks[0]") == true)
     }
 
+    /// Ids a spec gives nested components (A/B variants' scorers, a shadow) are checked too: against each other and
+    /// against the top-level ones. Without one, a nested scorer is named by its split and needs none.
+    @Test func duplicateNestedIdsAreRejected() throws {
+        let bundle = TestFiles.path("models/v1")
+        func split(_ a: String, _ b: String, shadow: String = "") -> String {
+            #"{"name": "p", "source": {"type": "generator", "count": 1}, "transforms": [{"type": "local_model", "bundle": "\#(bundle)"}, {"type": "ab_split", "id": "ab", "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", \#(a) "bundle": "\#(bundle)"}}, {"name": "b", "weight": 1, "scorer": {"type": "local_model", \#(b) "bundle": "\#(bundle)"}}]\#(shadow)}], "sinks": [{"type": "stdout"}]}"#
+        }
+        let twice = errors(split(#""id": "scorer","#, #""id": "scorer","#))
+        #expect(twice.map(\.path) == ["$.transforms[1].variants[1].scorer"], "\(twice)")
+        #expect(twice.first?.message.contains("id \"scorer\" is already used by $.transforms[1].variants[0].scorer") == true)
+        let topLevel = errors(split(#""id": "local_model","#, ""))
+        #expect(topLevel.map(\.path) == ["$.transforms[1].variants[0].scorer"], "\(topLevel)")
+        let shadow = errors(split("", "", shadow: #", "shadow": {"type": "local_model", "id": "ab", "bundle": "\#(bundle)"}"#))
+        #expect(shadow.map(\.path) == ["$.transforms[1].shadow"], "\(shadow)")
+        _ = try parse(split("", ""))
+        _ = try parse(split(#""id": "champion","#, #""id": "challenger","#))
+    }
+
     /// The data-flow lint: a transform that reads a field only a later transform writes is an error at the key that
     /// names the field, nested components included; the same stages in the right order pass.
     @Test func aFieldReadBeforeTheStageThatWritesItIsAnError() throws {

@@ -193,13 +193,15 @@ public struct PipelineSpec: Sendable {
             }
         }
 
-        // Ids name state in checkpoints and metrics: they must be unique.
+        // Ids name state in checkpoints, metrics and dead letters: they must be unique, also the ones a spec gives
+        // nested components (an A/B variant's scorer).
         var seen: [String: String] = [:]
         for c in [source].compactMap({ $0 }) + transforms + sinks.map(\.config) + [deadLetter].compactMap({ $0 }) {
-            if let other = seen[c.id] {
-                let loc = locate(node, c.path)
-                v.error(loc, c.path, "id \"\(c.id)\" is already used by \(other); give each component its own \"id\"")
-            } else { seen[c.id] = c.path }
+            for (id, path) in [(c.id, c.path)] + c.givenNestedIDs(v.registry) {
+                if let other = seen[id] {
+                    v.error(locate(node, path), path, "id \"\(id)\" is already used by \(other); give each component its own \"id\"")
+                } else { seen[id] = path }
+            }
         }
 
         if v.errors.isEmpty {
