@@ -172,33 +172,44 @@ struct KinesisPipelineTests {
         #expect(objects.keys.contains { $0.hasPrefix("dt=2024-05-17/hour=09/") })
     }
 
+    /// Runs `sinks` behind a Kinesis source on a new, empty `stream` (checkpoints an hour apart), puts `records`
+    /// once it runs, and polls `arrived` until it holds (at most 20 s); stops the pipeline and returns the seconds
+    /// from the put to the arrival.
+    static func secondsUntilDelivered(_ moto: MotoServer, _ aws: AWSFixture, stream: String, sinks: String,
+                                      records: [(key: String, json: String)], arrived: () async throws -> Bool) async throws -> Double {
+        _ = try await aws.createStream(stream, shards: 1)
+        let harness = PipelineHarness(stream)
+        let stop = StopSignal()
+        let run = Task {
+            try await harness.run("""
+                "source": {"type": "kinesis", "stream_name": "\(stream)", "endpoint_url": "\(moto.endpoint)", "poll_interval": "200ms"},
+                "sinks": \(sinks)
+                """, interval: "1h", stop: stop)
+        }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let put = Date()
+        try await aws.put(stream, records)
+        while try await !arrived() && Date().timeIntervalSince(put) < 20 {}
+        let waited = Date().timeIntervalSince(put)
+        stop.stop()
+        _ = try await run.value
+        return waited
+    }
+
     /// A lone alert in a quiet stream goes out when its partial batch has waited batch.max_age (the sink's batch
     /// timer), not with the next record or the next checkpoint (an hour here).
     @Test func aLoneAlertIsPublishedAtMaxAgeNotAtTheNextCheckpoint() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)
-        _ = try await aws.createStream("quiet", shards: 1)
         let (topic, queue) = try await aws.topicWithQueue("lone")
-        let harness = PipelineHarness("lone")
-        let stop = StopSignal()
-        let run = Task {
-            try await harness.run("""
-                "source": {"type": "kinesis", "stream_name": "quiet", "endpoint_url": "\(moto.endpoint)", "poll_interval": "200ms"},
-                "sinks": [{"type": "sns", "id": "alerts", "topic_arn": "\(topic)", "endpoint_url": "\(moto.endpoint)",
-                           "batch": {"max_age": "300ms"}}]
-                """, interval: "1h", stop: stop)
-        }
-        try await Task.sleep(nanoseconds: 1_000_000_000)
-        let put = Date()
-        try await aws.put("quiet", [("k", #"{"alert": 1}"#)])
         var bodies: [String] = []
-        while bodies.isEmpty && Date().timeIntervalSince(put) < 20 {
+        let waited = try await Self.secondsUntilDelivered(moto, aws, stream: "quiet", sinks: """
+            [{"type": "sns", "id": "alerts", "topic_arn": "\(topic)", "endpoint_url": "\(moto.endpoint)", "batch": {"max_age": "300ms"}}]
+            """, records: [("k", #"{"alert": 1}"#)]) {
             let r = try await aws.sqs.call("ReceiveMessage", ["QueueUrl": .string(queue), "WaitTimeSeconds": 1])
             bodies += (r["Messages"]?.arrayValue ?? []).compactMap { $0["Body"]?.stringValue }
+            return !bodies.isEmpty
         }
-        let waited = Date().timeIntervalSince(put)
-        stop.stop()
-        _ = try await run.value
         #expect(bodies == [#"{"alert": 1}"#])
         // Poll interval + max_age + a call, with room for a loaded machine; without the timer it waited for the stop.
         #expect(waited < 5, "the alert took \(waited)s")
@@ -209,28 +220,15 @@ struct KinesisPipelineTests {
     @Test func aQuietStreamsObjectIsUploadedAtMaxAgeNotAtTheNextCheckpoint() async throws {
         let moto = try await freshMoto()
         let aws = AWSFixture(moto)
-        _ = try await aws.createStream("quiet-s3", shards: 1)
         try await aws.s3.createBucket("aged")
-        let harness = PipelineHarness("aged")
-        let stop = StopSignal()
-        let run = Task {
-            try await harness.run("""
-                "source": {"type": "kinesis", "stream_name": "quiet-s3", "endpoint_url": "\(moto.endpoint)", "poll_interval": "200ms"},
-                "sinks": [{"type": "s3", "id": "archive", "bucket": "aged", "endpoint_url": "\(moto.endpoint)",
-                           "batch": {"max_age": "500ms"}}]
-                """, interval: "1h", stop: stop)
-        }
-        try await Task.sleep(nanoseconds: 1_000_000_000)
-        let put = Date()
-        try await aws.put("quiet-s3", Self.transactions(0..<3))
         var objects: [String: [String]] = [:]
-        while objects.isEmpty && Date().timeIntervalSince(put) < 20 {
+        let waited = try await Self.secondsUntilDelivered(moto, aws, stream: "quiet-s3", sinks: """
+            [{"type": "s3", "id": "archive", "bucket": "aged", "endpoint_url": "\(moto.endpoint)", "batch": {"max_age": "500ms"}}]
+            """, records: Self.transactions(0..<3)) {
             try await Task.sleep(nanoseconds: 100_000_000)
             objects = try await aws.objects(bucket: "aged", prefix: "")
+            return !objects.isEmpty
         }
-        let waited = Date().timeIntervalSince(put)
-        stop.stop()
-        _ = try await run.value
         #expect(objects.values.flatMap { $0 }.count == 3)
         // Poll interval + max_age + half of it (the timer's period) + an upload, with room for a loaded machine.
         #expect(waited < 5, "the object took \(waited)s")
