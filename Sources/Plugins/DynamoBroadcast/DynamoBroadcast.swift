@@ -7,7 +7,7 @@ import Synchronization
 
 /// `dynamo_broadcast` transform: Flink's broadcast-state join. The whole reference table (user_demographics)
 /// is loaded before the source starts and kept current; each record gets the joined fields of its key.
-public final class DynamoBroadcast: TransformPlugin, @unchecked Sendable {
+public final class DynamoBroadcast: TransformPlugin, Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .transform, name: "dynamo_broadcast",
         summary: "Joins each record with a reference table held in memory (DynamoDB kept current by Streams, or a JSONL file in staging).",

@@ -4,7 +4,7 @@ import PipelineHost
 
 /// `file` source: JSON lines from a glob of files (optionally gzip), read in name order, resumed from the
 /// checkpointed file and byte offset; optionally follows the files as they grow.
-public final class FileSource: SourcePlugin, @unchecked Sendable {
+public final class FileSource: SourcePlugin, Sendable {
     public static let descriptor = PluginDescriptor(
         kind: .source, name: "file",
         summary: "Reads JSON lines from files (plain or .gz), in name order, resuming where the last checkpoint left off.",
