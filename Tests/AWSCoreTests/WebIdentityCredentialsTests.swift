@@ -9,7 +9,7 @@ import TestSupport
 struct WebIdentityCredentialsTests {
     func tokenFile(_ token: String) -> String {
         let path = NSTemporaryDirectory() + "web-identity-\(UUID().uuidString).jwt"
-        FileManager.default.createFile(atPath: path, contents: Data(token.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(token.utf8))
         return path
     }
 
@@ -39,7 +39,7 @@ struct WebIdentityCredentialsTests {
 
         // The token file is read at every refresh (the kubelet rotates it): an emptied one fails the next call, and
         // the chain does not fall through to another identity (the node's instance role on EKS).
-        FileManager.default.createFile(atPath: token, contents: Data())
+        _ = FileManager.default.createFile(atPath: token, contents: Data())
         let fresh = CredentialProviders.default(httpClient: http, environment: env.merging(["AWS_PROFILE": "nonexistent"]) { a, _ in a })
         let error = await #expect(throws: AWSClientError.self) { _ = try await fresh.credentials() }
         let text = "\(String(describing: error))"

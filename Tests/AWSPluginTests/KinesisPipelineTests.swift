@@ -124,7 +124,7 @@ struct KinesisPipelineTests {
         let harness = PipelineHarness("open-objects")
         let input = harness.dir + "/in.jsonl"
         let lines = (0..<200).map { i in #"{"transaction_id":"t\#(i)","event_created_at_ts":\#(Self.base + Int64(i % 50) * 3600)}"# }
-        FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        _ = FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
         func body(_ maxOpen: Int, _ prefix: String) -> String {
             """
             "source": {"type": "file", "path": "\(input)", "batch": {"max_events": 1000}},

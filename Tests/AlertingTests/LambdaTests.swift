@@ -183,7 +183,7 @@ struct LambdaTests {
         env["PATH"] = "/usr/bin:/bin"
         process.environment = env
         let log = root + "/runtime.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardError = process.standardOutput
         try process.run()
@@ -238,7 +238,7 @@ struct LambdaTests {
         let runtime = try FakeLambdaRuntime(events: [])
         defer { runtime.stop() }
         let dir = Alerting.scratch("spec")
-        FileManager.default.createFile(atPath: dir + "/bad.json", contents: Data(#"{"name": "x", "source": {"type": "lambda_sns"}, "sinks": [{"type": "slak"}]}"#.utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/bad.json", contents: Data(#"{"name": "x", "source": {"type": "lambda_sns"}, "sinks": [{"type": "slak"}]}"#.utf8))
         let code = await LambdaHost.run(specPath: dir + "/bad.json", registry: Self.registry, environment: environment(runtime, slack),
                                         logger: Logger(label: "lambda-test"), maxInvocations: 1)
         #expect(code == 78)

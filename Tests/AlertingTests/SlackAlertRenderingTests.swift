@@ -87,7 +87,7 @@ import TestSupport
              "sinks": [{"type": "file", "path": "\(dir)/alerts.jsonl", "when": {"field": "is_alert", "equals": true}}],
              "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
             """
-        FileManager.default.createFile(atPath: dir + "/spec.json", contents: Data(spec.utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/spec.json", contents: Data(spec.utf8))
         let (unzip, sample) = try await Self.run("/bin/sh", ["-c", "gzip -dc samples/transactions.jsonl.gz | head -3000 > \(dir)/in.jsonl"])
         try #require(unzip == 0, "\(sample)")
         let (status, log) = try await Self.run(HostProcess.binary, ["run", dir + "/spec.json", "--quiet"])

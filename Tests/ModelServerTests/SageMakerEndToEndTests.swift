@@ -70,7 +70,7 @@ import TestSupport
         let dir = TestPaths.scratch()
         let input = dir + "/in.jsonl"
         let rows = 400
-        FileManager.default.createFile(atPath: input, contents: Data(Self.transactions(rows).utf8))
+        _ = FileManager.default.createFile(atPath: input, contents: Data(Self.transactions(rows).utf8))
         let (localSummary, local) = try await Self.run(#"{"type": "local_model", "bundle": "\#(TestPaths.bundle)"}"#, input: input, dir: dir, name: "local")
         #expect(localSummary.deadLettered == 0)
         #expect(local.count == rows)
@@ -127,7 +127,7 @@ import TestSupport
     func theEndpointsReasonsEqualLocalModels(format: String) async throws {
         let dir = TestPaths.scratch()
         let input = dir + "/in.jsonl"
-        FileManager.default.createFile(atPath: input, contents: Data(SageMakerEndToEndTests.transactions(300).utf8))
+        _ = FileManager.default.createFile(atPath: input, contents: Data(SageMakerEndToEndTests.transactions(300).utf8))
         let (_, local) = try await SageMakerEndToEndTests.run(
             #"{"type": "local_model", "bundle": "\#(TestPaths.bundle)", "explain_top": 4}"#, input: input, dir: dir, name: "local")
         let explained = Self.alertsReasons(local)
@@ -153,7 +153,7 @@ import TestSupport
     @Test func reasonsComeFromTheLocalBundleWhenTheEndpointGivesNone() async throws {
         let dir = TestPaths.scratch()
         let input = dir + "/in.jsonl"
-        FileManager.default.createFile(atPath: input, contents: Data(SageMakerEndToEndTests.transactions(200).utf8))
+        _ = FileManager.default.createFile(atPath: input, contents: Data(SageMakerEndToEndTests.transactions(200).utf8))
         let (_, local) = try await SageMakerEndToEndTests.run(
             #"{"type": "local_model", "bundle": "\#(TestPaths.bundle)", "explain_top": 3}"#, input: input, dir: dir, name: "local")
         // An endpoint in the built-in XGBoost container's manner: CSV rows in, {"predictions": [{"score"}]} out,

@@ -27,7 +27,8 @@ import Testing
         let stop = StopSignal()
         let runner = PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: [:], stats: stats, stop: stop)
         let prometheus = PrometheusCollectorRegistry()
-        prometheus.makeCounter(name: "pipeline_records_in_total", labels: [("pipeline", "follow")]).increment(by: Int64(3))
+        prometheus.makeCounter(descriptor: MetricNameDescriptor(metricName: "pipeline_records_in", unitName: "total", helpText: ""),
+                               labels: [("pipeline", "follow")]).increment(by: Int64(3))
         let port = Mutex<Int>(0)
         let admin = Task {
             try await AdminServer(host: "127.0.0.1", port: 0, stats: stats, registry: prometheus, logger: logger).run { p in

@@ -130,7 +130,7 @@ import Testing
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestFiles.hostBinary)
         p.arguments = ["run", spec, "--quiet"]
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardError = handle
         p.standardOutput = handle

@@ -113,7 +113,7 @@ import Testing
                                       lateness: phases[i].lateness, aggregates: phases[i].aggregates), to: specPath)
         }
         writePhase(0)
-        FileManager.default.createFile(atPath: input, contents: nil)
+        _ = FileManager.default.createFile(atPath: input, contents: nil)
         let appender = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
         defer { try? appender.close() }
         var next = 0
@@ -218,7 +218,7 @@ import Testing
     @Test func refusedReloadsKeepTheRunningSpecAndWatchAppliesAnEdit() async throws {
         let dir = TestFiles.scratch("reload-refused")
         let input = dir + "/in.jsonl"
-        FileManager.default.createFile(atPath: input, contents: nil)
+        _ = FileManager.default.createFile(atPath: input, contents: nil)
         let port = try MotoServer.freePort()
         let http = HTTPClient()
         defer { http.shutdown() }

@@ -17,7 +17,8 @@ import Testing
     }
 
     func checkpoint() throws -> Checkpoint {
-        try #require(try Checkpoint(json: DocumentParser.parseValue(Array(FileManager.default.contents(atPath: dir + "/cp/checkpoint.json")!))))
+        let bytes = try #require(FileManager.default.contents(atPath: dir + "/cp/checkpoint.json"), "no checkpoint written")
+        return try Checkpoint(json: DocumentParser.parseValue(Array(bytes)))
     }
 
     /// A channel with a start allowance takes that much without waiting; settled, a sender waits at the normal high

@@ -232,7 +232,7 @@ public final class PipelineRunner: Sendable {
                       stageContext: stageContext)
         }
         if !overlapStart { stats.setReady(true) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             var stages = 0
             func add(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
                 stages += 1

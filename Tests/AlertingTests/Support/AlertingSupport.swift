@@ -101,7 +101,7 @@ enum Alerting {
     {
         let dir = scratch("slack")
         let input = dir + "/in.jsonl"
-        FileManager.default.createFile(atPath: input, contents: Data((records.joined(separator: "\n") + "\n").utf8))
+        _ = FileManager.default.createFile(atPath: input, contents: Data((records.joined(separator: "\n") + "\n").utf8))
         let spec = """
             {"name": "alerts-test", "source": {"type": "file", "path": "\(input)"},
              "sinks": [\(sinkJSON)],
