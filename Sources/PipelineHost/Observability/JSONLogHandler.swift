@@ -17,20 +17,28 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        let line = Self.line(event, handlerMetadata: metadata, timestamp: Self.timestamp())
+        // One write(2) per line keeps lines whole when several threads log at once.
+        Self.lock.withLock { _ in
+            try? FileIO.writeAll(fd: STDERR_FILENO, line, path: "stderr")
+        }
+    }
+
+    /// One log line: time, level, message, then the metadata (the event's over the handler's) sorted by key. An
+    /// error the event carries (swift-log's `LogEvent.error`) is the `error` field unless the metadata names one.
+    static func line(_ event: LogEvent, handlerMetadata: Logger.Metadata, timestamp: String) -> [UInt8] {
         var fields: [(String, JSONValue)] = [
-            ("ts", .string(Self.timestamp())),
+            ("ts", .string(timestamp)),
             ("level", .string(event.level.rawValue)),
             ("msg", .string(event.message.description)),
         ]
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        var merged = handlerMetadata.merging(event.metadata ?? [:]) { $1 }
+        if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
         for (k, v) in merged.sorted(by: { $0.key < $1.key }) { fields.append((k, .string(v.description))) }
         var w = JSONWriter(capacity: 256)
         w.writeObject(fields)
         w.append("\n")
-        // One write(2) per line keeps lines whole when several threads log at once.
-        Self.lock.withLock { _ in
-            try? FileIO.writeAll(fd: STDERR_FILENO, w.bytes, path: "stderr")
-        }
+        return w.bytes
     }
 
     static func timestamp() -> String {
