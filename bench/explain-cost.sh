@@ -35,29 +35,20 @@ fi
 export RUNS_DIR
 mkdir -p "$RUNS_DIR"
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds; outputs in $RUNS_DIR"
-python3 - "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
-import json, os, statistics, subprocess, sys, time
-binary, work, data, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+python3 - bench "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
+import os, statistics, sys
+sys.path.insert(0, sys.argv[1])
+import pipeline_runs
+binary, work, data, runs = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 runs_dir = os.environ["RUNS_DIR"]
+os.environ.update(INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl")
 events = sum(1 for _ in open(f"{data}/transactions.jsonl"))
 res = {0: [], 5: []}
 def run(top):
-    out, cp = f"{runs_dir}/out-{top}", f"{runs_dir}/cp-{top}"
-    subprocess.run(["rm", "-rf", out, cp], check=True)
-    env = dict(os.environ, INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl", OUT=out, CHECKPOINT_DIR=cp)
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.environ.clear(); os.environ.update(env)
-        fd = os.open(os.devnull, os.O_WRONLY); os.dup2(fd, 1); os.dup2(fd, 2)
-        os.execv(binary, [binary, "run", f"{work}/explain/local-explain-{top}.json", "--quiet"])
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.monotonic() - start
-    if status != 0:
-        sys.exit(f"run failed ({status})")
-    alerts = sum(1 for _ in open(f"{out}/alerts.jsonl"))
-    explained = sum(1 for l in open(f"{out}/alerts.jsonl") if '"top_features"' in l)
-    res[top].append((wall, usage.ru_utime + usage.ru_stime, alerts, explained))
+    out = f"{runs_dir}/out-{top}"
+    wall, cpu, _ = pipeline_runs.run(f"explain_top {top}", binary, f"{work}/explain/local-explain-{top}.json", out, f"{runs_dir}/cp-{top}")
+    lines = open(f"{out}/alerts.jsonl").readlines()
+    res[top].append((wall, cpu, len(lines), sum('"top_features"' in l for l in lines)))
     return wall
 # The machine runs in phases (a shared host: one is up to 1.5x slower than another for minutes). A round runs
 # one configuration, the other, and the first again (A B A, which one is A alternating); it counts only when
