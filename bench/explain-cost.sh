@@ -3,27 +3,34 @@
 # (the data of bench/local-pipeline.sh) with local_model's explain_top 5 against 0 (off, the default), RUNS
 # rounds (default 3) of three runs each (see below); wall and CPU seconds per run, the medians, the throughput
 # ratio and how many alerts were explained; then PINNED rounds side by side and the same-run CPU share (below).
-# Release build. SOURCE_BATCH sets the source's batch.max_events in both specs (default: the spec's, 1000).
+# Release build. ALERT_RATE sets the share of events that alert (default 0.02, the issue's; see below). SOURCE_BATCH
+# sets the source's batch.max_events in both specs (default: the spec's, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 . bench/common.sh
 bench_data full
 mkdir -p "$WORK/explain"
-for top in 0 5; do
-  python3 - "$top" "$WORK/explain/local-explain-$top.json" "${SOURCE_BATCH:-}" <<'PY'
+# make_specs [THRESHOLD]: the two specs, with local_model's threshold set when one is given.
+make_specs() {
+  for top in 0 5; do
+    python3 - "$top" "$WORK/explain/local-explain-$top.json" "${SOURCE_BATCH:-}" "${1:-}" <<'PY'
 import json, sys
-top, out, batch = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+top, out, batch, threshold = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 spec = json.load(open("pipelines/local.json"))
 for t in spec["transforms"]:
     if t["type"] == "local_model":
         t["explain_top"] = top
+        if threshold:
+            t["threshold"] = float(threshold)
 if batch:  # SOURCE_BATCH: the source's batch.max_events (records per batch, so alerts per TreeSHAP pass)
     spec["source"].setdefault("batch", {})["max_events"] = int(batch)
     spec["source"]["batch"].setdefault("max_bytes", "8MiB")
 json.dump(spec, open(out, "w"))
 PY
-done
+  done
+}
+make_specs
 # The runs' outputs (440 MB each) go to memory where /dev/shm has room: written to disk, the page cache's
 # write-back of one run overlapped the next and moved the timings by more than the cost measured.
 if [ -d /dev/shm ] && [ "$(df --output=avail -k /dev/shm | tail -1)" -gt 4000000 ]; then
@@ -34,6 +41,28 @@ else
 fi
 export RUNS_DIR
 mkdir -p "$RUNS_DIR"
+# The issue's condition is 2 % alerts; the bundle's own threshold alerts on 2.14 % of this data. ALERT_RATE
+# (default 0.02; "bundle" keeps the bundle's threshold) sets local_model's threshold in both specs to the score
+# above which that share of the events lies, read from one unexplained run (which also warms the page cache).
+ALERT_RATE=${ALERT_RATE:-0.02}
+if [ "$ALERT_RATE" != bundle ]; then
+  python3 - bench "$BIN" "$WORK" "$DATA" "$ALERT_RATE" > "$RUNS_DIR/threshold" <<'PY'
+import os, re, sys
+sys.path.insert(0, sys.argv[1])
+import pipeline_runs
+binary, work, data, rate = sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+runs_dir = os.environ["RUNS_DIR"]
+os.environ.update(INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl")
+pipeline_runs.run("calibration", binary, f"{work}/explain/local-explain-0.json", f"{runs_dir}/out-c", f"{runs_dir}/cp-c")
+score = re.compile(rb'"fraud_score":([^,}]+)')
+scores = sorted((float(score.search(line).group(1)) for line in open(f"{runs_dir}/out-c/scored.jsonl", "rb")), reverse=True)
+k = round(rate * len(scores))
+print(repr(scores[k - 1]))
+PY
+  make_specs "$(cat "$RUNS_DIR/threshold")"
+  echo "threshold $(cat "$RUNS_DIR/threshold") for ${ALERT_RATE} of the events alerting (ALERT_RATE=bundle: the bundle's own)"
+  rm -rf "$RUNS_DIR/out-c" "$RUNS_DIR/cp-c"
+fi
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds; outputs in $RUNS_DIR"
 python3 - bench "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
 import os, statistics, sys
