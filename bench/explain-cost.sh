@@ -80,14 +80,19 @@ def run(top):
     res[top].append((wall, cpu, len(lines), sum('"top_features"' in l for l in lines)))
     return wall
 # The machine runs in phases (a shared host: one is up to 1.5x slower than another for minutes). A round runs
-# one configuration, the other, and the first again (A B A, which one is A alternating); it counts only when
-# its two A runs agree within 3 %, so that no phase change falls inside it, and gives B against their mean.
-rounds = []
+# one configuration, the other, and the first again (A B A, which one is A alternating) and gives B against the
+# mean of its two As. A steady round (its two A runs agree within 3 %: no phase change inside it) is the cleanest
+# measure, but on a busy day few are; every round's ratio, of wall and of CPU seconds, goes into a median with a
+# 95 % bootstrap interval.
+rounds, every, every_cpu = [], [], []
 for i in range(runs):
     a, b = (0, 5) if i % 2 == 0 else (5, 0)
     a1, bw, a2 = run(a), run(b), run(a)
+    c1, cb, c2 = res[a][-2][1], res[b][-1][1], res[a][-1][1]
     steady = abs(a1 - a2) / min(a1, a2) <= 0.03
     ratio = ((a1 + a2) / 2) / bw if a == 0 else bw / ((a1 + a2) / 2)
+    every.append(ratio)
+    every_cpu.append(((c1 + c2) / 2) / cb if a == 0 else cb / ((c1 + c2) / 2))
     if steady:
         rounds.append(ratio)
     print(f"  round {i + 1}: explain_top {a} {a1:.2f} s, {b} {bw:.2f} s, {a} {a2:.2f} s: "
@@ -97,6 +102,10 @@ med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v
 print(f"median off: wall {med[0][0]:.2f} s, cpu {med[0][1]:.2f} s ({events / med[0][0]:.0f} events/s)")
 print(f"median on:  wall {med[5][0]:.2f} s, cpu {med[5][1]:.2f} s ({events / med[5][0]:.0f} events/s); {alerts} alerts "
       f"({alerts / events:.2%}), explained {res[5][0][3]}")
+m, lo, hi = pipeline_runs.median_interval(every)
+mc, clo, chi = pipeline_runs.median_interval(every_cpu)
+print(f"both cores, every round ({runs}): throughput with explanations {m:.3f} of without (95 % interval {lo:.3f}-{hi:.3f}); "
+      f"CPU seconds without / with {mc:.3f} ({clo:.3f}-{chi:.3f})")
 if rounds:
     print(f"both cores, steady rounds ({len(rounds)} of {runs}): throughput with explanations {statistics.median(rounds):.3f} of "
           f"without (median; {' '.join(f'{r:.3f}' for r in sorted(rounds))})")
@@ -126,8 +135,9 @@ for i in range(rounds):
     ratios.append(wall[0] / wall[5])
     print(f"  pinned round {i + 1}: without (core {cores[0]}) {wall[0]:6.2f} s, with (core {cores[5]}) {wall[5]:6.2f} s, "
           f"throughput ratio {wall[0] / wall[5]:.3f}", flush=True)
-print(f"pinned side by side, one core each: throughput with explanations {statistics.median(ratios):.3f} of without "
-      f"(median of {rounds} rounds; range {min(ratios):.3f}-{max(ratios):.3f})")
+m, lo, hi = pipeline_runs.median_interval(ratios)
+print(f"pinned side by side, one core each: throughput with explanations {m:.3f} of without "
+      f"(median of {rounds} rounds, 95 % interval {lo:.3f}-{hi:.3f}; range {min(ratios):.3f}-{max(ratios):.3f})")
 PY2
 fi
 # The same run's share: the wall-clock pairs above drift by more than the cost on a shared machine, so where perf

@@ -4,6 +4,7 @@ One run: `[PREFIX...] BINARY run SPEC --quiet` with OUT and CHECKPOINT_DIR set (
 discarded; measured from the wait4 of its own process: wall seconds, user+sys CPU seconds, peak RSS in MiB.
 """
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,14 @@ def run(label, binary, spec, out, checkpoint_dir):
 def medians(runs):
     """Per-field medians of a list of (wall, cpu, rss)."""
     return [statistics.median(r[j] for r in runs) for j in range(3)]
+
+
+def median_interval(values, resamples=2000, seed=1):
+    """(median, low, high): the median of `values` and a 95 % bootstrap interval for it (percentile method, a
+    fixed seed so a rerun on the same numbers prints the same interval)."""
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return statistics.median(values), meds[int(0.025 * resamples)], meds[int(0.975 * resamples) - 1]
 
 
 def same_bytes(a, b):
