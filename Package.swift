@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineHostTests",
-            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "ABSplit", "Fields", "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
+            dependencies: ["PipelineHost", "BuiltinPlugins", "FileSource", "FileSink", "StdoutSink", "ModelCore", "LocalModelScorer", "ABSplit", "Fields", "RollingAggregates", "DynamoBroadcast", "SageMakerScorer", "AWSCore", "TestSupport", "AdminHTTP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -662,9 +662,13 @@ struct TreeSHAPTables: Sendable {
 }
 
 /// The TreeSHAP tables of a model, built on first use (they take tens of milliseconds and megabytes, and only
-/// models that explain alerts need them). A class so the value-typed model can share one.
+/// models that explain alerts need them; scorers that explain build them when they load the bundle). A class so
+/// the value-typed model can share one.
 final class LazySHAPTables: Sendable {
     private let state = Mutex<(built: Bool, tables: TreeSHAPTables?)>((false, nil))
+
+    /// Whether they have been built (or found impossible for these trees).
+    var isBuilt: Bool { state.withLock { $0.built } }
 
     func tables(_ model: XGBoostModel) -> TreeSHAPTables? {
         if let done = state.withLock({ $0.built ? Optional($0.tables) : nil }) { return done }

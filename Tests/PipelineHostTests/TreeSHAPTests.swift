@@ -1,7 +1,8 @@
 import BuiltinPlugins
 import Foundation
 import Logging
-import ModelCore
+@testable import LocalModelScorer
+@testable import ModelCore
 import PipelineHost
 import Testing
 import TestSupport
@@ -168,6 +169,24 @@ import TestSupport
         let missing = try #require(model.contributions([7, .nan]))
         // The tables hold Float: exact to about 1e-8 here.
         #expect(missing.features[0] == 0 && abs(missing.features[1] - -1) < 1e-6, "a missing b takes the default (left) branch: \(missing.features)")
+    }
+
+    /// local_model with explain_top builds the TreeSHAP tables with its bundle, so the first alert's batch does
+    /// not wait for them; without explain_top it never builds them (0.7 MB it would not use).
+    @Test func theTablesAreBuiltWithTheBundleOnlyWhenExplaining() throws {
+        func scorer(explainTop: Int) throws -> LocalModelScorer {
+            let text = """
+                {"name": "s", "source": {"type": "file", "path": "in.jsonl"},
+                 "transforms": [{"type": "local_model", "bundle": "\(TestFiles.path("models/v1"))", "explain_top": \(explainTop)}],
+                 "sinks": [{"type": "file", "path": "out.jsonl"}], "dead_letter": {"type": "file", "path": "dlq.jsonl"}}
+                """
+            let spec = try PipelineSpec.parse(Array(text.utf8), file: "s.json", registry: BuiltinPlugins.registry, environment: [:])
+            // A context of its own: its own read of the bundle, so its own model and tables.
+            let context = BuildContext(pipelineName: "s", logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
+            return try #require(try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context) as? LocalModelScorer)
+        }
+        #expect(try scorer(explainTop: 3).scoring.get().model.shapTables.isBuilt)
+        #expect(try !scorer(explainTop: 0).scoring.get().model.shapTables.isBuilt)
     }
 
     /// local_model explains its alerts, and only those: top_features lists the largest |contribution|s with the

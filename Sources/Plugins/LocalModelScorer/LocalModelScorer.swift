@@ -59,8 +59,11 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         id = config.id
         let threshold = config.optionalDouble("threshold")
         let input = config.string("input_field")
+        let explains = config.int("explain_top") > 0
         scoring = try BundleSlot(config.string("bundle"), environment: context.environment, shared: context.shared) { bundle in
-            Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler,
+            // The TreeSHAP tables (tens of milliseconds to build) now, with the bundle, not in the first alert's batch.
+            if explains { _ = bundle.model.explainsWithTables }
+            return Scoring(model: bundle.model, version: bundle.version, threshold: threshold ?? bundle.alertThreshold, scaler: bundle.scaler,
                     contract: bundle.featureContract(field: input))
         }
         self.input = input

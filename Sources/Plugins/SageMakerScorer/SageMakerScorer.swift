@@ -104,7 +104,10 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         keepFeatures = config.bool("keep_features")
         explainTop = config.int("explain_top")
         explainer = try config.optionalString("explain_bundle").map {
-            try BundleSlot($0, environment: context.environment, shared: context.shared) { b in (b, FeatureAssembler(names: b.features)) }
+            try BundleSlot($0, environment: context.environment, shared: context.shared) { b in
+                _ = b.model.explainsWithTables  // the TreeSHAP tables now, not in the first explained batch
+                return (b, FeatureAssembler(names: b.features))
+            }
         }
         fallback = try config["fallback"].map {
             try context.registry.makeNestedTransform($0, at: config.path + ".fallback", defaultID: "\(config.id).fallback", context)
