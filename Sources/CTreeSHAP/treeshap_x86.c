@@ -139,23 +139,30 @@ __attribute__((target("avx2"), always_inline)) static inline void leaf(const ctr
 // How many leaves ahead the loop prefetches a leaf's tables.
 #define PREFETCH_AHEAD 8
 
-// The patterns of groups [g0, g0 + count) at leaf l: bit k is cleared where a record leaves the path at a split
-// on the leaf's k-th feature.
+// The patterns of groups [g0, g0 + count) at entry l: bit k is cleared where a record leaves the path at a split
+// on the entry's k-th feature. stack[depth] holds each group's pattern after the path's first `depth` splits
+// (stack[0]: all ones); the entry shares its first prefix[l] splits with the one before it, so only its own are
+// applied, each result kept for the entries after it. Bits from d up are never cleared on this path: masked.
 __attribute__((target("avx2"), always_inline)) static inline void patterns_at(const ctreeshap_tables *t, int32_t l, int32_t d,
                                                                                const int32_t *left, int32_t groups, int32_t g0,
-                                                                               int32_t count, __m256i *patterns) {
-    for (int32_t i = 0; i < count; i++) patterns[i] = _mm256_set1_epi32((1 << d) - 1);
-    for (int32_t j = t->splitStart[l]; j < t->splitStart[l + 1]; j++) {
-        const uint32_t s = t->splits[j];
-        // All ones where a record goes the other way than the leaf (left: the leaf lies left of the split).
+                                                                               int32_t count, __m256i *stack, __m256i *patterns) {
+    size_t depth = t->prefix[l];
+    for (int32_t j = t->stepStart[l]; j < t->stepStart[l + 1]; j++, depth++) {
+        const uint32_t s = t->steps[j];
+        // All ones where a record goes the other way than the entry (left: the entry lies left of the split).
         const __m256i away = _mm256_set1_epi32((s & 1) ? -1 : 0);
         const __m256i bit = _mm256_set1_epi32(1 << ((s >> 1) & 0xF));
         const int32_t *row = left + ((size_t)(s >> 5) * (size_t)groups + (size_t)g0) * 8;
+        __m256i *from = stack + depth * (size_t)groups + (size_t)g0, *to = from + groups;
         for (int32_t i = 0; i < count; i++) {
             const __m256i goesLeft = _mm256_loadu_si256((const __m256i *)(row + (size_t)i * 8));
-            patterns[i] = _mm256_andnot_si256(_mm256_and_si256(_mm256_xor_si256(goesLeft, away), bit), patterns[i]);
+            _mm256_storeu_si256(to + i, _mm256_andnot_si256(_mm256_and_si256(_mm256_xor_si256(goesLeft, away), bit),
+                                                            _mm256_loadu_si256(from + i)));
         }
     }
+    const __m256i mask = _mm256_set1_epi32((1 << d) - 1);
+    const __m256i *at = stack + depth * (size_t)groups + (size_t)g0;
+    for (int32_t i = 0; i < count; i++) patterns[i] = _mm256_and_si256(_mm256_loadu_si256(at + i), mask);
 }
 
 // The tables of a leaf a few ahead (in the next tree near this one's end), on their way while this one is
@@ -168,7 +175,7 @@ static inline void prefetch_ahead(const ctreeshap_tables *t, int32_t l) {
     const char *h = (const char *)(t->h + t->hStart[a]);
     const int32_t bytes = (t->pairs[a] ? 8 : 4) << da;
     for (int32_t o = 0; o < bytes; o += 64) __builtin_prefetch(h + o);
-    __builtin_prefetch(t->splits + t->splitStart[a]);
+    __builtin_prefetch(t->steps + t->stepStart[a]);
     __builtin_prefetch(t->features + t->featureStart[a]);
     __builtin_prefetch(t->ratios + t->featureStart[a]);
 }
@@ -229,13 +236,15 @@ AVX512 void leaf512(const ctreeshap_tables *t, int32_t l, int32_t d, int D, int 
 #define LEAF_GROUPS(LEAF, D_, PAIR_)                                                                                  \
     for (int32_t g0 = 0; g0 < groups; g0 += GROUPS_AT_ONCE) {                                                         \
         const int32_t count = groups - g0 < GROUPS_AT_ONCE ? groups - g0 : GROUPS_AT_ONCE;                            \
-        patterns_at(t, l, d, left, groups, g0, count, patterns);                                                      \
+        patterns_at(t, l, d, left, groups, g0, count, stack, patterns);                                               \
         for (int32_t i = 0; i < count; i++) LEAF(t, l, d, D_, PAIR_, patterns[i], lanes, (size_t)(g0 + i) * 8, phi);   \
     }
 
 #define LEAVES(LEAF)                                                                                                  \
     const size_t lanes = (size_t)groups * 8;                                                                          \
     __m256i patterns[GROUPS_AT_ONCE];                                                                                 \
+    __m256i *stack = (__m256i *)stack_;                                                                               \
+    for (int32_t g = 0; g < groups; g++) _mm256_storeu_si256(stack + g, _mm256_set1_epi32(-1));                       \
     for (int32_t l = leaf_begin; l < leaf_end; l++) {                                                                 \
         const int32_t d = t->featureStart[l + 1] - t->featureStart[l];                                               \
         prefetch_ahead(t, l);                                                                                         \
@@ -259,13 +268,13 @@ AVX512 void leaf512(const ctreeshap_tables *t, int32_t l, int32_t d, int D, int 
 
 __attribute__((target("avx2")))
 void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                           const int32_t *left, int32_t groups, float *phi) {
+                           const int32_t *left, int32_t groups, float *phi, int32_t *stack_) {
     LEAVES(leaf)
 }
 
 __attribute__((target("avx2,avx512f,avx512vl")))
 void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                             const int32_t *left, int32_t groups, float *phi) {
+                             const int32_t *left, int32_t groups, float *phi, int32_t *stack_) {
     LEAVES(leaf512)
 }
 
@@ -294,8 +303,8 @@ int ctreeshap_has_avx2(void) { return 0; }
 int ctreeshap_has_avx512(void) { return 0; }
 
 void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                             const int32_t *left, int32_t groups, float *phi) {
-    (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi;
+                             const int32_t *left, int32_t groups, float *phi, int32_t *stack) {
+    (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi; (void)stack;
     abort();
 }
 
@@ -307,8 +316,8 @@ void ctreeshap_decide_avx2(const ctreeshap_split *nodes, int32_t count, const fl
 
 // Never called (ctreeshap_has_avx2 says no); a call would return wrong sums, so it stops the process instead.
 void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                           const int32_t *left, int32_t groups, float *phi) {
-    (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi;
+                           const int32_t *left, int32_t groups, float *phi, int32_t *stack) {
+    (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi; (void)stack;
     abort();
 }
 

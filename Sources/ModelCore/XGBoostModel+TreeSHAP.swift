@@ -161,6 +161,8 @@ extension XGBoostModel {
         // By node of the current tree, then group: all ones in a lane whose record goes left.
         var left = [SIMD8<Int32>](repeating: .zero, count: t.maxTreeNodes * groups)
         var treePhiStorage = [Float](repeating: 0, count: width * lanes)
+        // The C loops' patterns after each depth of the current path, per group (see TreeSHAPTables.steps).
+        var stack = [Int32](repeating: 0, count: native ? (t.maxPathLength + 1) * lanes : 0)
         columns.withUnsafeBufferPointer { columns in
         treePhiStorage.withUnsafeMutableBufferPointer { treePhi in
         left.withUnsafeMutableBufferPointer { left in
@@ -173,9 +175,14 @@ extension XGBoostModel {
         t.hStart.withUnsafeBufferPointer { hStart in
         t.h.withUnsafeBufferPointer { h in
         t.pairs.withUnsafeBufferPointer { pairs in
-            var c = ctreeshap_tables(splits: splits.baseAddress, splitStart: splitStart.baseAddress, features: features.baseAddress,
+        t.steps.withUnsafeBufferPointer { steps in
+        t.stepStart.withUnsafeBufferPointer { stepStart in
+        t.prefix.withUnsafeBufferPointer { prefix in
+        stack.withUnsafeMutableBufferPointer { stack in
+            var c = ctreeshap_tables(features: features.baseAddress,
                                      ratios: ratios.baseAddress, featureStart: featureStart.baseAddress, hStart: hStart.baseAddress,
-                                     h: h.baseAddress, pairs: pairs.baseAddress, leaves: Int32(pairs.count))
+                                     h: h.baseAddress, pairs: pairs.baseAddress, steps: steps.baseAddress, stepStart: stepStart.baseAddress,
+                                     prefix: prefix.baseAddress, leaves: Int32(pairs.count))
             for tree in 0..<roots.count {
                 let first = Int(t.treeNodeStart[tree]), last = Int(t.treeNodeStart[tree + 1])
                 if native {
@@ -230,9 +237,11 @@ extension XGBoostModel {
                 if native {
                     UnsafeRawPointer(left.baseAddress!).withMemoryRebound(to: Int32.self, capacity: left.count * 8) { lanesLeft in
                         if kernel == .avx512 {
-                            ctreeshap_leaves_avx512(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress)
+                            ctreeshap_leaves_avx512(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress,
+                                                    stack.baseAddress)
                         } else {
-                            ctreeshap_leaves_avx2(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress)
+                            ctreeshap_leaves_avx2(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress,
+                                                  stack.baseAddress)
                         }
                     }
                     Self.fold(treePhi, into: phi)
@@ -275,7 +284,7 @@ extension XGBoostModel {
                 }
                 Self.fold(treePhi, into: phi)
             }
-        }}}}}}}}}}}}
+        }}}}}}}}}}}}}}}}
         return (0..<count).map { r in
             Contributions(features: (0..<width).map { phi[$0 * lanes + r] }, bias: bias)
         }
@@ -481,7 +490,7 @@ struct TreeSHAPTables: Sendable {
     static let avx512 = ctreeshap_has_avx512() != 0
 
     // Flat, per leaf (or pair of leaves) of every tree (leaf l's items are [start[l], start[l + 1])):
-    /// Its path's splits from the root, each `node << 5 | slot << 1 | left` (node: relative to its tree's first
+    /// Its path's splits from the root (for the Swift loops), each `node << 5 | slot << 1 | left` (node: relative to its tree's first
     /// node; slot: the split's feature's position among the leaf's features; left: the leaf lies left of it). A
     /// pair's last split is its own, as seen from its left leaf.
     let splits: [UInt32]
@@ -496,6 +505,16 @@ struct TreeSHAPTables: Sendable {
     let h: [Float]
     /// 1 where the entry is a pair of sibling leaves.
     let pairs: [UInt8]
+    /// The same splits for the C loops, which go through a tree's entries in order keeping each depth's patterns:
+    /// an entry's path shares its first prefix[l] splits with the entry before it in its tree (none for a tree's
+    /// first), and only the rest, steps[stepStart[l]..<stepStart[l + 1]], are applied for it. Neighbours in
+    /// depth-first order share most of their paths: in the shipped bundle 2.4 splits per entry instead of the
+    /// whole path's 5.8, and the TreeSHAP pass about 9 % faster (`bench/scorer.sh`, paired rounds).
+    let steps: [UInt32]
+    let stepStart: [Int32]
+    let prefix: [UInt8]
+    /// The longest path in splits: the depth of the C loops' stack of patterns.
+    let maxPathLength: Int
     /// Each tree's leaves and nodes: [start[t], start[t + 1]).
     let treeLeafStart: [Int32]
     let treeNodeStart: [Int32]
@@ -511,6 +530,21 @@ struct TreeSHAPTables: Sendable {
         var splitsOut: [UInt32] = [], splitStart: [Int32] = [0], featuresOut: [Int32] = [], ratios: [Float] = []
         var featureStart: [Int32] = [0], hStart: [Int32] = [], h: [Float] = [], pairs: [UInt8] = []
         var treeLeafStart: [Int32] = [0], treeNodeStart: [Int32] = []
+        var steps: [UInt32] = [], stepStart: [Int32] = [0], prefix: [UInt8] = [], maxPathLength = 0
+        // An entry's splits after those it shares with the one before (see `steps`).
+        // (A copy: a slice would share splitsOut's storage and make every append to it copy the whole array.)
+        var previous: [UInt32] = []
+        func step(_ path: ArraySlice<UInt32>) -> Bool {
+            var shared = 0
+            while shared < min(path.count, previous.count) && path[path.startIndex + shared] == previous[shared] { shared += 1 }
+            guard path.count < 255 else { return false }
+            steps += path.dropFirst(shared)
+            stepStart.append(Int32(steps.count))
+            prefix.append(UInt8(shared))
+            maxPathLength = max(maxPathLength, path.count)
+            previous = Array(path)
+            return true
+        }
         // A tree's nodes are contiguous, from its root to the next tree's.
         for (t, root) in model.roots.enumerated() {
             treeNodeStart.append(root)
@@ -520,6 +554,7 @@ struct TreeSHAPTables: Sendable {
         for (t, root) in model.roots.enumerated() {
             let first = Int(root), end = Int(treeNodeStart[t + 1])
             guard end - first < (1 << 27) else { return nil }
+            previous = []
             var stack: [(node: Int, splits: [(Int32, Bool)])] = [(first, [])]
             while let (n, splits) = stack.popLast() {
                 guard n >= first && n < end else { return nil }
@@ -539,6 +574,7 @@ struct TreeSHAPTables: Sendable {
                     guard d <= Self.maxPathFeatures, h.count + (2 << d) <= Self.maxTableEntries,
                           ([zl, zr] + path.zero).allSatisfy({ $0 >= Self.minZ && $0.isFinite }) else { return nil }
                     splitsOut += path.splits + [UInt32(n - first) << 5 | UInt32(d - 1) << 1 | 1]
+                    guard step(splitsOut[Int(splitStart.last!)...]) else { return nil }
                     featuresOut += path.features + [Int32(node.feature)]
                     ratios += path.zero.map { Float((1 - $0) / $0) } + [0]
                     hStart.append(Int32(h.count))
@@ -549,6 +585,7 @@ struct TreeSHAPTables: Sendable {
                     guard d <= Self.maxPathFeatures, h.count + (1 << d) <= Self.maxTableEntries,
                           path.zero.allSatisfy({ $0 >= Self.minZ && $0.isFinite }) else { return nil }
                     splitsOut += path.splits
+                    guard step(splitsOut[Int(splitStart.last!)...]) else { return nil }
                     featuresOut += path.features
                     ratios += path.zero.map { Float((1 - $0) / $0) }
                     hStart.append(Int32(h.count))
@@ -570,6 +607,10 @@ struct TreeSHAPTables: Sendable {
         self.hStart = hStart
         self.h = h
         self.pairs = pairs
+        self.steps = steps
+        self.stepStart = stepStart
+        self.prefix = prefix
+        self.maxPathLength = maxPathLength
         self.treeLeafStart = treeLeafStart
         self.treeNodeStart = treeNodeStart
         decisions = model.nodes.map { node in

@@ -8,8 +8,6 @@
 
 /// The per-leaf tables (TreeSHAPTables), flat, as the Swift side holds them.
 typedef struct {
-    const uint32_t *splits;
-    const int32_t *splitStart;
     const int32_t *features;
     const float *ratios;
     const int32_t *featureStart;
@@ -17,6 +15,13 @@ typedef struct {
     const float *h;
     /// 1 where the entry is two sibling leaves: its last feature's term is read from a second table (M) after H.
     const uint8_t *pairs;
+    /// Each entry's path splits after the first prefix[l], which it shares with the entry before it in its tree:
+    /// steps[stepStart[l]] up to steps[stepStart[l + 1]], each `node << 5 | slot << 1 | left` (node relative to
+    /// its tree's first; slot: the split's feature's position among the entry's features; left: the entry lies
+    /// left of it).
+    const uint32_t *steps;
+    const int32_t *stepStart;
+    const uint8_t *prefix;
     /// How many leaves (and pairs) all trees have.
     int32_t leaves;
 } ctreeshap_tables;
@@ -35,15 +40,16 @@ int ctreeshap_has_avx2(void);
 /// 1 when they also run AVX-512 (F and VL) code.
 int ctreeshap_has_avx512(void);
 
-/// Adds the contributions of leaves [leaf_begin, leaf_end) of one tree to that tree's sums `phi` (by feature,
-/// then lane; 8 × groups lanes). `left` holds, per node of the tree (relative to its first) and group, eight
-/// int32 lanes, all ones where that record goes left.
+/// Adds the contributions of the entries [leaf_begin, leaf_end) of one tree, all of them from its first, to that
+/// tree's sums `phi` (by feature, then lane; 8 × groups lanes). `left` holds, per node of the tree (relative to
+/// its first) and group, eight int32 lanes, all ones where that record goes left. `stack`: room for (the longest
+/// path's splits + 1) × groups × 8 int32, the patterns after each depth of the current path.
 void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                           const int32_t *left, int32_t groups, float *phi);
+                           const int32_t *left, int32_t groups, float *phi, int32_t *stack);
 
 /// ctreeshap_leaves_avx2 with AVX-512's two-table permutes for the table reads: the same sums, bit for bit.
 void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
-                             const int32_t *left, int32_t groups, float *phi);
+                             const int32_t *left, int32_t groups, float *phi, int32_t *stack);
 
 /// Which way eight records per group go at the numeric splits among `count` nodes: `columns` holds, per group
 /// and feature, the eight records' values (NaN: missing); `left` gets, per node and group, eight int32 lanes, all
