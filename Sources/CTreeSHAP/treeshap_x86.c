@@ -279,20 +279,18 @@ void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int3
 }
 
 __attribute__((target("avx2")))
-void ctreeshap_decide_avx2(const ctreeshap_split *nodes, int32_t count, const float *columns, int32_t width,
+void ctreeshap_decide_avx2(const ctreeshap_split *splits, int32_t count, const float *columns, int32_t width,
                            int32_t groups, int32_t *left) {
     for (int32_t n = 0; n < count; n++) {
-        const int32_t kind = nodes[n].kind;
-        if (kind != 1 && kind != 2) continue;
-        const __m256 threshold = _mm256_set1_ps(nodes[n].threshold);
-        const __m256 defaultLeft = _mm256_castsi256_ps(_mm256_set1_epi32(kind == 2 ? -1 : 0));
+        const __m256 threshold = _mm256_set1_ps(splits[n].threshold);
+        const __m256 defaultLeft = _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)splits[n].node >> 31));
+        const size_t node = splits[n].node & 0x7FFFFFFFu, feature = (size_t)splits[n].feature;
         for (int32_t g = 0; g < groups; g++) {
-            const __m256 v = _mm256_loadu_ps(columns + ((size_t)g * (size_t)width + (size_t)nodes[n].feature) * 8);
+            const __m256 v = _mm256_loadu_ps(columns + ((size_t)g * (size_t)width + feature) * 8);
             // Ordered and quiet: false for NaN, and −0 is not less than +0 (XGBoost's x < threshold).
             const __m256 less = _mm256_cmp_ps(v, threshold, _CMP_LT_OQ);
             const __m256 missing = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-            _mm256_storeu_ps((float *)(left + ((size_t)n * (size_t)groups + (size_t)g) * 8),
-                             _mm256_or_ps(less, _mm256_and_ps(missing, defaultLeft)));
+            _mm256_storeu_ps((float *)(left + (node * (size_t)groups + (size_t)g) * 8), _mm256_or_ps(less, _mm256_and_ps(missing, defaultLeft)));
         }
     }
 }
@@ -308,9 +306,9 @@ void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int3
     abort();
 }
 
-void ctreeshap_decide_avx2(const ctreeshap_split *nodes, int32_t count, const float *columns, int32_t width,
+void ctreeshap_decide_avx2(const ctreeshap_split *splits, int32_t count, const float *columns, int32_t width,
                            int32_t groups, int32_t *left) {
-    (void)nodes; (void)count; (void)columns; (void)width; (void)groups; (void)left;
+    (void)splits; (void)count; (void)columns; (void)width; (void)groups; (void)left;
     abort();
 }
 

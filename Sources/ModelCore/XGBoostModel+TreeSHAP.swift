@@ -187,10 +187,12 @@ extension XGBoostModel {
                 let first = Int(t.treeNodeStart[tree]), last = Int(t.treeNodeStart[tree + 1])
                 if native {
                     // The numeric splits in AVX2; categorical ones (rare) below.
-                    t.decisions.withUnsafeBufferPointer { decisions in
+                    t.numericSplits.withUnsafeBufferPointer { splits in
                         UnsafeRawPointer(columns.baseAddress!).withMemoryRebound(to: Float.self, capacity: columns.count * 8) { columns in
                             UnsafeMutableRawPointer(left.baseAddress!).withMemoryRebound(to: Int32.self, capacity: left.count * 8) { left in
-                                ctreeshap_decide_avx2(decisions.baseAddress! + first, Int32(last - first), columns, Int32(width), Int32(groups), left)
+                                let from = Int(t.numericStart[tree])
+                                ctreeshap_decide_avx2(splits.baseAddress! + from, t.numericStart[tree + 1] - Int32(from), columns, Int32(width),
+                                                      Int32(groups), left)
                             }
                         }
                     }
@@ -519,8 +521,10 @@ struct TreeSHAPTables: Sendable {
     let treeLeafStart: [Int32]
     let treeNodeStart: [Int32]
     let maxTreeNodes: Int
-    /// Every node's split for the AVX2 decisions (see ctreeshap_split).
-    let decisions: [ctreeshap_split]
+    /// Each tree's numeric splits for the AVX2 decisions, [start[t], start[t + 1]) (see ctreeshap_split). Only
+    /// those: a list of every node went through the leaves too, half the nodes (the pass 2 % slower).
+    let numericSplits: [ctreeshap_split]
+    let numericStart: [Int32]
     /// Each tree's categorical splits, which the AVX2 decisions leave to Swift: [start[t], start[t + 1]).
     let categoricalNodes: [Int32]
     let categoricalStart: [Int32]
@@ -613,10 +617,18 @@ struct TreeSHAPTables: Sendable {
         self.maxPathLength = maxPathLength
         self.treeLeafStart = treeLeafStart
         self.treeNodeStart = treeNodeStart
-        decisions = model.nodes.map { node in
-            let kind: Int32 = node.left < 0 ? 0 : node.isCategorical ? 3 : node.defaultLeft ? 2 : 1
-            return ctreeshap_split(threshold: node.value, feature: Int32(node.feature), kind: kind)
+        var numeric: [ctreeshap_split] = [], numericStart: [Int32] = [0]
+        for t in model.roots.indices {
+            let first = Int(treeNodeStart[t])
+            for n in first..<Int(treeNodeStart[t + 1]) where model.nodes[n].left >= 0 && !model.nodes[n].isCategorical {
+                let node = model.nodes[n]
+                numeric.append(ctreeshap_split(threshold: node.value, feature: Int32(node.feature),
+                                               node: UInt32(n - first) | (node.defaultLeft ? 1 << 31 : 0)))
+            }
+            numericStart.append(Int32(numeric.count))
         }
+        numericSplits = numeric
+        self.numericStart = numericStart
         maxTreeNodes = zip(treeNodeStart.dropFirst(), treeNodeStart).map { Int($0 - $1) }.max() ?? 0
         var categorical: [Int32] = [], categoricalStart: [Int32] = [0]
         for t in model.roots.indices {

@@ -26,12 +26,12 @@ typedef struct {
     int32_t leaves;
 } ctreeshap_tables;
 
-/// A node as the decisions need it. kind: 0 a leaf, 1 a numeric split whose missing values go right, 2 one
-/// whose missing values go left, 3 a categorical split (decided by the caller).
+/// A numeric split as the decisions need it: `node` relative to its tree's first, with bit 31 set where missing
+/// values go left.
 typedef struct {
     float threshold;
     int32_t feature;
-    int32_t kind;
+    uint32_t node;
 } ctreeshap_split;
 
 /// 1 when this CPU and OS run AVX2 code.
@@ -51,8 +51,8 @@ void ctreeshap_leaves_avx2(const ctreeshap_tables *t, int32_t leaf_begin, int32_
 void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
                              const int32_t *left, int32_t groups, float *phi, int32_t *stack);
 
-/// Which way eight records per group go at the numeric splits among `count` nodes: `columns` holds, per group
-/// and feature, the eight records' values (NaN: missing); `left` gets, per node and group, eight int32 lanes, all
-/// ones where the record goes left (x < threshold, or missing with the default left). Other nodes are untouched.
-void ctreeshap_decide_avx2(const ctreeshap_split *nodes, int32_t count, const float *columns, int32_t width,
+/// Which way eight records per group go at a tree's `count` numeric splits: `columns` holds, per group and
+/// feature, the eight records' values (NaN: missing); `left` gets, per node and group, eight int32 lanes, all ones
+/// where the record goes left (x < threshold, or missing with the default left). Other nodes are untouched.
+void ctreeshap_decide_avx2(const ctreeshap_split *splits, int32_t count, const float *columns, int32_t width,
                            int32_t groups, int32_t *left);
