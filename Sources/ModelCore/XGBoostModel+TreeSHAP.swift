@@ -481,8 +481,8 @@ extension XGBoostModel {
 /// serves both leaves' terms for every feature but m, whose term (one leaf agrees, the other does not) is a
 /// second table M[p]. A pair costs what one leaf costs: d + 1 reads instead of 2(d + 1).
 ///
-/// Built only when every path has at most `maxPathFeatures` distinct features, every z is at least `minZ` (the
-/// ratio divides by it) and the tables stay under `maxTableEntries`.
+/// Built only when every path has at most `maxPathFeatures` distinct features and fewer than 255 splits (`prefix`
+/// is a byte), every z is at least `minZ` (the ratio divides by it) and the tables stay under `maxTableEntries`.
 struct TreeSHAPTables: Sendable {
     static let maxPathFeatures = 10
     static let maxTableEntries = 8_000_000
@@ -492,9 +492,9 @@ struct TreeSHAPTables: Sendable {
     static let avx512 = ctreeshap_has_avx512() != 0
 
     // Flat, per leaf (or pair of leaves) of every tree (leaf l's items are [start[l], start[l + 1])):
-    /// Its path's splits from the root (for the Swift loops), each `node << 5 | slot << 1 | left` (node: relative to its tree's first
-    /// node; slot: the split's feature's position among the leaf's features; left: the leaf lies left of it). A
-    /// pair's last split is its own, as seen from its left leaf.
+    /// Its path's splits from the root, for the Swift loops: each `node << 5 | slot << 1 | left` (node: relative
+    /// to its tree's first node; slot: the split's feature's position among the leaf's features; left: the leaf
+    /// lies left of it). A pair's last split is its own, as seen from its left leaf.
     let splits: [UInt32]
     let splitStart: [Int32]
     /// Its distinct path features, and (1 − z)/z for each (a pair's last, its own split's feature, has 0: unused).
