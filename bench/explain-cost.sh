@@ -56,7 +56,7 @@ os.environ.update(INPUT=f"{data}/transactions.jsonl", USERS=f"{data}/users.jsonl
 pipeline_runs.run("calibration", binary, f"{work}/explain/local-explain-0.json", f"{runs_dir}/out-c", f"{runs_dir}/cp-c")
 score = re.compile(rb'"fraud_score":([^,}]+)')
 scores = sorted((float(score.search(line).group(1)) for line in open(f"{runs_dir}/out-c/scored.jsonl", "rb")), reverse=True)
-k = round(rate * len(scores))
+k = max(1, round(rate * len(scores)))  # at least one alert
 print(repr(scores[k - 1]))
 PY
   make_specs "$(cat "$RUNS_DIR/threshold")"

@@ -617,26 +617,26 @@ struct TreeSHAPTables: Sendable {
         self.maxPathLength = maxPathLength
         self.treeLeafStart = treeLeafStart
         self.treeNodeStart = treeNodeStart
+        // Each tree's splits, numeric (for the C decisions) and categorical (for Swift's).
         var numeric: [ctreeshap_split] = [], numericStart: [Int32] = [0]
+        var categorical: [Int32] = [], categoricalStart: [Int32] = [0]
         for t in model.roots.indices {
             let first = Int(treeNodeStart[t])
-            for n in first..<Int(treeNodeStart[t + 1]) where model.nodes[n].left >= 0 && !model.nodes[n].isCategorical {
+            for n in first..<Int(treeNodeStart[t + 1]) where model.nodes[n].left >= 0 {
                 let node = model.nodes[n]
-                numeric.append(ctreeshap_split(threshold: node.value, feature: Int32(node.feature),
-                                               node: UInt32(n - first) | (node.defaultLeft ? 1 << 31 : 0)))
+                if node.isCategorical {
+                    categorical.append(Int32(n))
+                } else {
+                    numeric.append(ctreeshap_split(threshold: node.value, feature: Int32(node.feature),
+                                                   node: UInt32(n - first) | (node.defaultLeft ? 1 << 31 : 0)))
+                }
             }
             numericStart.append(Int32(numeric.count))
+            categoricalStart.append(Int32(categorical.count))
         }
         numericSplits = numeric
         self.numericStart = numericStart
         maxTreeNodes = zip(treeNodeStart.dropFirst(), treeNodeStart).map { Int($0 - $1) }.max() ?? 0
-        var categorical: [Int32] = [], categoricalStart: [Int32] = [0]
-        for t in model.roots.indices {
-            for n in Int(treeNodeStart[t])..<Int(treeNodeStart[t + 1]) where model.nodes[n].left >= 0 && model.nodes[n].isCategorical {
-                categorical.append(Int32(n))
-            }
-            categoricalStart.append(Int32(categorical.count))
-        }
         categoricalNodes = categorical
         self.categoricalStart = categoricalStart
     }

@@ -103,9 +103,10 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
         variantName = config.optionalString("variant")
         keepFeatures = config.bool("keep_features")
         explainTop = config.int("explain_top")
+        let explains = explainTop > 0
         explainer = try config.optionalString("explain_bundle").map {
             try BundleSlot($0, environment: context.environment, shared: context.shared) { b in
-                _ = b.model.explainsWithTables  // the TreeSHAP tables now, not in the first explained batch
+                if explains { _ = b.model.explainsWithTables }  // the TreeSHAP tables now, not in the first explained batch
                 return (b, FeatureAssembler(names: b.features))
             }
         }
