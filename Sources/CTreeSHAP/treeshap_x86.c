@@ -278,6 +278,99 @@ void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int3
     LEAVES(leaf512)
 }
 
+// The by-record pass, up to RECORDS_AT_ONCE records at a time. A record's decisions at a tree's splits are one
+// 64-bit word (16 compares per instruction); an entry's pattern is then one test of that word against the
+// splits on each of its features (bit k: no split on feature k disagrees), where the eight-record loops apply the
+// path split by split. Lane k holds the entry's k-th feature's term, the same operations on the same values as
+// leaf512's lane of that record; a permute moves it to lane `feature` of the record's sums for the tree. An
+// entry's data is read once for all the records, and no branch depends on the entry: a table of up to 64
+// entries is read as if it had 64 (what lies beyond is never selected).
+#define RECORDS_AT_ONCE 8
+
+__attribute__((target("avx2,avx512f,avx512vl")))
+void ctreeshap_records_avx512(const ctreeshap_tables *t, const ctreeshap_record_tables *r, const float *rows,
+                              int32_t count, int32_t width, double *phi) {
+    const __m512i bits = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000), bit5 = _mm512_set1_epi32(32);
+    const __mmask16 features = (__mmask16)((1u << width) - 1);
+    for (int32_t first = 0; first < count; first += RECORDS_AT_ONCE) {
+        const int32_t n_records = count - first < RECORDS_AT_ONCE ? count - first : RECORDS_AT_ONCE;
+        __m512 x[RECORDS_AT_ONCE];
+        // Each record's totals over the trees: features 0-7, then 8-15.
+        __m512d low[RECORDS_AT_ONCE], high[RECORDS_AT_ONCE];
+        for (int32_t i = 0; i < n_records; i++) {
+            x[i] = _mm512_maskz_loadu_ps(features, rows + (size_t)(first + i) * (size_t)width);
+            low[i] = _mm512_setzero_pd();
+            high[i] = _mm512_setzero_pd();
+        }
+        for (int32_t tree = 0; tree < r->trees; tree++) {
+            // Bit j: the record goes left at split j (x < threshold; missing: the default).
+            uint64_t left[RECORDS_AT_ONCE];
+            __m512 sums[RECORDS_AT_ONCE];
+            for (int32_t i = 0; i < n_records; i++) {
+                left[i] = 0;
+                sums[i] = _mm512_setzero_ps();
+            }
+            for (int32_t b = r->blockStart[tree], j = 0; b < r->blockStart[tree + 1]; b++, j += 16) {
+                const __m512i splitFeatures = _mm512_loadu_si512(r->splitFeatures + 16 * (size_t)b);
+                const __m512 thresholds = _mm512_loadu_ps(r->thresholds + 16 * (size_t)b);
+                const __mmask16 defaultLeft = r->defaultLeft[b];
+                for (int32_t i = 0; i < n_records; i++) {
+                    const __m512 v = _mm512_permutexvar_ps(splitFeatures, x[i]);
+                    const __mmask16 less = _mm512_cmp_ps_mask(v, thresholds, _CMP_LT_OQ);
+                    const __mmask16 missing = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                    left[i] |= (uint64_t)(uint16_t)(less | (missing & defaultLeft)) << j;
+                }
+            }
+            for (int32_t l = r->treeLeafStart[tree]; l < r->treeLeafStart[tree + 1]; l++) {
+                const int32_t f0 = t->featureStart[l], d = t->featureStart[l + 1] - f0, pair = t->pairs[l], n = d - pair;
+                const float *h = t->h + t->hStart[l];
+                // The tables a few entries ahead (see prefetch_ahead): between two batches of alerts the rest
+                // of the pipeline has pushed them out of the caches.
+                if (l + PREFETCH_AHEAD < t->leaves) {
+                    const char *ahead = (const char *)(t->h + t->hStart[l + PREFETCH_AHEAD]);
+                    _mm_prefetch(ahead, _MM_HINT_T0);
+                    _mm_prefetch(ahead + 64, _MM_HINT_T0);
+                    _mm_prefetch(ahead + 128, _MM_HINT_T0);
+                    _mm_prefetch(ahead + 192, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(r->featureSplits + 8 * (size_t)(l + PREFETCH_AHEAD)), _MM_HINT_T0);
+                }
+                const __m512 T0 = _mm512_loadu_ps(h), T1 = _mm512_loadu_ps(h + 16), T2 = _mm512_loadu_ps(h + 32), T3 = _mm512_loadu_ps(h + 48);
+                const __m512i featureSplits = _mm512_loadu_si512(r->featureSplits + 8 * (size_t)l);
+                const uint64_t side = r->sides[l];
+                const __m512 ratios = _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), t->ratios + f0);
+                const __m512i lane = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r->lane + 16 * (size_t)l)));
+                const __mmask16 present = r->laneMask[l], own_term = (__mmask16)(pair << n);
+                const int32_t dmask = (1 << d) - 1, second = pair << d;
+                for (int32_t i = 0; i < n_records; i++) {
+                    // Bit k: no split on the entry's feature k sends the record the other way.
+                    const int32_t p = (int32_t)_mm512_testn_epi64_mask(_mm512_set1_epi64((long long)(left[i] ^ side)), featureSplits) & dmask;
+                    const __m512i at = _mm512_set1_epi32(p), flipped = _mm512_xor_si512(at, bits);
+                    const __m512 entry = _mm512_mask_blend_ps(_mm512_test_epi32_mask(flipped, bit5), _mm512_permutex2var_ps(T0, flipped, T1),
+                                                              _mm512_permutex2var_ps(T2, flipped, T3));
+                    // −H[p] as leaf512's: a sign flip.
+                    const __m512 own = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_set1_ps(h[p])), sign));
+                    __m512 term = _mm512_mask_blend_ps(_mm512_test_epi32_mask(at, bits), own, _mm512_mul_ps(ratios, entry));
+                    // A pair's own split: lane n takes the second table's entry at p.
+                    term = _mm512_mask_mov_ps(term, own_term, _mm512_set1_ps(h[second + p]));
+                    sums[i] = _mm512_mask_add_ps(sums[i], present, sums[i], _mm512_permutexvar_ps(lane, term));
+                }
+            }
+            // The tree's float sums into the double totals, as XGBoostModel.fold.
+            for (int32_t i = 0; i < n_records; i++) {
+                low[i] = _mm512_add_pd(low[i], _mm512_cvtps_pd(_mm512_castps512_ps256(sums[i])));
+                high[i] = _mm512_add_pd(high[i], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sums[i]), 1))));
+            }
+        }
+        for (int32_t i = 0; i < n_records; i++) {
+            double out[16];
+            _mm512_storeu_pd(out, low[i]);
+            _mm512_storeu_pd(out + 8, high[i]);
+            for (int32_t f = 0; f < width; f++) phi[(size_t)(first + i) * (size_t)width + (size_t)f] += out[f];
+        }
+    }
+}
+
 __attribute__((target("avx2")))
 void ctreeshap_decide_avx2(const ctreeshap_split *splits, int32_t count, const float *columns, int32_t width,
                            int32_t groups, int32_t *left) {
@@ -303,6 +396,12 @@ int ctreeshap_has_avx512(void) { return 0; }
 void ctreeshap_leaves_avx512(const ctreeshap_tables *t, int32_t leaf_begin, int32_t leaf_end,
                              const int32_t *left, int32_t groups, float *phi, int32_t *stack) {
     (void)t; (void)leaf_begin; (void)leaf_end; (void)left; (void)groups; (void)phi; (void)stack;
+    abort();
+}
+
+void ctreeshap_records_avx512(const ctreeshap_tables *t, const ctreeshap_record_tables *r, const float *rows,
+                              int32_t count, int32_t width, double *phi) {
+    (void)t; (void)r; (void)rows; (void)count; (void)width; (void)phi;
     abort();
 }
 

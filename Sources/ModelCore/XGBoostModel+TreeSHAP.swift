@@ -7,8 +7,9 @@ import Synchronization
 /// background distribution. The contributions and the bias add up to the margin.
 ///
 /// Each tree's contributions are summed in Float, as XGBoost sums them, and the trees' sums in Double: values
-/// agree with `pred_contribs` to about 1e-6. Every path (one record, eight at a time in Swift or in AVX2) does
-/// the same operations in the same order, so a record's explanation does not depend on its batch.
+/// agree with `pred_contribs` to about 1e-6. Every path (one record or eight at a time in Swift, eight in AVX2 or
+/// AVX-512, one at a time in AVX-512) does the same operations in the same order, so a record's explanation does
+/// not depend on its batch or its loop.
 extension XGBoostModel {
     /// The contributions of one prediction: one per feature, in model order, and the bias (the expected margin:
     /// the base margin plus each tree's cover-weighted mean leaf).
@@ -27,18 +28,28 @@ extension XGBoostModel {
         case avx2
         /// AVX-512 (F, VL): the same with two-table permutes, one or two per read.
         case avx512
+        /// AVX-512, one record at a time with the path's features in the lanes (`ctreeshap_records_avx512`): an
+        /// entry costs each record a few instructions, where the loops above cost about what eight records do
+        /// however few a pass has. For models of at most 16 features, numeric splits and paths of at most 6
+        /// distinct features (TreeSHAPRecordTables); others take avx512.
+        case avx512Records
 
         /// Whether this CPU runs it.
         public var isAvailable: Bool {
             switch self {
             case .portable: true
             case .avx2: TreeSHAPTables.avx2
-            case .avx512: TreeSHAPTables.avx512
+            case .avx512, .avx512Records: TreeSHAPTables.avx512
             }
         }
 
-        /// The fastest this CPU runs.
+        /// The fastest this CPU runs for passes of many records.
         public static var fastest: ExplainKernel { avx512.isAvailable ? .avx512 : avx2.isAvailable ? .avx2 : .portable }
+
+        /// The fastest for a pass of `count` records: one record at a time up to `recordPassLimit`.
+        public static func fastest(for count: Int) -> ExplainKernel {
+            fastest == .avx512 && count <= XGBoostModel.recordPassLimit ? .avx512Records : fastest
+        }
     }
 
     /// Whether explanations take the per-leaf tables (builds them on first use).
@@ -48,17 +59,13 @@ extension XGBoostModel {
     public var canExplain: Bool { !covers.isEmpty }
 
     /// TreeSHAP contributions for the feature vector `x` (NaN = missing), or nil when the model has no covers.
-    /// Uses the per-leaf tables (built on first use) where the trees allow them, else the recursive algorithm.
-    public func contributions(_ x: UnsafeBufferPointer<Float>) -> Contributions? {
+    /// Uses the per-leaf tables (built on first use) where the trees allow them, through the fastest loop this CPU
+    /// runs for one record (`kernel`: another), else the recursive algorithm.
+    public func contributions(_ x: UnsafeBufferPointer<Float>, kernel: ExplainKernel? = nil) -> Contributions? {
         guard canExplain else { return nil }
         precondition(x.count >= featureCount, "feature vector has \(x.count) values, the model needs \(featureCount)")
-        if let tables = shapTables.tables(self) { return contributions(x, tables: tables) }
+        if shapTables.tables(self) != nil { return contributions(rows: x, count: 1, kernel: kernel)?[0] }
         return recursiveContributions(x)
-    }
-
-    /// The table-driven path for one record: the batch path with a batch of one.
-    func contributions(_ x: UnsafeBufferPointer<Float>, tables t: TreeSHAPTables) -> Contributions {
-        contributions(rows: x, count: 1, tables: t)[0]
     }
 
     /// TreeSHAP contributions of `count` records at once, their vectors one after another in `rows` (NaN =
@@ -66,16 +73,25 @@ extension XGBoostModel {
     /// once for the whole batch: what an explained record costs falls as the batch grows.
     /// `kernel`: the leaf loop (the fastest this CPU runs unless told; an unavailable one falls back to the
     /// portable loop). Their results are bit-equal; the tests compare them.
-    public func contributions(rows: UnsafeBufferPointer<Float>, count: Int, kernel: ExplainKernel = .fastest) -> [Contributions]? {
+    public func contributions(rows: UnsafeBufferPointer<Float>, count: Int, kernel: ExplainKernel? = nil) -> [Contributions]? {
         guard canExplain else { return nil }
         precondition(rows.count >= count * featureCount, "\(rows.count) values for \(count) rows of \(featureCount)")
         if let tables = shapTables.tables(self) {
+            let kernel = kernel ?? .fastest(for: count)
             return contributions(rows: rows, count: count, tables: tables, kernel: kernel.isAvailable ? kernel : .portable)
         }
         return (0..<count).map { r in recursiveContributions(UnsafeBufferPointer(rebasing: rows[r * featureCount..<(r + 1) * featureCount]))! }
     }
 
+    /// Passes of at most this many records take the one-record AVX-512 pass unless told otherwise: up to it, a
+    /// pass of the eight-record loop costs more than its records one at a time (`bench/scorer.sh`).
+    public static let recordPassLimit = 8
+
     func contributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, kernel: ExplainKernel = .portable) -> [Contributions] {
+        if kernel == .avx512Records {
+            if let records = t.records { return recordContributions(rows: rows, count: count, tables: t, records: records) }
+            return lanedContributions(rows: rows, count: count, tables: t, kernel: .avx512)
+        }
         // Eight records per step from two on: a step costs about what one record alone does.
         if count >= 2 { return lanedContributions(rows: rows, count: count, tables: t, kernel: kernel) }
         var bias = Double(baseMargin)
@@ -174,15 +190,8 @@ extension XGBoostModel {
         t.ratios.withUnsafeBufferPointer { ratios in
         t.hStart.withUnsafeBufferPointer { hStart in
         t.h.withUnsafeBufferPointer { h in
-        t.pairs.withUnsafeBufferPointer { pairs in
-        t.steps.withUnsafeBufferPointer { steps in
-        t.stepStart.withUnsafeBufferPointer { stepStart in
-        t.prefix.withUnsafeBufferPointer { prefix in
         stack.withUnsafeMutableBufferPointer { stack in
-            var c = ctreeshap_tables(features: features.baseAddress,
-                                     ratios: ratios.baseAddress, featureStart: featureStart.baseAddress, hStart: hStart.baseAddress,
-                                     h: h.baseAddress, pairs: pairs.baseAddress, steps: steps.baseAddress, stepStart: stepStart.baseAddress,
-                                     prefix: prefix.baseAddress, leaves: Int32(pairs.count))
+        t.withC { c in
             for tree in 0..<roots.count {
                 let first = Int(t.treeNodeStart[tree]), last = Int(t.treeNodeStart[tree + 1])
                 if native {
@@ -239,10 +248,10 @@ extension XGBoostModel {
                 if native {
                     UnsafeRawPointer(left.baseAddress!).withMemoryRebound(to: Int32.self, capacity: left.count * 8) { lanesLeft in
                         if kernel == .avx512 {
-                            ctreeshap_leaves_avx512(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress,
+                            ctreeshap_leaves_avx512(c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress,
                                                     stack.baseAddress)
                         } else {
-                            ctreeshap_leaves_avx2(&c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress,
+                            ctreeshap_leaves_avx2(c, t.treeLeafStart[tree], t.treeLeafStart[tree + 1], lanesLeft, Int32(groups), treePhi.baseAddress,
                                                   stack.baseAddress)
                         }
                     }
@@ -286,10 +295,26 @@ extension XGBoostModel {
                 }
                 Self.fold(treePhi, into: phi)
             }
-        }}}}}}}}}}}}}}}}
+        }}}}}}}}}}}}}
         return (0..<count).map { r in
             Contributions(features: (0..<width).map { phi[$0 * lanes + r] }, bias: bias)
         }
+    }
+
+    /// The one-record AVX-512 pass (`ctreeshap_records_avx512`): the same sums as the other loops, bit for bit.
+    func recordContributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, records: TreeSHAPRecordTables) -> [Contributions] {
+        var bias = Double(baseMargin)
+        for root in roots { bias += meanValues[Int(root)] }
+        let width = featureCount
+        var phi = [Double](repeating: 0, count: count * width)
+        phi.withUnsafeMutableBufferPointer { phi in
+            t.withC { c in
+                records.withC(trees: roots.count, treeLeafStart: t.treeLeafStart) { r in
+                    ctreeshap_records_avx512(c, r, rows.baseAddress, Int32(count), Int32(width), phi.baseAddress)
+                }
+            }
+        }
+        return (0..<count).map { r in Contributions(features: Array(phi[r * width..<(r + 1) * width]), bias: bias) }
     }
 
     /// Eight table reads as one vector, built from scalars (assigning lanes one by one goes through memory).
@@ -330,7 +355,9 @@ extension XGBoostModel {
         return Contributions(features: phi, bias: bias)
     }
 
-    public func contributions(_ x: [Float]) -> Contributions? { x.withUnsafeBufferPointer { contributions($0) } }
+    public func contributions(_ x: [Float], kernel: ExplainKernel? = nil) -> Contributions? {
+        x.withUnsafeBufferPointer { contributions($0, kernel: kernel) }
+    }
 
     struct PathElement {
         var feature = -1
@@ -528,6 +555,8 @@ struct TreeSHAPTables: Sendable {
     /// Each tree's categorical splits, which the AVX2 decisions leave to Swift: [start[t], start[t + 1]).
     let categoricalNodes: [Int32]
     let categoricalStart: [Int32]
+    /// For the one-record AVX-512 pass, where the model allows it (see TreeSHAPRecordTables).
+    let records: TreeSHAPRecordTables?
 
     init?(model: XGBoostModel) {
         guard model.canExplain, !model.roots.isEmpty else { return nil }
@@ -601,8 +630,8 @@ struct TreeSHAPTables: Sendable {
             }
             treeLeafStart.append(Int32(hStart.count))
         }
-        // The C loops load eight (AVX2) or sixteen (AVX-512) entries at a time, also from a last table of fewer.
-        h += [Float](repeating: 0, count: 16)
+        // The C loops load 8 (AVX2), 16 or 64 (AVX-512) entries at a time, also from a last table of fewer.
+        h += [Float](repeating: 0, count: 64)
         self.splits = splitsOut
         self.splitStart = splitStart
         self.features = featuresOut
@@ -639,6 +668,27 @@ struct TreeSHAPTables: Sendable {
         maxTreeNodes = zip(treeNodeStart.dropFirst(), treeNodeStart).map { Int($0 - $1) }.max() ?? 0
         categoricalNodes = categorical
         self.categoricalStart = categoricalStart
+        records = TreeSHAPRecordTables(featureCount: model.featureCount, hasCategorical: !categorical.isEmpty, numericSplits: numeric,
+                                       numericStart: numericStart, treeNodeStart: treeNodeStart, treeLeafStart: treeLeafStart,
+                                       splits: splitsOut, splitStart: splitStart, features: featuresOut, featureStart: featureStart)
+    }
+
+    /// Runs `body` with the C view of the tables (valid only inside it).
+    func withC<R>(_ body: (UnsafePointer<ctreeshap_tables>) -> R) -> R {
+        features.withUnsafeBufferPointer { features in
+        ratios.withUnsafeBufferPointer { ratios in
+        featureStart.withUnsafeBufferPointer { featureStart in
+        hStart.withUnsafeBufferPointer { hStart in
+        h.withUnsafeBufferPointer { h in
+        pairs.withUnsafeBufferPointer { pairs in
+        steps.withUnsafeBufferPointer { steps in
+        stepStart.withUnsafeBufferPointer { stepStart in
+        prefix.withUnsafeBufferPointer { prefix in
+            var c = ctreeshap_tables(features: features.baseAddress, ratios: ratios.baseAddress, featureStart: featureStart.baseAddress,
+                                     hStart: hStart.baseAddress, h: h.baseAddress, pairs: pairs.baseAddress, steps: steps.baseAddress,
+                                     stepStart: stepStart.baseAddress, prefix: prefix.baseAddress, leaves: Int32(pairs.count))
+            return body(&c)
+        }}}}}}}}}
     }
 
     /// The distinct features of a path (in order of first split), the product of each one's cover ratios, and the

@@ -78,27 +78,8 @@ import TestSupport
     @Test func unusualTreesAgreeAcrossPaths() throws {
         var rng = SplitMix64(seed: 18)
         func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
-        // Node i's children are 2i + 1 and 2i + 2 (complete trees numbered breadth first, as XGBoost does).
         func tree(depth: Int, feature: (Int) -> Int, categorical: Set<Int> = [], rootThreshold: Double? = nil) -> String {
-            let inner = (1 << depth) - 1, count = (1 << (depth + 1)) - 1
-            var covers = [Double](repeating: 0, count: count)
-            for n in stride(from: count - 1, through: 0, by: -1) {
-                covers[n] = n >= inner ? 1 + 9 * uniform() : covers[2 * n + 1] + covers[2 * n + 2]
-            }
-            let level = { (n: Int) in Int(log2(Double(n + 1))) }
-            let left = (0..<count).map { $0 < inner ? 2 * $0 + 1 : -1 }, right = (0..<count).map { $0 < inner ? 2 * $0 + 2 : -1 }
-            let split = (0..<count).map { $0 < inner ? feature(level($0)) : 0 }
-            var value = (0..<count).map { n in n < inner ? (categorical.contains(n) ? 0 : 2 * uniform() - 1) : 2 * uniform() - 1 }
-            if let rootThreshold { value[0] = rootThreshold }
-            let cats = categorical.sorted()
-            return """
-                {"left_children": \(left), "right_children": \(right), "split_indices": \(split),
-                 "split_conditions": \(value), "default_left": \((0..<count).map { $0 % 3 == 0 ? 1 : 0 }),
-                 "split_type": \((0..<count).map { categorical.contains($0) ? 1 : 0 }), "sum_hessian": \(covers),
-                 "categories_nodes": \(cats), "categories_segments": \(cats.indices.map { 2 * $0 }),
-                 "categories_sizes": \(cats.map { _ in 2 }), "categories": \(cats.flatMap { _ in [5, 2] }),
-                 "tree_param": {"num_nodes": "\(count)", "size_leaf_vector": "1"}}
-                """
+            Self.completeTree(depth: depth, feature: feature, categorical: categorical, rootThreshold: rootThreshold, rng: &rng)
         }
         let trees = [
             tree(depth: 8, feature: { $0 }),                              // eight distinct features per path
@@ -109,14 +90,7 @@ import TestSupport
             tree(depth: 6, feature: { [3, 5, 3, 6, 7, 0][$0] }),          // d = 5 with a repeat
             tree(depth: 2, feature: { [2, 9][$0] }, categorical: [1, 2]), // pairs of leaves under categorical splits
         ]
-        let names = (0..<10).map { "\"f\($0)\"" }.joined(separator: ", ")
-        let json = """
-            {"learner": {"feature_names": [\(names)], "learner_model_param": {"base_score": "0.5", "num_feature": "10", "num_class": "0"},
-             "objective": {"name": "binary:logistic"},
-             "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_trees": "\(trees.count)", "num_parallel_tree": "1"},
-              "tree_info": \([Int](repeating: 0, count: trees.count)), "trees": [\(trees.joined(separator: ", "))]}}}}
-            """
-        let model = try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
+        let model = try Self.model(trees: trees, features: 10)
         try #require(model.explainsWithTables, "the tables cover these trees")
         // Where the CPU has AVX2 or AVX-512, the batches below must take them.
         let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
@@ -149,6 +123,96 @@ import TestSupport
             #expect(abs(alone.total - Double(model.margin(x))) < 1e-5, "row \(i): Σ \(alone.total) margin \(model.margin(x))")
         }
         #expect(worst < 1e-5, "largest difference from the recursive algorithm: \(worst)")
+    }
+
+    /// The one-record AVX-512 pass (`avx512Records`) on trees it takes but the bundle does not have: 16 features
+    /// (its lanes' limit, feature 15 split), a tree of 63 splits (four blocks of sixteen decisions), a tree of one
+    /// leaf, one feature split twice on a path, a threshold of +infinity, default directions both ways, and
+    /// records with missing values, ±infinity and −0; passes of 1 to 20 records (more than it takes at once).
+    /// Bit for bit the same as every other path. The bundle's tables are ones it takes, so local_model uses it.
+    @Test func theOneRecordPassAgreesWithTheOtherLoops() throws {
+        let bundleTables = try #require(ScoringTests.bundle.model.shapTables.tables(ScoringTests.bundle.model))
+        #expect(bundleTables.records != nil, "the one-record pass takes the shipped bundle")
+        guard XGBoostModel.ExplainKernel.avx512Records.isAvailable else {
+            print("TreeSHAP one-record pass: no AVX-512 on this CPU, the pass is not run")
+            return
+        }
+        var rng = SplitMix64(seed: 1818)
+        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
+        func tree(depth: Int, feature: (Int) -> Int, rootThreshold: Double? = nil) -> String {
+            Self.completeTree(depth: depth, feature: feature, rootThreshold: rootThreshold, rng: &rng)
+        }
+        let trees = [
+            tree(depth: 6, feature: { [15, 3, 9, 0, 12, 7][$0] }),        // 63 splits, six distinct features, feature 15
+            tree(depth: 0, feature: { _ in 0 }),                          // one leaf
+            tree(depth: 4, feature: { [2, 14, 2, 5][$0] }),               // feature 2 twice on every path
+            tree(depth: 1, feature: { _ in 8 }, rootThreshold: 1e39),     // a threshold of +infinity (as Float)
+            tree(depth: 5, feature: { [1, 4, 6, 10, 11][$0] }),           // pairs of five features
+            tree(depth: 3, feature: { [13, 15, 13][$0] }),
+        ]
+        let model = try Self.model(trees: trees, features: 16)
+        let tables = try #require(model.shapTables.tables(model))
+        try #require(tables.records != nil, "the one-record pass takes these trees")
+        let edges: [Float] = [.nan, .infinity, -.infinity, -0.0, 0.0]
+        let rows: [[Float]] = (0..<40).map { r in
+            (0..<16).map { f in (r + 2 * f) % 7 == 0 ? edges[(r + f) % edges.count] : Float(2 * uniform() - 1) }
+        }
+        let flat = rows.flatMap { $0 }
+        for count in 1...20 {
+            for start in [0, 20] where start + count <= rows.count {
+                let part = Array(flat[(start * 16)..<((start + count) * 16)])
+                let byRecord = try #require(part.withUnsafeBufferPointer { model.contributions(rows: $0, count: count, kernel: .avx512Records) })
+                let byGroup = try #require(part.withUnsafeBufferPointer { model.contributions(rows: $0, count: count, kernel: .avx512) })
+                for i in 0..<count {
+                    let alone = try #require(model.contributions(rows[start + i], kernel: .portable))
+                    #expect(byRecord[i].features == alone.features, "\(count) records from \(start), record \(i)")
+                    #expect(byRecord[i].bias == alone.bias)
+                    #expect(byGroup[i].features == alone.features, "\(count) records from \(start), record \(i), eight-record loop")
+                }
+            }
+        }
+        // Chosen by itself for a few records, not for many.
+        #expect(XGBoostModel.ExplainKernel.fastest(for: 1) == .avx512Records)
+        #expect(XGBoostModel.ExplainKernel.fastest(for: XGBoostModel.recordPassLimit + 1) == .avx512)
+    }
+
+    /// A complete tree of `depth` levels as XGBoost's JSON has it: node i's children are 2i + 1 and 2i + 2
+    /// (numbered breadth first, as XGBoost does), level l's splits on `feature(l)`, random covers, thresholds and
+    /// leaf values; the nodes in `categorical` split on categories {5, 2}; missing values go left at every third node.
+    static func completeTree(depth: Int, feature: (Int) -> Int, categorical: Set<Int> = [], rootThreshold: Double? = nil,
+                             rng: inout SplitMix64) -> String {
+        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
+        let inner = (1 << depth) - 1, count = (1 << (depth + 1)) - 1
+        var covers = [Double](repeating: 0, count: count)
+        for n in stride(from: count - 1, through: 0, by: -1) {
+            covers[n] = n >= inner ? 1 + 9 * uniform() : covers[2 * n + 1] + covers[2 * n + 2]
+        }
+        let level = { (n: Int) in Int(log2(Double(n + 1))) }
+        let left = (0..<count).map { $0 < inner ? 2 * $0 + 1 : -1 }, right = (0..<count).map { $0 < inner ? 2 * $0 + 2 : -1 }
+        let split = (0..<count).map { $0 < inner ? feature(level($0)) : 0 }
+        var value = (0..<count).map { n in n < inner ? (categorical.contains(n) ? 0 : 2 * uniform() - 1) : 2 * uniform() - 1 }
+        if let rootThreshold, inner > 0 { value[0] = rootThreshold }
+        let cats = categorical.sorted()
+        return """
+            {"left_children": \(left), "right_children": \(right), "split_indices": \(split),
+             "split_conditions": \(value), "default_left": \((0..<count).map { $0 % 3 == 0 ? 1 : 0 }),
+             "split_type": \((0..<count).map { categorical.contains($0) ? 1 : 0 }), "sum_hessian": \(covers),
+             "categories_nodes": \(cats), "categories_segments": \(cats.indices.map { 2 * $0 }),
+             "categories_sizes": \(cats.map { _ in 2 }), "categories": \(cats.flatMap { _ in [5, 2] }),
+             "tree_param": {"num_nodes": "\(count)", "size_leaf_vector": "1"}}
+            """
+    }
+
+    /// A binary:logistic model of these trees over features f0, f1, ….
+    static func model(trees: [String], features: Int) throws -> XGBoostModel {
+        let names = (0..<features).map { "\"f\($0)\"" }.joined(separator: ", ")
+        let json = """
+            {"learner": {"feature_names": [\(names)], "learner_model_param": {"base_score": "0.5", "num_feature": "\(features)", "num_class": "0"},
+             "objective": {"name": "binary:logistic"},
+             "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_trees": "\(trees.count)", "num_parallel_tree": "1"},
+              "tree_info": \([Int](repeating: 0, count: trees.count)), "trees": [\(trees.joined(separator: ", "))]}}}}
+            """
+        return try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
     }
 
     /// A one-split tree by hand: the contribution is exact and the bias is the cover-weighted mean.

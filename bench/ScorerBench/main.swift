@@ -115,10 +115,10 @@ for round in 0..<(7 * kernels.count) {
 // Batches as the staging pipeline makes them (1,000 events at 2.14 % alerts: 21 rows, three groups of eight
 // lanes, the last part empty) with the caches cold, as in a pipeline whose other stages run between two batches'
 // explanations: 64 MB (twice the L3 here) are read between batches, so the tables come from memory. The fastest
-// leaf loop and the one before it.
+// C loops.
 var coldRuns: [XGBoostModel.ExplainKernel: [Double]] = [:]
 var evict = [UInt64](repeating: 1, count: 1 << 23)
-let coldKernels = Array(kernels.suffix(2))
+let coldKernels = kernels.filter { $0 != .portable }
 for round in 0..<(5 * coldKernels.count) {
     let kernel = coldKernels[round % coldKernels.count]
     let batches = 100, size = 21
@@ -135,22 +135,43 @@ for round in 0..<(5 * coldKernels.count) {
     }
     coldRuns[kernel, default: []].append(elapsed / Double(batches * size) * 1e6)
 }
-// A pass by its size, through the fastest loop with the tables warm: a fixed part (streaming the tables and the
-// per-entry data, about 0.95 MB for the shipped bundle) and a part per group of eight rows. The staging pipeline's
-// alerts come in bursts: most passes hold one to eight.
-let passSizes = [1, 2, 8, 9, 16, 32, 64]
-var passRuns: [Int: [Double]] = [:]
-for round in 0..<(5 * passSizes.count) {
-    let size = passSizes[round % passSizes.count], passes = 300
+// A pass by its size with the tables warm, through the eight-record AVX-512 loop and one record at a time, in
+// alternating rounds: the first has a fixed part (every entry's work for one group of eight, about 90 µs for the
+// shipped bundle) and a part per further group; the second a part per record. The staging pipeline's alerts come
+// in bursts: most passes hold one to eight (XGBoostModel.recordPassLimit chooses between them).
+let passSizes = [1, 2, 4, 8, 9, 12, 16, 32, 64]
+let passKernels = [XGBoostModel.ExplainKernel.avx512, .avx512Records].filter(\.isAvailable)
+var passRuns: [XGBoostModel.ExplainKernel: [Int: [Double]]] = [:]
+for round in 0..<(5 * passSizes.count * passKernels.count) {
+    let size = passSizes[round / passKernels.count % passSizes.count], kernel = passKernels[round % passKernels.count], passes = 300
     let start = now()
     flat.withUnsafeBufferPointer { all in
         for b in 0..<passes {
             let offset = (b * size) % (4096 - size)
             let rows = UnsafeBufferPointer(rebasing: all[offset * bundle.features.count..<(offset + size) * bundle.features.count])
-            contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: .fastest)![0].bias
+            contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: kernel)![0].bias
         }
     }
-    passRuns[size, default: []].append((now() - start) / Double(passes) * 1e6)
+    passRuns[kernel, default: [:]][size, default: []].append((now() - start) / Double(passes) * 1e6)
+}
+// The same with the caches cold (64 MB read between passes), as in the pipeline, whose other stages run between
+// two batches' explanations.
+let coldPassSizes = [1, 2, 4, 6, 8, 12, 16]
+var coldPassRuns: [XGBoostModel.ExplainKernel: [Int: [Double]]] = [:]
+for round in 0..<(3 * coldPassSizes.count * passKernels.count) {
+    let size = coldPassSizes[round / passKernels.count % coldPassSizes.count], kernel = passKernels[round % passKernels.count]
+    var elapsed = 0.0
+    flat.withUnsafeBufferPointer { all in
+        for b in 0..<40 {
+            evict.withUnsafeMutableBufferPointer { e in for i in stride(from: 0, to: e.count, by: 8) { e[i] &+= 1 } }
+            let offset = (b * 97 * size) % (4096 - size)
+            let rows = UnsafeBufferPointer(rebasing: all[offset * bundle.features.count..<(offset + size) * bundle.features.count])
+            let start = now()
+            contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: kernel)![0].bias
+            elapsed += now() - start
+        }
+    }
+    coldPassRuns[kernel, default: [:]][size, default: []].append(elapsed / 40 * 1e6)
 }
 // The leaf loops agree bit for bit (the tests check it in a debug build; this in the release one).
 let agree = flat.withUnsafeBufferPointer { all -> Bool in
@@ -171,13 +192,19 @@ print(String(format: "TreeSHAP contributions (explain):    median %.1f µs/row (
 for kernel in kernels {
     let runs = batchRuns[kernel]!
     print(String(format: "TreeSHAP, batches of 32 rows, %@:%@ median %.1f µs/row (%.0f rows/s), fastest of 7 %.1f", kernel.rawValue,
-                 String(repeating: " ", count: 9 - kernel.rawValue.count), median(runs), 1e6 / median(runs), runs.min()!))
+                 String(repeating: " ", count: max(0, 13 - kernel.rawValue.count)), median(runs), 1e6 / median(runs), runs.min()!))
 }
 for kernel in coldKernels {
     print(String(format: "TreeSHAP, batches of 21, caches cold, %@:%@ median %.1f µs/row (64 MB read between batches)", kernel.rawValue,
-                 String(repeating: " ", count: 9 - kernel.rawValue.count), median(coldRuns[kernel]!)))
+                 String(repeating: " ", count: max(0, 13 - kernel.rawValue.count)), median(coldRuns[kernel]!)))
 }
-print("TreeSHAP, one pass by its rows (warm, \(XGBoostModel.ExplainKernel.fastest.rawValue)), median µs per pass: " +
-      passSizes.map { String(format: "%d rows %.0f", $0, median(passRuns[$0]!)) }.joined(separator: ", "))
+for kernel in passKernels {
+    print("TreeSHAP, one pass by its rows (warm, \(kernel.rawValue)), median µs per pass: " +
+          passSizes.map { String(format: "%d rows %.0f", $0, median(passRuns[kernel]![$0]!)) }.joined(separator: ", "))
+}
+for kernel in passKernels {
+    print("TreeSHAP, one pass by its rows (caches cold, \(kernel.rawValue)), median µs per pass: " +
+          coldPassSizes.map { String(format: "%d rows %.0f", $0, median(coldPassRuns[kernel]![$0]!)) }.joined(separator: ", "))
+}
 print("TreeSHAP, leaf loops \(kernels.map(\.rawValue).joined(separator: ", ")) bit-equal on 256 rows: \(agree ? "yes" : "NO")")
 if sink == 42 || contributionSink == 42 { print("") }  // keeps the results alive

@@ -26,6 +26,36 @@ typedef struct {
     int32_t leaves;
 } ctreeshap_tables;
 
+/// What the one-record pass (ctreeshap_records_avx512) adds to the tables, for models it can take: 16 features
+/// or fewer, numeric splits only, at most 64 splits per tree, at most 6 distinct features per entry.
+typedef struct {
+    /// Per tree t, its splits in blocks of 16 (padded with thresholds of NaN, which no value is less than):
+    /// blocks [blockStart[t], blockStart[t + 1]); split j of a tree is lane j % 16 of its block j / 16.
+    const int32_t *blockStart;
+    const float *thresholds;
+    const int32_t *splitFeatures;
+    /// Per block, bit i set where lane i's missing values go left.
+    const uint16_t *defaultLeft;
+    /// Per entry: bit j set where the entry lies left of its tree's split j (on its path), and for each of its
+    /// (up to 8) features k, the splits of its path on that feature (bit j: split j).
+    const uint64_t *sides;
+    const uint64_t *featureSplits;
+    /// Per entry: lane[16 l + f] = k where the entry's k-th feature is feature f; bit f of laneMask[l] set where
+    /// the entry has feature f.
+    const uint8_t *lane;
+    const uint16_t *laneMask;
+    /// Per tree, its entries: [treeLeafStart[t], treeLeafStart[t + 1]).
+    const int32_t *treeLeafStart;
+    int32_t trees;
+} ctreeshap_record_tables;
+
+/// Contributions of `count` records one at a time, their `width` (≤ 16) values each one after another in `rows`
+/// (NaN: missing), added to `phi` (per record, `width` doubles): every tree's float sums folded into double as
+/// the other loops do, and equal to theirs bit for bit. Each entry costs a record a few instructions, where the
+/// eight-record loops pay about what eight records cost however few there are: for passes of few records.
+void ctreeshap_records_avx512(const ctreeshap_tables *t, const ctreeshap_record_tables *r, const float *rows,
+                              int32_t count, int32_t width, double *phi);
+
 /// A numeric split as the decisions need it: `node` relative to its tree's first, with bit 31 set where missing
 /// values go left.
 typedef struct {
