@@ -9,13 +9,37 @@ public enum TopFeatures {
     /// The `top` features of `c` by |contribution| (ties: feature order), each with `value(i)`: the value an
     /// analyst recognises for feature i (null for a missing value).
     public static func json(_ c: XGBoostModel.Contributions, names: [String], top: Int, value: (Int) -> JSONValue) -> JSONValue {
-        let order = c.features.indices.sorted {
-            abs(c.features[$0]) != abs(c.features[$1]) ? abs(c.features[$0]) > abs(c.features[$1]) : $0 < $1
-        }
-        return .array(order.prefix(top).map { i in
-            .object([("name", .string(i < names.count ? names[i] : "f\(i)")), ("contribution", .double(c.features[i])), ("value", value(i))])
+        .array(order(c, top: top).map { i in
+            .object([("name", .string(name(i, names))), ("contribution", .double(c.features[i])), ("value", value(i))])
         })
     }
+
+    /// `json`'s value as JSON text, as JSONWriter writes it, without building the value: for
+    /// `Record.setEncoded`, which the sinks write as it is.
+    public static func encoded(_ c: XGBoostModel.Contributions, names: [String], top: Int, value: (Int) -> JSONValue) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + 96 * top)
+        w.append("[")
+        for (k, i) in order(c, top: top).enumerated() {
+            w.append(k == 0 ? "{\"name\":" : ",{\"name\":")
+            w.writeString(name(i, names))
+            w.append(",\"contribution\":")
+            w.writeDouble(c.features[i])
+            w.append(",\"value\":")
+            w.write(value(i))
+            w.append("}")
+        }
+        w.append("]")
+        return w.bytes
+    }
+
+    /// The indices of the `top` largest |contributions|, largest first (ties: feature order).
+    static func order(_ c: XGBoostModel.Contributions, top: Int) -> ArraySlice<Int> {
+        c.features.indices.sorted {
+            abs(c.features[$0]) != abs(c.features[$1]) ? abs(c.features[$0]) > abs(c.features[$1]) : $0 < $1
+        }.prefix(top)
+    }
+
+    static func name(_ i: Int, _ names: [String]) -> String { i < names.count ? names[i] : "f\(i)" }
 
     /// A number as JSON: whole numbers (counts, codes, hours) as integers, so an alert reads "2", not "2.0".
     public static func number(_ d: Double) -> JSONValue {

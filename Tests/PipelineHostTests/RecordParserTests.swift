@@ -326,4 +326,57 @@ import Testing
         r[key] = nil
         #expect(r.vector(key) == nil && r["features"] == nil)
     }
+
+    /// A field held as JSON text (`setEncoded`, an explained alert's top_features) is written as a field set to
+    /// its value would be, on the staged path and the plain one, reads as that value, moves along when a field
+    /// before it goes, and ends when it is set, removed or encoded again.
+    @Test func anEncodedFieldReadsAndWritesAsItsValue() throws {
+        let reasons: JSONValue = .array([
+            .object([("name", .string("hour_of_day")), ("contribution", .double(2.5564942707133014)), ("value", .int(0))]),
+            .object([("name", .string("txn_sum_24h")), ("contribution", .double(-0.30702489188479376)), ("value", .null)]),
+        ])
+        var text = JSONWriter()
+        text.write(reasons)
+        let line = #"{"transaction_id": "t1", "user_id": "u1"}"#
+        // "tab	here": a value needing an escape makes the record take the plain writer.
+        for plain in [false, true] {
+            var encoded = try #require(try RecordParser().parseRecord(Array(line.utf8), origin: .none))
+            encoded["fraud_score"] = .double(0.75)
+            if plain { encoded["note"] = .string("tab\there") }
+            var valued = encoded
+            encoded.setEncoded(FieldKey("top_features"), json: text.bytes)
+            encoded["is_alert"] = .bool(true)
+            valued["top_features"] = reasons
+            valued["is_alert"] = .bool(true)
+            var a = JSONWriter(), b = JSONWriter()
+            Record.writeLines([encoded], to: &a)
+            Record.writeLines([valued], to: &b)
+            #expect(a.string == b.string, "plain: \(plain)")
+            #expect(encoded["top_features"] == reasons)
+            #expect(encoded.fields.map(\.1) == valued.fields.map(\.1))
+            #expect(encoded.json == valued.json)
+        }
+        var r = try #require(try RecordParser().parseRecord(Array(line.utf8), origin: .none))
+        r["c"] = .int(2)
+        r.setEncoded(FieldKey("top_features"), json: Array("[1,2]".utf8))
+        r["score"] = .double(0.5)
+        r["c"] = nil
+        var w = JSONWriter()
+        r.write(to: &w)
+        #expect(w.string == #"{"transaction_id": "t1", "user_id": "u1","top_features":[1,2],"score":0.5}"#)
+        #expect(r["top_features"] == .array([.int(1), .int(2)]))
+        var again = r
+        again.setEncoded(FieldKey("top_features"), json: Array("[3]".utf8))
+        #expect(again["top_features"] == .array([.int(3)]) && again.fields.count == 4)
+        var set = r
+        set["top_features"] = .string("plain")
+        w.removeAll()
+        set.write(to: &w)
+        #expect(w.string == #"{"transaction_id": "t1", "user_id": "u1","top_features":"plain","score":0.5}"#)
+        r["top_features"] = nil
+        #expect(r["top_features"] == nil && r.fields.map(\.0) == ["transaction_id", "user_id", "score"])
+        w.removeAll()
+        r.write(to: &w)
+        #expect(w.string == #"{"transaction_id": "t1", "user_id": "u1","score":0.5}"#)
+    }
 }

@@ -215,6 +215,19 @@ import TestSupport
         return try XGBoostModel(json: DocumentParser.parseValue(Array(json.utf8)))
     }
 
+    /// top_features as text (what local_model stores) is what the writer writes of the value (what the sagemaker
+    /// scorer and the model server build), for every `top` and values of every kind.
+    @Test func topFeaturesTextIsTheValueWritten() throws {
+        let c = XGBoostModel.Contributions(features: [0.5, -2.5564942707133014, 0, 1e-9, -0.5, 3], bias: 0.1)
+        let names = ["a", "hour_of_day", "c\"quoted", "d", "e"]  // feature 5 has no name: "f5"
+        let values: [JSONValue] = [.int(3), .double(0.25), .null, .string("x"), .double(12.0), .bool(true)]
+        for top in 0...7 {
+            var w = JSONWriter()
+            w.write(TopFeatures.json(c, names: names, top: top) { values[$0] })
+            #expect(TopFeatures.encoded(c, names: names, top: top) { values[$0] } == w.bytes, "top \(top)")
+        }
+    }
+
     /// A one-split tree by hand: the contribution is exact and the bias is the cover-weighted mean.
     @Test func aSingleSplitIsAttributedToItsFeature() throws {
         let json = """

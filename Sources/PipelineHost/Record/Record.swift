@@ -28,6 +28,10 @@ public enum RecordOrigin: Sendable, Equatable, CustomStringConvertible {
 /// One field may hold a typed float vector (`setVector`): the scaled model input, which the scorer reads as
 /// `[Float]` without a detour through JSON. It reads as a JSON array of numbers everywhere else (`record[name]`,
 /// `fields`, `json`, sinks), so a stage that does not know about it sees what it saw before.
+///
+/// One field may hold its value as JSON text (`setEncoded`): an explained alert's `top_features`, which every sink
+/// writes byte for byte, where a tree of values was built once and written once per sink. It reads as the value
+/// that text holds (`record[name]`, `fields`, `json`), parsed when read.
 public struct Record: Sendable {
     /// Fields in document order; the vector's field holds a placeholder null here.
     private var storage: [(FieldID, JSONValue)]
@@ -42,6 +46,8 @@ public struct Record: Sendable {
     private var rawFieldCount: Int
     /// The typed vector and the position of its field in `storage`.
     private var vectorSlot: (index: Int, values: [Float])?
+    /// The field held as JSON text, and its position in `storage` (which holds a placeholder null there).
+    private var encodedSlot: (index: Int, json: [UInt8])?
     /// A mark a transform puts on the records it hands to nested transforms, to match their output back to its
     /// input (an A/B split: each record's place in its batch). Not a field: no sink, tap, dead letter or lookup by
     /// name sees it, and it takes no name. −1 when unset.
@@ -96,6 +102,7 @@ public struct Record: Sendable {
         f.reserveCapacity(storage.count)
         for (id, value) in storage { f.append((name(of: id), value)) }
         if let slot = vectorSlot { f[slot.index].1 = Self.json(slot.values) }
+        if let slot = encodedSlot { f[slot.index].1 = Self.parsed(slot.json) }
         return f
     }
 
@@ -151,7 +158,7 @@ public struct Record: Sendable {
             for r in 0..<buffer.count {
                 let i = key.id.map { records[r].idBits & $0.bit == 0 ? nil : position(of: $0, key: key, in: records[r].storage) }
                     ?? position(of: key.name, in: records[r].storage, localNames: records[r].localNames)
-                guard let i, records[r].vectorSlot?.index != i else {
+                guard let i, records[r].vectorSlot?.index != i, records[r].encodedSlot?.index != i else {
                     body(nil)
                     continue
                 }
@@ -163,8 +170,22 @@ public struct Record: Sendable {
     @inline(__always)
     private func value(at i: Int) -> JSONValue {
         if let slot = vectorSlot, slot.index == i { return Self.json(slot.values) }
+        if let slot = encodedSlot, slot.index == i { return Self.parsed(slot.json) }
         return storage[i].1
     }
+
+    /// Sets `key`'s field to the value `json` holds, kept as that text (one per record: a second replaces the
+    /// first as a value). `json` must be one JSON value, as JSONWriter writes it (the caller's promise: the sinks
+    /// write it as it is).
+    public mutating func setEncoded(_ key: FieldKey, json: [UInt8]) {
+        if let slot = encodedSlot { storage[slot.index].1 = Self.parsed(slot.json) }
+        encodedSlot = nil
+        self[key] = .null
+        encodedSlot = (index(of: key)!, json)
+    }
+
+    /// The value of JSON text this process wrote (null if it is not JSON, which `setEncoded` rules out).
+    static func parsed(_ json: [UInt8]) -> JSONValue { (try? DocumentParser.parseValue(json)) ?? .null }
 
     /// The typed vector in field `name`, when the field holds one.
     public func vector(_ name: String) -> [Float]? {
@@ -269,6 +290,13 @@ public struct Record: Sendable {
                 vectorSlot = (slot.index - 1, slot.values)
             }
         }
+        if let slot = encodedSlot {
+            if slot.index == i {
+                encodedSlot = nil
+            } else if value == nil && slot.index > i {
+                encodedSlot = (slot.index - 1, slot.json)
+            }
+        }
         if let value {
             storage[i].1 = value
         } else {
@@ -356,7 +384,7 @@ public struct Record: Sendable {
             return
         }
         if first { writer.bytes.append(UInt8(ascii: "{")) }
-        let vectorIndex = r.pointee.vectorSlot?.index ?? -1
+        let vectorIndex = r.pointee.vectorSlot?.index ?? -1, encodedIndex = r.pointee.encodedSlot?.index ?? -1
         // Through the base pointer: iterating the array, or reading the buffer's elements, copies each value.
         r.pointee.storage.withUnsafeBufferPointer { buffer in
             guard let fields = buffer.baseAddress else { return }
@@ -369,7 +397,9 @@ public struct Record: Sendable {
                 } else {
                     writer.writeMemberName(id, slot: i)
                 }
-                if i == vectorIndex {
+                if i == encodedIndex {
+                    writer.appendRaw(r.pointee.encodedSlot!.json)
+                } else if i == vectorIndex {
                     writer.bytes.append(UInt8(ascii: "["))
                     for (j, v) in r.pointee.vectorSlot!.values.enumerated() {
                         if j > 0 { writer.bytes.append(UInt8(ascii: ",")) }
@@ -389,12 +419,18 @@ public struct Record: Sendable {
     private static func stageFields(_ r: UnsafePointer<Record>, from start: Int, first: Bool, writer: inout JSONWriter,
                                     stage: inout JSONWriter.StagedBytes) -> Bool {
         if first { guard stage.put(UInt8(ascii: "{")) else { return false } }
+        let encodedIndex = r.pointee.encodedSlot?.index ?? -1
         let done = r.pointee.storage.withUnsafeBufferPointer { buffer -> Bool in
             guard let fields = buffer.baseAddress else { return true }
             for i in start..<buffer.count {
                 if !(first && i == start) { guard stage.put(UInt8(ascii: ",")) else { return false } }
                 let id = fields[i].0
-                guard !id.isLocal, writer.putMemberName(id, slot: i, into: &stage), stage.put(value: fields[i].1) else { return false }
+                guard !id.isLocal, writer.putMemberName(id, slot: i, into: &stage) else { return false }
+                if i == encodedIndex {
+                    guard r.pointee.encodedSlot!.json.withUnsafeBufferPointer({ stage.put($0) }) else { return false }
+                } else {
+                    guard stage.put(value: fields[i].1) else { return false }
+                }
             }
             return true
         }
