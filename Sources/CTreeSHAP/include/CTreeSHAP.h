@@ -49,10 +49,12 @@ typedef struct {
     int32_t trees;
 } ctreeshap_record_tables;
 
-/// Contributions of `count` records one at a time, their `width` (≤ 16) values each one after another in `rows`
-/// (NaN: missing), added to `phi` (per record, `width` doubles): every tree's float sums folded into double as
-/// the other loops do, and equal to theirs bit for bit. Each entry costs a record a few instructions, where the
-/// eight-record loops pay about what eight records cost however few there are: for passes of few records.
+/// Contributions of `count` records, their `width` (≤ 16) values each one after another in `rows` (NaN: missing),
+/// added to `phi` (per record, `width` doubles): every tree's float sums folded into double as the other loops
+/// do, and equal to theirs bit for bit. Each record is computed on its own, with an entry's path features in the
+/// lanes, and an entry's data is read once for up to eight records: an entry costs each record a few
+/// instructions, where the eight-record loops pay a whole group's however few records a pass has. For passes of
+/// few records.
 void ctreeshap_records_avx512(const ctreeshap_tables *t, const ctreeshap_record_tables *r, const float *rows,
                               int32_t count, int32_t width, double *phi);
 

@@ -21,9 +21,9 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
             FieldSpec("threshold", .double(min: 0, max: 1), doc: "Alert threshold; default: the manifest's alert_threshold."),
             FieldSpec("variant", .string, .defaultValue("local"), doc: "Name recorded in the variant field."),
             FieldSpec("keep_features", .bool, .defaultValue(false), doc: "Keep the feature vector in the record after scoring."),
-            // Off by default until explanations cost under 5 % of throughput (about 8 % at 2 % alerts: docs/explained-alerts.md).
+            // Off by default until explanations demonstrably cost under 5 % of throughput at 2 % alerts (docs/explained-alerts.md).
             FieldSpec("explain_top", .int(min: 0, max: 50), .defaultValue(0),
-                      doc: "For alerts: how many features to list in top_features, largest |contribution| first (0: no explanations; a batch's alerts are explained together, about 5-10 µs of CPU each with the 100-tree model)."),
+                      doc: "For alerts: how many features to list in top_features, largest |contribution| first (0: no explanations; a batch's alerts are explained together: with the 100-tree model about 5-15 µs of CPU each in a batch of many, up to about 100 µs for a lone alert)."),
         ],
         examples: [#"{"type": "local_model", "bundle": "models/v1"}"#],
         dataFlow: { config, _ in
