@@ -55,6 +55,14 @@ extension XGBoostModel {
     /// Whether explanations take the per-leaf tables (builds them on first use).
     public var explainsWithTables: Bool { canExplain && shapTables.tables(self) != nil }
 
+    /// The contributions' bias: the base margin plus each tree's cover-weighted mean leaf, in tree order (the
+    /// recursive algorithm adds them in the same order).
+    var expectedMargin: Double {
+        var bias = Double(baseMargin)
+        for root in roots { bias += meanValues[Int(root)] }
+        return bias
+    }
+
     /// Whether the model carries the covers TreeSHAP needs (XGBoost's JSON has them as `sum_hessian`).
     public var canExplain: Bool { !covers.isEmpty }
 
@@ -94,8 +102,7 @@ extension XGBoostModel {
         }
         // Eight records per step from two on: a step costs about what one record alone does.
         if count >= 2 { return lanedContributions(rows: rows, count: count, tables: t, kernel: kernel) }
-        var bias = Double(baseMargin)
-        for root in roots { bias += meanValues[Int(root)] }
+        let bias = expectedMargin
         let width = featureCount
         var phi = [Double](repeating: 0, count: count * width)
         // The current tree's sums, in Float as XGBoost's: see lanedContributions.
@@ -163,8 +170,7 @@ extension XGBoostModel {
     /// operations in the same order with a leaf's table in registers: bit-equal and about twice as fast.
     func lanedContributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, kernel: ExplainKernel) -> [Contributions] {
         let native = kernel != .portable
-        var bias = Double(baseMargin)
-        for root in roots { bias += meanValues[Int(root)] }
+        let bias = expectedMargin
         let width = featureCount
         let groups = (count + 7) / 8, lanes = groups * 8
         // The records by feature, eight lanes per group (padding lanes NaN): a split compares eight at once.
@@ -303,8 +309,7 @@ extension XGBoostModel {
 
     /// The one-record AVX-512 pass (`ctreeshap_records_avx512`): the same sums as the other loops, bit for bit.
     func recordContributions(rows: UnsafeBufferPointer<Float>, count: Int, tables t: TreeSHAPTables, records: TreeSHAPRecordTables) -> [Contributions] {
-        var bias = Double(baseMargin)
-        for root in roots { bias += meanValues[Int(root)] }
+        let bias = expectedMargin
         let width = featureCount
         var phi = [Double](repeating: 0, count: count * width)
         phi.withUnsafeMutableBufferPointer { phi in

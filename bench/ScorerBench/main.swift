@@ -118,22 +118,26 @@ for round in 0..<(7 * kernels.count) {
 // C loops.
 var coldRuns: [XGBoostModel.ExplainKernel: [Double]] = [:]
 var evict = [UInt64](repeating: 1, count: 1 << 23)
-let coldKernels = kernels.filter { $0 != .portable }
-for round in 0..<(5 * coldKernels.count) {
-    let kernel = coldKernels[round % coldKernels.count]
-    let batches = 100, size = 21
+/// Mean µs of `passes` passes of `size` rows through `kernel`, each after 64 MB read (the caches cold); the rows of
+/// pass b start at row `(b * stride) % (4096 - size)`. Only the passes are timed.
+@MainActor func coldPasses(_ passes: Int, size: Int, stride: Int, kernel: XGBoostModel.ExplainKernel) -> Double {
     var elapsed = 0.0
     flat.withUnsafeBufferPointer { all in
-        for b in 0..<batches {
-            evict.withUnsafeMutableBufferPointer { e in for i in stride(from: 0, to: e.count, by: 8) { e[i] &+= 1 } }
-            let offset = (b * size) % (4096 - size)
+        for b in 0..<passes {
+            evict.withUnsafeMutableBufferPointer { e in for i in Swift.stride(from: 0, to: e.count, by: 8) { e[i] &+= 1 } }
+            let offset = (b * stride) % (4096 - size)
             let rows = UnsafeBufferPointer(rebasing: all[offset * bundle.features.count..<(offset + size) * bundle.features.count])
             let start = now()
             contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: kernel)![0].bias
             elapsed += now() - start
         }
     }
-    coldRuns[kernel, default: []].append(elapsed / Double(batches * size) * 1e6)
+    return elapsed / Double(passes) * 1e6
+}
+let coldKernels = kernels.filter { $0 != .portable }
+for round in 0..<(5 * coldKernels.count) {
+    let kernel = coldKernels[round % coldKernels.count]
+    coldRuns[kernel, default: []].append(coldPasses(100, size: 21, stride: 21, kernel: kernel) / 21)
 }
 // A pass by its size with the tables warm, through the eight-record AVX-512 loop and one record at a time, in
 // alternating rounds: the first has a fixed part (every entry's work for one group of eight, about 90 µs for the
@@ -160,18 +164,7 @@ let coldPassSizes = [1, 2, 4, 6, 8, 12, 16]
 var coldPassRuns: [XGBoostModel.ExplainKernel: [Int: [Double]]] = [:]
 for round in 0..<(3 * coldPassSizes.count * passKernels.count) {
     let size = coldPassSizes[round / passKernels.count % coldPassSizes.count], kernel = passKernels[round % passKernels.count]
-    var elapsed = 0.0
-    flat.withUnsafeBufferPointer { all in
-        for b in 0..<40 {
-            evict.withUnsafeMutableBufferPointer { e in for i in stride(from: 0, to: e.count, by: 8) { e[i] &+= 1 } }
-            let offset = (b * 97 * size) % (4096 - size)
-            let rows = UnsafeBufferPointer(rebasing: all[offset * bundle.features.count..<(offset + size) * bundle.features.count])
-            let start = now()
-            contributionSink += bundle.model.contributions(rows: rows, count: size, kernel: kernel)![0].bias
-            elapsed += now() - start
-        }
-    }
-    coldPassRuns[kernel, default: [:]][size, default: []].append(elapsed / 40 * 1e6)
+    coldPassRuns[kernel, default: [:]][size, default: []].append(coldPasses(40, size: size, stride: 97 * size, kernel: kernel))
 }
 // The leaf loops agree bit for bit (the tests check it in a debug build; this in the release one).
 let agree = flat.withUnsafeBufferPointer { all -> Bool in
