@@ -47,7 +47,8 @@ struct LeaseFencingTests {
         let table = LeaseSharingTests.leaseTable(aws, "fence-keeper")
         try await table.ensureExists()
         _ = try await table.create(Lease(key: "s1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: []))
-        let keeper = Self.keeper(table, me: "host-a")
+        // A long failover time: the steps below must not outlast the local lease deadline on a loaded machine.
+        let keeper = Self.keeper(table, me: "host-a", failover: 60)
         let lease = try #require(try await table.take("s1", counter: 0, owner: "host-a"))
         let tenure = keeper.adopt(lease, renewedAt: MonotonicClock.seconds())
         _ = try await table.renew("s1", owner: "host-a")  // bumps the counter behind the keeper's back

@@ -11,7 +11,7 @@ import TestSupport
 struct LeaseSharingTests {
     static func leaseSource(_ moto: MotoServer, stream: String, table: String, worker: String) -> String {
         #"{"type": "kinesis", "stream_name": "\#(stream)", "endpoint_url": "\#(moto.endpoint)", "max_records_per_call": 200, "#
-            + #""shard_discovery_interval": "1s", "leases": {"table": "\#(table)", "worker_id": "\#(worker)", "failover_time": "3s", "endpoint_url": "\#(moto.endpoint)"}}"#
+            + #""shard_discovery_interval": "1s", "leases": {"table": "\#(table)", "worker_id": "\#(worker)", "failover_time": "9s", "endpoint_url": "\#(moto.endpoint)"}}"#
     }
 
     static func leaseTable(_ aws: AWSFixture, _ table: String) -> LeaseTable {

@@ -128,7 +128,13 @@ import Testing
                 "sinks": [{"type": "file", "id": "out", "path": "\(out)"}]
                 """, interval: "300ms", stop: stop)
         }
-        try await Task.sleep(for: .seconds(2))
+        // At least 2 s, and until everything is out and the idle shard has been polled a few times (a loaded
+        // machine can take longer to get there).
+        func idleCalls() -> Int { fake.events.filter { $0.hasPrefix("records shardId-3 ") }.count }
+        while ContinuousClock.now - started < .seconds(2) || harness.lines(out).count < 550 || idleCalls() < 3 {
+            try #require(ContinuousClock.now - started < .seconds(60), "\(harness.lines(out).count) records out, \(idleCalls()) calls")
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let stopAt = ContinuousClock.now
         stop.stop()
         let summary = try await run.value
@@ -140,7 +146,7 @@ import Testing
         #expect(summary.checkpoints >= 2, "checkpoints are written while the shards are idle")
         #expect(harness.lines(out).count == 550)
         // poll_interval is raised to 200 ms: at most 5 GetRecords a second on a shard.
-        let calls = fake.events.filter { $0.hasPrefix("records shardId-3 ") }.count
+        let calls = idleCalls()
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         #expect(calls <= Int(seconds / 0.2) + 1, "\(calls) calls in \(seconds) s")
         // It keeps polling while idle (a loaded CI machine made 3 calls in 2.9 s once).

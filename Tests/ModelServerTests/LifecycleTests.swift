@@ -1,5 +1,6 @@
 import Foundation
 import ModelCore
+import TestSupport
 import Testing
 @testable import ModelServer
 
@@ -61,20 +62,7 @@ import Testing
         #expect(try ModelServerCommand.parseAsRoot([]) is ServeCommand)
     }
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &addr) { p in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                guard bind(fd, sa, len) == 0, getsockname(fd, sa, &len) == 0 else { throw HTTPClientError(description: "bind") }
-            }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    static func freePort() throws -> Int { try MotoServer.freePort() }
 
     /// `model-server serve` as SageMaker starts it: port and bundle from the environment, connections accepted
     /// at once, and SIGTERM lets a request that is half sent finish before the process exits 0.

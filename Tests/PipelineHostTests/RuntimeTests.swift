@@ -53,9 +53,10 @@ import Testing
     /// ahead meanwhile, `PipelineRunner.startReadAhead` batches and no more, and the output is whole and in order.
     @Test func theSourceReadsAheadWhileATransformStarts() async throws {
         RecordingSink.reset()
+        // The start takes 400 ms and, on a machine too loaded to read half the allowance meanwhile, until it has.
         let summary = try await run("""
             "source": {"type": "generator", "count": 20000, "batch_size": 100},
-            "transforms": [{"type": "spin", "micros_per_batch": 0, "start_millis": 400}],
+            "transforms": [{"type": "spin", "micros_per_batch": 0, "start_millis": 400, "start_until_records": \(PipelineRunner.startReadAhead * 50)}],
             "sinks": [{"type": "recording", "id": "all"}]
             """, interval: "1h")
         let atStart = SpinTransform.recordsInAtStart.load(ordering: .relaxed)
@@ -291,7 +292,10 @@ import Testing
         let task = Task {
             try await run(#""source": {"type": "generator", "count": 100000000, "batch_size": 100}, "sinks": [{"type": "recording", "id": "out", "delay": "1ms"}]"#, stop: stop)
         }
+        // Stopped once something is delivered (200 ms in, or later on a loaded machine).
         try await Task.sleep(nanoseconds: 200_000_000)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while RecordingSink.records("out").isEmpty && ContinuousClock.now < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
         stop.stop()
         let summary = try await task.value
         let out = RecordingSink.records("out").count

@@ -121,7 +121,9 @@ import Testing
         // Key 1 fills (2 records) and is sent during the write; key 2's batch stays open.
         let first = ds.make([(1, 10, 1), (2, 20, 1), (1, 11, 1)])
         try await driver.write(first)
-        try await Task.sleep(for: .milliseconds(50))
+        // Its send is a task of its own: wait for it (record 20's batch is still open whatever the timing).
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sender.batches.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(sender.batches == [[10, 11]])
         #expect(!ds.acknowledged(1), "record 20 is still in an open batch")
         // A second delivery shares key 2's batch and fills it; the batch's send completes both. (Whether it is

@@ -35,6 +35,7 @@ public final class FakeHTTPServer: Sendable {
     private let listener: Int32
     private let handler: @Sendable (Request) -> Action
     private let log = Mutex<[Request]>([])
+    private let stopped = Atomic<Bool>(false)
 
     public var url: String { "http://127.0.0.1:\(port)" }
     public var requests: [Request] { log.withLock { $0 } }
@@ -66,15 +67,21 @@ public final class FakeHTTPServer: Sendable {
         thread.start()
     }
 
+    /// Stops accepting. The accept thread closes the listener: closed here, its number could be reused by
+    /// another test's socket before the thread's next accept, which would then take that socket's connections.
     public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while true {
             let client = accept(listener, nil, nil)
-            if client < 0 { return }
+            if client < 0 {
+                if !stopped.load(ordering: .acquiring), errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
             Thread { [self] in serve(client) }.start()
         }
     }

@@ -27,21 +27,33 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
         self.http = http
     }
 
-    /// A port that was free a moment ago (bind to port 0, read it back, release it).
+    /// A port that was free a moment ago (bound and released), for a server started next.
     public static func freePort() throws -> Int {
+        // Below the kernel's ephemeral range (32768–60999 by default): a port from bind(0) lies inside it, and
+        // between this check and the server's bind an outgoing connection (curl to moto, of any test running
+        // meanwhile) could be given it as its local port. Here only another test's pick can collide, which the
+        // random start makes unlikely and the callers' retry on "address in use" covers.
+        let low = 20_000, count = 12_000
+        let first = Int.random(in: 0..<count)
+        for i in 0..<count {
+            let port = low + (first + i) % count
+            if canBind(port) { return port }
+        }
+        throw FakeHTTPServer.SetupError(description: "cannot find a free port in \(low)..<\(low + count)")
+    }
+
+    /// Whether 127.0.0.1:port can be bound now (without SO_REUSEADDR: a port in TIME_WAIT counts as taken).
+    static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard ok else { throw FakeHTTPServer.SetupError(description: "cannot find a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// Another process took the port between `freePort()` and moto's bind.

@@ -25,7 +25,7 @@ public final class ByteReader {
             s.initialize(to: z_stream())
             guard czlib_inflate_init_auto(s) == Z_OK else {
                 s.deallocate()
-                close(fd)
+                // Not closed here: every stored property is set, so deinit runs (and closes fd) when init throws.
                 throw PipelineError(.io, "cannot initialise gzip decoding", at: path)
             }
             stream = s

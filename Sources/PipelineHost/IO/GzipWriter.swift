@@ -206,8 +206,9 @@ public enum GzipMembers {
         init(path: String) throws {
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())
+            // On failure deinit still runs (every stored property is set): it frees the stream, and inflateEnd
+            // refuses a stream whose init failed.
             guard inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-                stream.deallocate()
                 throw PipelineError(.io, "cannot initialise gzip decoding", at: path)
             }
         }

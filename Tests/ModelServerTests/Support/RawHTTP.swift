@@ -50,7 +50,8 @@ final class RawConnection: @unchecked Sendable {
         }
         guard rc == 0 else {
             let e = errno
-            close(fd)
+            // Not closed here: deinit runs when init throws and closes fd; a second close would hit whatever
+            // another thread opened on that number meanwhile.
             throw HTTPClientError(description: "connect to 127.0.0.1:\(port): errno \(e)")
         }
     }

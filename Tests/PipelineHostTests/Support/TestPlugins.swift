@@ -160,10 +160,13 @@ final class SpinTransform: TransformPlugin, Sendable {
         kind: .transform, name: "spin", summary: "Burns CPU per batch (tests only).",
         fields: [FieldSpec("micros_per_batch", .int(min: 0), .defaultValue(1000), doc: "Thread CPU microseconds per batch."),
                  FieldSpec("start_millis", .int(min: 0), .defaultValue(0), doc: "How long start() takes."),
-                 FieldSpec("start_fails", .bool, .defaultValue(false), doc: "start() throws once it has taken its time.")])
+                 FieldSpec("start_fails", .bool, .defaultValue(false), doc: "start() throws once it has taken its time."),
+                 FieldSpec("start_until_records", .int(min: 0), .defaultValue(0),
+                           doc: "After start_millis, start() also waits (up to 10 s) until the pipeline has read this many records.")])
     let nanoseconds: Int64
     let startMillis: Int
     let startFails: Bool
+    let startUntilRecords: Int
     /// The pipeline's records in when the last slow start() returned.
     static let recordsInAtStart = Atomic<Int>(-1)
     /// Slow starts running now, and the most ever at once.
@@ -174,6 +177,7 @@ final class SpinTransform: TransformPlugin, Sendable {
         nanoseconds = Int64(config.int("micros_per_batch")) * 1000
         startMillis = config.int("start_millis")
         startFails = config.bool("start_fails")
+        startUntilRecords = config.int("start_until_records")
     }
 
     var loadsAtStart: Bool { startMillis > 0 }
@@ -184,6 +188,10 @@ final class SpinTransform: TransformPlugin, Sendable {
         _ = Self.mostStartsAtOnce.fetchMax(running)
         defer { Self.startsRunning.subtract(1, ordering: .sequentiallyConsistent) }
         try await Task.sleep(nanoseconds: UInt64(startMillis) * 1_000_000)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while context.stats.recordsIn < startUntilRecords && ContinuousClock.now < deadline {
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
         Self.recordsInAtStart.store(context.stats.recordsIn, ordering: .relaxed)
         if startFails { throw PipelineError(.config, "the reference table is unreadable (test)", at: context.id) }
     }
