@@ -27,6 +27,9 @@ struct LeaseFencingTests {
         try await table.ensureExists()
         #expect(try await table.create(Lease(key: "shard-1", owner: nil, counter: 0, checkpoint: "TRIM_HORIZON", parents: [])))
         let first = try #require(try await table.take("shard-1", counter: 0, owner: "host-a"))
+        // Two hosts that both saw counter 0 can never both take it: the second take's condition fails.
+        #expect(try await table.take("shard-1", counter: 0, owner: "host-b") == nil, "a take on a counter already moved on")
+        #expect(try await table.get("shard-1")?.owner == "host-a")
         let stolen = try #require(try await table.take("shard-1", counter: first.counter, owner: "host-b"))
         let back = try #require(try await table.take("shard-1", counter: stolen.counter, owner: "host-a"))
         #expect(back.owner == "host-a")

@@ -177,4 +177,42 @@ struct LeaseSharingTests {
         let differing = two.lines(two.dir + "/out.jsonl").filter { expected[field($0, "transaction_id")!.stringValue!] != $0 }
         #expect(differing.isEmpty, "\(differing.count) records of host two got other features than an uninterrupted run, e.g. \(differing.first ?? "")")
     }
+
+    /// A lease checkpointed by a host without `rolling_aggregates` holds no state for it: a host whose spec has
+    /// it refuses to resume that shard, naming the transform, instead of starting its features from zero there.
+    @Test func aLeaseWithoutAKeyedTransformsStateIsRefused() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("tx", shards: 1)
+        try await aws.put("tx", KinesisPipelineTests.transactions(0..<50))
+        let source = Self.leaseSource(moto, stream: "tx", table: "refuse-leases", worker: "one")
+        let one = PipelineHarness("refuse-one")
+        let stopOne = StopSignal()
+        async let runOne = one.run(#""source": \#(source), "sinks": [{"type": "file", "path": "\#(one.dir)/out.jsonl"}]"#,
+                                   interval: "100ms", stop: stopOne)
+        try await Self.waitFor("host one read the stream") { Set(Self.ids(one)).count == 50 }
+        stopOne.stop()
+        _ = try await runOne
+        let stored = try await Self.leaseTable(aws, "refuse-leases").scan()
+        #expect(stored.count == 1 && stored.allSatisfy { SequenceNumber.isSequence($0.checkpoint) }, "\(stored.map(\.checkpoint))")
+
+        // The same stream and leases with rolling aggregates added: refused (stopped after 30 s if not).
+        let two = PipelineHarness("refuse-two")
+        let stopTwo = StopSignal()
+        let guardStop = Task {
+            try await Task.sleep(for: .seconds(30))
+            stopTwo.stop()
+        }
+        defer { guardStop.cancel() }
+        let body = #""source": \#(Self.leaseSource(moto, stream: "tx", table: "refuse-leases", worker: "two")), "#
+            + #""transforms": [{"type": "rolling_aggregates", "key_field": "card_id", "value_field": "amount"}], "#
+            + #""sinks": [{"type": "file", "path": "\#(two.dir)/out.jsonl"}]"#
+        do {
+            let summary = try await two.run(body, interval: "100ms", stop: stopTwo)
+            Issue.record("the lease was resumed without the keyed state: \(summary.recordsIn) records in")
+        } catch {
+            #expect("\(error)".contains("rolling_aggregates"), "\(error)")
+        }
+        #expect(Self.ids(two).isEmpty, "records went out with features started from zero")
+    }
 }

@@ -10,6 +10,8 @@ import TestSupport
     /// containing "refuse" (SenderFault true); a whole call holding "split" gets InvalidParameter.
     final class FakeSNS: @unchecked Sendable {  // `server` is set once, in init
         let published = Mutex<[String]>([])
+        /// Per message published: its MessageGroupId and MessageDeduplicationId (nil where absent).
+        let fifo = Mutex<[String: (group: String?, dedup: String?)]>([:])
         let attempts = Mutex<[String: Int]>([:])
         let calls = Mutex(0)
         private(set) var server: FakeHTTPServer!
@@ -40,7 +42,10 @@ import TestSupport
                 var n = 1
                 var entries: [(id: String, message: String)] = []
                 while let id = form["PublishBatchRequestEntries.member.\(n).Id"] {
-                    entries.append((id, form["PublishBatchRequestEntries.member.\(n).Message"] ?? ""))
+                    let message = form["PublishBatchRequestEntries.member.\(n).Message"] ?? ""
+                    entries.append((id, message))
+                    let ids = (form["PublishBatchRequestEntries.member.\(n).MessageGroupId"], form["PublishBatchRequestEntries.member.\(n).MessageDeduplicationId"])
+                    fifo.withLock { $0[message] = ids }
                     n += 1
                 }
                 if entries.count > 1 && entries.contains(where: { $0.message.contains("split") }) {
@@ -87,5 +92,36 @@ import TestSupport
         #expect(letters.count == refused)
         #expect(letters.allSatisfy { $0["stage"] == "alerts" && ($0["reason"]?.stringValue?.contains("InvalidParameter") ?? false) })
         #expect(try harness.checkpoint().positions["file"] != nil)
+    }
+
+    /// A FIFO topic: each message carries its record's `message_group_id_field` and
+    /// `message_deduplication_id_field` values, which is what lets SNS drop a replay's duplicates
+    /// (docs/guarantees.md); a record without the deduplication field is refused with the reason, not sent
+    /// without an id that a replay could then duplicate.
+    @Test func fifoMessagesCarryTheirGroupAndDeduplicationIDs() async throws {
+        let sns = try FakeSNS()
+        defer { sns.server.stop() }
+        let harness = PipelineHarness("snsfifo")
+        let input = harness.dir + "/in.jsonl"
+        let lines = (0..<12).map { i in
+            i == 5 ? #"{"n":\#(i),"card_id":"c\#(i % 3)","kind":"ok"}"# : #"{"n":\#(i),"transaction_id":"t-\#(i)","card_id":"c\#(i % 3)","kind":"ok"}"#
+        }
+        _ = FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        let summary = try await harness.run("""
+            "source": {"type": "file", "path": "\(input)", "batch": {"max_events": 5}},
+            "sinks": [{"type": "sns", "id": "alerts", "topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts.fifo", "endpoint_url": "\(sns.server.url)",
+                       "message_group_id_field": "card_id", "message_deduplication_id_field": "transaction_id"}]
+            """)
+        #expect(summary.deadLettered == 1)
+        let letter = try #require(harness.deadLetters().first)
+        #expect(letter["reason"]?.stringValue?.contains(#"field "transaction_id" is missing"#) == true, "\(letter)")
+        let sent = sns.fifo.withLock { $0 }
+        #expect(sent.count == 11)
+        for (i, line) in lines.enumerated() where i != 5 {
+            let ids = try #require(sent[line], "\(line) was not published")
+            #expect(ids.group == "c\(i % 3)", "\(line)")
+            #expect(ids.dedup == "t-\(i)", "\(line)")
+        }
+        #expect(sent[lines[5]] == nil)
     }
 }

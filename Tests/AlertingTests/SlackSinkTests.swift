@@ -165,6 +165,26 @@ struct SlackSinkTests {
         #expect(slack.requests.count == 3)
     }
 
+    /// The stop leaves no checkpoint past the alerts Slack did not take, so the restart (Slack back) posts them.
+    @Test func theRestartAfterAnExhaustedOutagePostsTheAlerts() async throws {
+        let dir = Alerting.scratch("slack-restart")
+        let records = [Alerting.alert(1), Alerting.alert(2)]
+        let down = try FakeSlack { _ in FakeSlack.webhookError(500, "rollup_error") }
+        let failed = await Alerting.runSlack(webhookSink(down), records: records, environment: env(down), dir: dir)
+        down.stop()
+        #expect(failed.error != nil)
+        if let data = FileManager.default.contents(atPath: dir + "/cp/checkpoint.json") {
+            let checkpoint = try Checkpoint(json: DocumentParser.parseValue(Array(data)))
+            #expect(checkpoint.positions["file"]?["line"]?.intValue == 0, "a checkpoint covers unposted alerts: \(checkpoint.positions)")
+        }
+        let up = try FakeSlack()
+        defer { up.stop() }
+        let restarted = await Alerting.runSlack(webhookSink(up), records: records, environment: env(up), dir: dir)
+        #expect(restarted.error == nil)
+        let texts = up.requests.map(\.text)
+        #expect(texts.count == 2 && texts.contains { $0.contains("t000000001") } && texts.contains { $0.contains("t000000002") }, "\(texts)")
+    }
+
     @Test func exhausted5xxIsDeadLetteredWithTheReasonWhenAskedTo() async throws {
         let slack = try FakeSlack { _ in FakeSlack.webhookError(500, "rollup_error") }
         defer { slack.stop() }

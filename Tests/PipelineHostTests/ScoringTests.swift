@@ -335,6 +335,41 @@ import Testing
         }
     }
 
+    /// A record the shadow refuses (here: it reads a field only some records have) is neither dead-lettered nor
+    /// dropped: it goes on with its variant's score and says why it has no shadow score.
+    @Test func aRecordTheShadowRefusesGoesOnWithItsReason() async throws {
+        let bundle = TestFiles.path("models/v1")
+        let text = """
+            {"name": "abs", "source": {"type": "file", "path": "/dev/null"},
+             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
+                "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
+                             {"name": "b", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
+                "shadow": {"type": "local_model", "id": "candidate", "bundle": "\(bundle)", "input_field": "shadow_features"}}],
+             "sinks": [{"type": "stdout"}]}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abs.json", registry: BuiltinPlugins.registry, environment: [:])
+        let split = try await Self.startedSplit(spec)
+        var (records, vectors) = Self.scorable(40, refused: { _ in false }) { i in [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
+        for i in records.indices where i % 4 != 1 { records[i].setVector("shadow_features", vectors[i]!) }
+        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
+        try await split.process(&batch)
+        #expect(batch.deadLetters.isEmpty, "\(batch.deadLetters.map(\.reason))")
+        #expect(batch.records.map { Int($0["i"]!.intValue!) } == Array(0..<40))
+        for r in batch.records {
+            let i = Int(r["i"]!.intValue!)
+            let expected = Double(ScoringTests.bundle.model.predict(vectors[i]!))
+            #expect(r["fraud_score"]?.doubleValue == expected, "record \(i)")
+            if i % 4 == 1 {
+                #expect(r["shadow_score"] == nil, "record \(i)")
+                let error = r["shadow_error"]?.stringValue ?? ""
+                #expect(error.hasPrefix("candidate: ") && error.contains("shadow_features"), "record \(i): \(error)")
+            } else {
+                #expect(r["shadow_score"]?.doubleValue == expected, "record \(i)")
+                #expect(r["shadow_error"] == nil, "record \(i)")
+            }
+        }
+    }
+
     /// A split inside a split's variant: each level matches its scorers' output back to its input by the records'
     /// tags, the inner one puts back the outer one's, and nothing is lost or reordered. (With the position carried
     /// as a field, the inner split overwrote and removed the outer one's, which then dropped those records.)

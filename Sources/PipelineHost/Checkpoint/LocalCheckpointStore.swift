@@ -53,9 +53,11 @@ public enum FileIO {
         guard fd >= 0 else { throw errno(path: tmp, "open") }
         var ok = false
         defer { if !ok { unlink(tmp) } }
-        try writeAll(fd: fd, bytes, path: tmp)
-        guard fsync(fd) == 0 else { let e = errno(path: tmp, "fsync"); close(fd); throw e }
-        close(fd)
+        do {
+            defer { close(fd) }  // also when the write fails (a full disk must not leak a descriptor per attempt)
+            try writeAll(fd: fd, bytes, path: tmp)
+            guard fsync(fd) == 0 else { throw errno(path: tmp, "fsync") }
+        }
         guard rename(tmp, path) == 0 else { throw errno(path: path, "rename") }
         ok = true
         fsyncDirectory(dir.isEmpty ? "." : dir)

@@ -34,7 +34,7 @@ public final class ABSplit: TransformPlugin, Sendable {
             }
             if let shadow = config["shadow"] {
                 flow = flow.including([nested(shadow)], at: "shadow")
-                flow.writes += [ScoreFields.shadowScore, ScoreFields.shadowModelVersion]
+                flow.writes += [ScoreFields.shadowScore, ScoreFields.shadowModelVersion, ScoreFields.shadowError]
             }
             return flow
         })
@@ -98,13 +98,16 @@ public final class ABSplit: TransformPlugin, Sendable {
             }
         }
         var shadowScores: [Int: (JSONValue?, JSONValue?)] = [:]
+        var shadowErrors: [Int: String] = [:]
         if let shadow {
             var copy = batch.subBatch(tagged(batch.records.indices))
             try await shadow.process(&copy)
-            // A record the shadow fails on still goes on with the champion; only its shadow score is absent.
             for r in copy.records where r.tag >= 0 {
                 shadowScores[Int(r.tag)] = (r[ScoreFields.score], r[ScoreFields.modelVersion])
             }
+            // A record the shadow refuses still goes on with its variant's score (the shadow must never cost the
+            // champion a record); it says why it has no shadow score instead of going without one silently.
+            for d in copy.deadLetters where d.record.tag >= 0 { shadowErrors[Int(d.record.tag)] = "\(d.stage): \(d.reason)" }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
         for (i, r) in batch.records.enumerated() { groups[variantIndex(r)].append(i) }
@@ -127,6 +130,8 @@ public final class ABSplit: TransformPlugin, Sendable {
                 if let (score, version) = shadowScores[i] {
                     r[ScoreFields.shadowScore] = score ?? .null
                     r[ScoreFields.shadowModelVersion] = version ?? .null
+                } else if let error = shadowErrors[i] {
+                    r[ScoreFields.shadowError] = .string(error)
                 }
                 results[i] = r
             }

@@ -96,10 +96,12 @@ enum Alerting {
     }
 
     /// Runs file → slack with a file dead letter; returns the summary (or the error) and the dead-letter lines.
-    static func runSlack(_ sinkJSON: String, records: [String], environment: [String: String] = [:], logger: Logger? = nil)
+    /// `dir`: where input, dead letters and checkpoints go (a new directory unless given: a restart passes the
+    /// first run's).
+    static func runSlack(_ sinkJSON: String, records: [String], environment: [String: String] = [:], logger: Logger? = nil, dir: String? = nil)
         async -> (summary: RunSummary?, error: (any Error)?, deadLetters: [String])
     {
-        let dir = scratch("slack")
+        let dir = dir ?? scratch("slack")
         let input = dir + "/in.jsonl"
         _ = FileManager.default.createFile(atPath: input, contents: Data((records.joined(separator: "\n") + "\n").utf8))
         let spec = """

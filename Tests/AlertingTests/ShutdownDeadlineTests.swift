@@ -1,0 +1,72 @@
+import Foundation
+import PipelineHost
+import Testing
+import TestSupport
+
+/// SIGTERM while a sink is stuck (Slack not answering for a minute): the drain gets `runtime.shutdown_timeout`,
+/// then the host exits 1 without a final checkpoint past what was not delivered; a second signal exits at once.
+/// The real binary, as operators run it.
+@Suite struct ShutdownDeadlineTests {
+    /// Starts the host on a followed input with one alert in it and waits until Slack holds its post.
+    static func stuckHost(_ name: String, shutdownTimeout: String) async throws -> (host: HostProcess, slack: FakeSlack, dir: String) {
+        let slack = try FakeSlack { _ in .delay(.seconds(60)) { FakeSlack.webhookOK() } }
+        let dir = Alerting.scratch(name)
+        let input = dir + "/in.jsonl"
+        _ = FileManager.default.createFile(atPath: input, contents: Data((Alerting.alert(1) + "\n").utf8))
+        let spec = """
+            {"name": "\(name)", "source": {"type": "file", "path": "\(input)", "follow": true, "poll_interval": "20ms", "batch": {"max_age": "10ms"}},
+             "sinks": [{"type": "slack", "id": "alerts", "webhook_url_env": "SLACK_WEBHOOK_URL", "timeout": "120s"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"},
+             "checkpoint": {"dir": "\(dir)/cp", "interval": "1h"},
+             "runtime": {"shutdown_timeout": "\(shutdownTimeout)"}}
+            """
+        _ = FileManager.default.createFile(atPath: dir + "/spec.json", contents: Data(spec.utf8))
+        let host = try HostProcess(name: name, spec: dir + "/spec.json",
+                                   environment: ["SLACK_WEBHOOK_URL": slack.webhookURL, "PIPELINE_HOST_ALLOW_HTTP_LOOPBACK": "1"],
+                                   logPath: dir + "/host.log")
+        let deadline = Date().addingTimeInterval(60)
+        while slack.requests.isEmpty {
+            try #require(Date() < deadline && host.isRunning, "Slack never got the post: \(host.log)")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return (host, slack, dir)
+    }
+
+    /// No checkpoint, or one before the alert's line.
+    static func expectNoCheckpointPastTheAlert(_ dir: String) throws {
+        guard let data = FileManager.default.contents(atPath: dir + "/cp/checkpoint.json") else { return }
+        let checkpoint = try Checkpoint(json: DocumentParser.parseValue(Array(data)))
+        #expect(checkpoint.positions["file"]?["line"]?.intValue ?? 0 == 0, "a checkpoint covers the undelivered alert: \(checkpoint.positions)")
+    }
+
+    @Test func aDrainPastTheShutdownTimeoutExitsOneWithoutACheckpointPastTheStuckAlert() async throws {
+        let (host, slack, dir) = try await Self.stuckHost("shutdown-timeout", shutdownTimeout: "1s")
+        defer { host.kill9(); slack.stop() }
+        let signalled = Date()
+        host.terminate()
+        let code = await host.exit(timeout: 50)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(code == 1, "\(host.log)")
+        // 1 s of drain, with room for a loaded machine; without the deadline it waits for Slack's 60 s.
+        #expect(took >= 0.9 && took < 20, "exited \(took) s after SIGTERM")
+        #expect(host.log.contains("draining did not finish within 1.0s"), "\(host.log)")
+        try Self.expectNoCheckpointPastTheAlert(dir)
+    }
+
+    @Test func aSecondSignalExitsAtOnce() async throws {
+        let (host, slack, dir) = try await Self.stuckHost("second-signal", shutdownTimeout: "50s")
+        defer { host.kill9(); slack.stop() }
+        host.terminate()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(host.isRunning, "the first signal drains (Slack holds the alert for a minute)")
+        let second = Date()
+        host.terminate()
+        let code = await host.exit(timeout: 50)
+        let took = Date().timeIntervalSince(second)
+        #expect(code == 1, "\(host.log)")
+        // At once, with room for a loaded machine; without it the drain would take the 50 s shutdown timeout.
+        #expect(took < 15, "exited \(took) s after the second signal")
+        #expect(host.log.contains("exiting without draining"), "\(host.log)")
+        try Self.expectNoCheckpointPastTheAlert(dir)
+    }
+}
