@@ -117,16 +117,19 @@ final class FlakyTransform: TransformPlugin, @unchecked Sendable {
             FieldSpec("fail_every", .int(min: 1), .defaultValue(10), doc: "Fail records with n % fail_every == fail_every - 1."),
             FieldSpec("mode", .oneOf(["dead_letter", "throw"]), .defaultValue("dead_letter"), doc: "How to fail."),
             FieldSpec("concurrency", .int(min: 1), .defaultValue(1), doc: "Batches in flight."),
+            FieldSpec("refuse_state", .bool, .defaultValue(false), doc: "restore() throws: a state that does not fit."),
         ])
     let every: Int64
     let throwing: Bool
     let concurrency: Int
+    let refusesState: Bool
     private let seen = Mutex<Int64>(0)
 
     init(config: ComponentConfig, context: BuildContext) throws {
         every = Int64(config.int("fail_every"))
         throwing = config.string("mode") == "throw"
         concurrency = config.int("concurrency")
+        refusesState = config.bool("refuse_state")
     }
 
     var maxConcurrentBatches: Int { concurrency }
@@ -144,7 +147,10 @@ final class FlakyTransform: TransformPlugin, @unchecked Sendable {
     }
 
     func snapshot() throws -> JSONValue? { .int(seen.withLock { $0 }) }
-    func restore(_ state: JSONValue) throws { seen.withLock { $0 = state.intValue ?? 0 } }
+    func restore(_ state: JSONValue) throws {
+        if refusesState { throw PipelineError(.checkpoint, "this config keeps another kind of state (test)") }
+        seen.withLock { $0 = state.intValue ?? 0 }
+    }
 }
 
 enum TestRegistry {
