@@ -10,11 +10,30 @@ import TestSupport
 /// features (or another scaling) than the feature scaler's before it stops the pipeline at start, before any
 /// record is read: its scores would be silently wrong.
 @Suite struct BundleAgreementTests {
-    /// models/v1 copied, with the first feature's scaler mean moved when `shifted`.
-    static func copyOfV1(_ dir: String, shifted: Bool) throws -> String {
+    /// models/v1 copied, with the first feature's scaler mean moved when `shifted`; with its first two features
+    /// in the other order (in the manifest, the scaler and the model, with their scaling) when `swapped`: a
+    /// consistent bundle that reads other features than v1's scaler writes.
+    static func copyOfV1(_ dir: String, shifted: Bool, swapped: Bool = false) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for f in ["manifest.json", "model.json", "scaler.json"] {
             var data = try #require(FileManager.default.contents(atPath: TestFiles.path("models/v1/\(f)")))
+            if swapped {
+                var text = String(decoding: data, as: UTF8.self)
+                if f == "model.json" {
+                    let names = #""feature_names":["age","gender_code","#
+                    try #require(text.contains(names))
+                    text = text.replacingOccurrences(of: names, with: #""feature_names":["gender_code","age","#)
+                } else {
+                    var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+                    for key in ["features", "feature_names", "mean", "scale"] {
+                        guard var list = object[key] as? [Any] else { continue }
+                        list.swapAt(0, 1)
+                        object[key] = list
+                    }
+                    text = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+                }
+                data = Data(text.utf8)
+            }
             if f == "scaler.json" && shifted {
                 var scaler = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
                 var mean = try #require(scaler["mean"] as? [Double])
@@ -59,21 +78,25 @@ import TestSupport
         let v1 = TestFiles.path("models/v1")
         let same = try Self.copyOfV1("\(dir)/same", shifted: false)
         let shifted = try Self.copyOfV1("\(dir)/shifted", shifted: true)
+        let swapped = try Self.copyOfV1("\(dir)/swapped", shifted: false, swapped: true)
         // Another directory with the same features and scaler agrees.
         _ = try Self.spec(dir: dir, scaler: v1, scorer: #"{"type": "local_model", "id": "score", "bundle": "\#(same)"}"#)
-        for (scorer, path) in [
-            (#"{"type": "local_model", "id": "score", "bundle": "\#(shifted)"}"#, "$.transforms[1].bundle"),
+        for (scorer, path, other) in [
+            (#"{"type": "local_model", "id": "score", "bundle": "\#(shifted)"}"#, "$.transforms[1].bundle", shifted),
+            (#"{"type": "local_model", "id": "score", "bundle": "\#(swapped)"}"#, "$.transforms[1].bundle", swapped),
             // Nested under ab_split as one variant: found there too.
             (#"{"type": "ab_split", "id": "score", "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(v1)"}},"#
-                + #"{"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(shifted)"}}]}"#, "$.transforms[1].variants[1].scorer.bundle"),
+                + #"{"name": "b", "weight": 1, "scorer": {"type": "local_model", "bundle": "\#(shifted)"}}]}"#, "$.transforms[1].variants[1].scorer.bundle", shifted),
         ] {
             do {
                 _ = try Self.spec(dir: dir, scaler: v1, scorer: scorer)
-                Issue.record("a scorer with another scaling passed validation: \(scorer)")
+                Issue.record("a scorer with other features or scaling passed validation: \(scorer)")
             } catch {
                 let text = "\(error)"
-                #expect(text.contains(path + ": reads \"features\""), "\(text)")
-                #expect(text.contains("feature_scaler \"scale\" ($.transforms[0])") && text.contains(shifted) && text.contains(v1), "\(text)")
+                // Where, as validate prints it: file:line:column, then the JSON path.
+                let located = #"agreement\.json:\d+:\d+: "# + NSRegularExpression.escapedPattern(for: path + ": reads \"features\"")
+                #expect(text.range(of: located, options: .regularExpression) != nil, "\(text)")
+                #expect(text.contains("feature_scaler \"scale\" ($.transforms[0])") && text.contains(other) && text.contains(v1), "\(text)")
                 #expect(text.contains("features or scaling differ"), "\(text)")
             }
         }

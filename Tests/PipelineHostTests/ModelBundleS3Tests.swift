@@ -126,4 +126,36 @@ import TestSupport
             #expect("\(error)".contains("s3://fraud-models/fraud/v9/manifest.json"), "\(error)")
         }
     }
+
+    /// An S3 bundle cannot be compared with the feature scaler before it at validation (it is read at start), so
+    /// it is compared once loaded: a scorer whose S3 bundle scales otherwise stops the run before any record.
+    @Test func anS3BundleThatScalesOtherwiseIsRefusedAtStart() async throws {
+        let moto = try await freshMoto()
+        let dir = TestFiles.scratch("s3bundle-agreement")
+        let shifted = try BundleAgreementTests.copyOfV1(dir + "/shifted", shifted: true)
+        let s3 = try S3Client(client: moto.makeClient(), endpointURL: moto.endpoint)
+        try await s3.createBucket("fraud-models")
+        for file in Self.files {
+            let data = try #require(FileManager.default.contents(atPath: shifted + "/" + file))
+            try await s3.putObject(bucket: "fraud-models", key: "fraud/v1-shifted/" + file, body: Array(data), contentType: "application/json")
+        }
+        let text = """
+            {"name": "s3agreement", "source": {"type": "file", "path": "\(TestFiles.path("samples/transactions.jsonl.gz"))"},
+             "transforms": [{"type": "feature_scaler", "id": "scale", "bundle": "\(TestFiles.path("models/v1"))"},
+                            {"type": "local_model", "id": "score", "bundle": "s3://fraud-models/fraud/v1-shifted/"}],
+             "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
+             "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"}, "checkpoint": {"dir": "\(dir)/cp"}}
+            """
+        let env = environment(moto)
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "s3agreement.json", registry: BuiltinPlugins.registry, environment: env)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        do {
+            let summary = try await PipelineRunner(spec: spec, registry: BuiltinPlugins.registry, logger: logger, environment: env).run()
+            Issue.record("a scorer whose S3 bundle scales otherwise ran: \(summary.recordsIn) records")
+        } catch {
+            #expect("\(error)".contains("features or scaling differ") && "\(error)".contains("s3://fraud-models/fraud/v1-shifted/"), "\(error)")
+        }
+        #expect(TestFiles.lines(dir + "/out.jsonl").isEmpty, "records were scored before the refusal")
+    }
 }
