@@ -43,6 +43,47 @@ final class GeneratorSource: SourcePlugin, @unchecked Sendable {
     }
 }
 
+/// A source whose one partition ("p0") is lost for a while, as a Kinesis lease is: batches of records
+/// [lost_from, lost_to) are offered with an admit that refuses them (read under a tenure that is over), then
+/// the partition is taken back (`restorePartition`) before the rest is emitted.
+final class TenureSource: SourcePlugin, Sendable {
+    static let descriptor = PluginDescriptor(
+        kind: .source, name: "tenure", summary: "Loses and takes back its partition (tests only).",
+        fields: [
+            FieldSpec("count", .int(min: 0), .required, doc: "How many records."),
+            FieldSpec("batch_size", .int(min: 1), .defaultValue(10), doc: "Records per batch."),
+            FieldSpec("lost_from", .int(min: 0), .required, doc: "First record read under the lost tenure."),
+            FieldSpec("lost_to", .int(min: 0), .required, doc: "First record after the partition is taken back."),
+        ])
+    let count: Int
+    let batchSize: Int
+    let lost: Range<Int>
+    /// The records "out" (RecordingSink) held when the take-back's restore returned.
+    static let outAtRestore = Atomic<Int>(-1)
+
+    init(config: ComponentConfig, context: BuildContext) throws {
+        count = config.int("count")
+        batchSize = config.int("batch_size")
+        lost = config.int("lost_from")..<max(config.int("lost_from"), config.int("lost_to"))
+    }
+
+    func run(_ context: SourceContext) async throws {
+        var next = 0
+        while next < count && !context.isStopping {
+            if next == lost.upperBound {
+                try await context.restorePartition("p0", states: [:], covered: nil, checkpointed: false)
+                Self.outAtRestore.store(RecordingSink.records("out").count, ordering: .sequentiallyConsistent)
+            }
+            let end = min(count, next + batchSize, next < lost.lowerBound ? lost.lowerBound : next < lost.upperBound ? lost.upperBound : count)
+            let records = (next..<end).map { i in Record(fields: [("n", .int(Int64(i)))], origin: .sequence(partition: "p0", sequence: "\(i)")) }
+            let batch = SourceBatch(records: records, positions: [("p0", .int(Int64(end)))], bytes: records.count * 10)
+            let held = !lost.contains(next)
+            _ = try await context.emit(batch, if: { held })
+            next = end
+        }
+    }
+}
+
 /// Records what it got; acknowledges after `delay` seconds, optionally in reverse order of arrival.
 final class RecordingSink: SinkPlugin, @unchecked Sendable {
     static let descriptor = PluginDescriptor(
@@ -155,7 +196,8 @@ final class FlakyTransform: TransformPlugin, @unchecked Sendable {
 
 enum TestRegistry {
     static let registry = PluginRegistry(BuiltinPlugins.all + [
-        .source(GeneratorSource.self), .sink(RecordingSink.self), .transform(FlakyTransform.self), .transform(SpinTransform.self),
+        .source(GeneratorSource.self), .source(TenureSource.self), .sink(RecordingSink.self), .transform(FlakyTransform.self),
+        .transform(SpinTransform.self),
     ])
 }
 
