@@ -121,6 +121,42 @@ import TestSupport
         #expect(stats.unreadyComponents.isEmpty, "a stopped transform holds nothing back")
     }
 
+    /// A shard rollover (DynamoDB Streams closes shards every few hours and opens children): the parent's last
+    /// change is applied before the child's newer one, even when the child is listed first and sorts first; the
+    /// ended parent stops being read, and is forgotten once the stream stops listing it. Driven step by step.
+    @Test func aChildShardIsReadAfterItsParentAndEndedShardsAreDropped() async throws {
+        let streams = RolloverStreams()
+        let server = try FakeHTTPServer { streams.handle($0) }
+        defer { server.stop() }
+        let log = LogCapture()
+        let bc = try broadcast(endpoint: server.url, logger: log.logger())
+        let follower = try #require(bc.follower)
+        let (parent, child) = (RolloverStreams.parent, RolloverStreams.child)
+        try await follower.load()
+        #expect(age(bc, "u1") == 40)
+        #expect(follower.trackedShards == [parent])
+        try await follower.pollOnce()
+        #expect(age(bc, "u1") == 40)
+
+        // The parent closes with one change still to be read (41); the child, listed already, holds a newer one (42).
+        streams.phase.store(1, ordering: .sequentiallyConsistent)
+        try await follower.discoverShards()
+        #expect(follower.trackedShards == [child, parent])
+        try await follower.pollOnce()
+        #expect(age(bc, "u1") == 42, "the child's change was applied before its parent's")
+        #expect(follower.trackedShards == [child], "the ended parent is no longer read")
+        #expect(follower.finishedShards == [parent])
+        try await follower.pollOnce()
+        #expect(age(bc, "u1") == 42)
+
+        // A day later the stream no longer lists the parent: it is forgotten.
+        streams.phase.store(2, ordering: .sequentiallyConsistent)
+        try await follower.discoverShards()
+        #expect(follower.finishedShards.isEmpty)
+        #expect(follower.trackedShards == [child])
+        #expect(streams.parentReadsAfterItsEnd.load(ordering: .sequentiallyConsistent) == 0)
+    }
+
     // MARK: Helpers
 
     func makeTable(_ moto: MotoServer) async throws -> JSONProtocolClient {
@@ -237,6 +273,60 @@ final class StreamScript: Sendable {
     }
 }
 
+
+/// DynamoDB and DynamoDB Streams across a shard rollover, which moto cannot do (its stream keeps one shard):
+/// the table holds u1 aged 40; phase 0: one open shard; 1: it has closed after a last change (41) and its child,
+/// which sorts before it, holds a newer one (42); 2: the stream no longer lists the parent.
+final class RolloverStreams: Sendable {
+    static let parent = "shardId-00000002-parent"
+    static let child = "shardId-00000001-child"
+    let phase = Atomic<Int>(0)
+    /// GetRecords calls on the parent after it answered without a NextShardIterator.
+    let parentReadsAfterItsEnd = Atomic<Int>(0)
+    private let parentEnded = Atomic<Bool>(false)
+
+    func handle(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
+        let operation = (request.header("x-amz-target") ?? "").split(separator: ".").last.map(String.init) ?? ""
+        let body = String(decoding: request.body, as: UTF8.self)
+        let phase = self.phase.load(ordering: .sequentiallyConsistent)
+        func json(_ text: String) -> FakeHTTPServer.Action {
+            .respond(status: 200, headers: [("Content-Type", "application/x-amz-json-1.0")], body: Array(text.utf8))
+        }
+        func change(_ sequence: Int, age: Int) -> String {
+            #"{"eventName":"MODIFY","dynamodb":{"SequenceNumber":"\#(sequence)","Keys":{"user_id":{"S":"u1"}},"#
+                + #""NewImage":{"user_id":{"S":"u1"},"age":{"N":"\#(age)"}}}}"#
+        }
+        switch operation {
+        case "DescribeTable":
+            return json(#"{"Table":{"TableName":"user_demographics","LatestStreamArn":"arn:aws:dynamodb:us-east-1:123456789012:table/user_demographics/stream/2026-12-02T00:00:00.000"}}"#)
+        case "Scan":
+            return json(#"{"Items":[{"user_id":{"S":"u1"},"age":{"N":"40"}}],"Count":1}"#)
+        case "DescribeStream":
+            var shards: [String] = []
+            if phase >= 1 {
+                shards.append(#"{"ShardId":"\#(Self.child)","ParentShardId":"\#(Self.parent)","SequenceNumberRange":{"StartingSequenceNumber":"200"}}"#)
+            }
+            if phase < 2 {
+                let end = phase == 0 ? "" : #","EndingSequenceNumber":"100""#
+                shards.append(#"{"ShardId":"\#(Self.parent)","SequenceNumberRange":{"StartingSequenceNumber":"1"\#(end)}}"#)
+            }
+            return json(#"{"StreamDescription":{"StreamStatus":"ENABLED","Shards":[\#(shards.joined(separator: ","))]}}"#)
+        case "GetShardIterator":
+            return json(#"{"ShardIterator":"it-\#(body.contains(Self.child) ? "child" : "parent")"}"#)
+        case "GetRecords" where body.contains("it-parent"):
+            if phase == 0 { return json(#"{"Records":[],"NextShardIterator":"it-parent"}"#) }
+            if parentEnded.exchange(true, ordering: .sequentiallyConsistent) { parentReadsAfterItsEnd.add(1, ordering: .sequentiallyConsistent) }
+            return json(#"{"Records":[\#(change(100, age: 41))]}"#)  // its last change; closed: no NextShardIterator
+        case "GetRecords" where body.contains("it-child-read"):
+            return json(#"{"Records":[],"NextShardIterator":"it-child-read"}"#)
+        case "GetRecords":
+            return json(#"{"Records":[\#(change(200, age: 42))],"NextShardIterator":"it-child-read"}"#)
+        default:
+            return .respond(status: 400, headers: [("Content-Type", "application/x-amz-json-1.0")],
+                            body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#UnknownOperationException","message":"\#(operation)"}"#.utf8))
+        }
+    }
+}
 
 final class PortBox: Sendable { let value = Mutex(0) }
 
