@@ -138,12 +138,14 @@ import TestSupport
         try await follower.pollOnce()
         #expect(age(bc, "u1") == 40)
 
-        // The parent closes with one change still to be read (41); the child, listed already, holds a newer one (42).
+        // The parent closes with changes still to be read (u1 41, u2 50); the child, listed already, holds a newer
+        // one (u1 42).
         streams.phase.store(1, ordering: .sequentiallyConsistent)
         try await follower.discoverShards()
         #expect(follower.trackedShards == [child, parent])
         try await follower.pollOnce()
         #expect(age(bc, "u1") == 42, "the child's change was applied before its parent's")
+        #expect(age(bc, "u2") == 50, "the parent's last changes were not read")
         #expect(follower.trackedShards == [child], "the ended parent is no longer read")
         #expect(follower.finishedShards == [parent])
         try await follower.pollOnce()
@@ -275,8 +277,8 @@ final class StreamScript: Sendable {
 
 
 /// DynamoDB and DynamoDB Streams across a shard rollover, which moto cannot do (its stream keeps one shard):
-/// the table holds u1 aged 40; phase 0: one open shard; 1: it has closed after a last change (41) and its child,
-/// which sorts before it, holds a newer one (42); 2: the stream no longer lists the parent.
+/// the table holds u1 aged 40; phase 0: one open shard; 1: it has closed after its last changes (u1 41, a new u2
+/// 50) and its child, which sorts before it, holds a newer one (u1 42); 2: the stream no longer lists the parent.
 final class RolloverStreams: Sendable {
     static let parent = "shardId-00000002-parent"
     static let child = "shardId-00000001-child"
@@ -292,9 +294,9 @@ final class RolloverStreams: Sendable {
         func json(_ text: String) -> FakeHTTPServer.Action {
             .respond(status: 200, headers: [("Content-Type", "application/x-amz-json-1.0")], body: Array(text.utf8))
         }
-        func change(_ sequence: Int, age: Int) -> String {
-            #"{"eventName":"MODIFY","dynamodb":{"SequenceNumber":"\#(sequence)","Keys":{"user_id":{"S":"u1"}},"#
-                + #""NewImage":{"user_id":{"S":"u1"},"age":{"N":"\#(age)"}}}}"#
+        func change(_ sequence: Int, user: String = "u1", age: Int) -> String {
+            #"{"eventName":"MODIFY","dynamodb":{"SequenceNumber":"\#(sequence)","Keys":{"user_id":{"S":"\#(user)"}},"#
+                + #""NewImage":{"user_id":{"S":"\#(user)"},"age":{"N":"\#(age)"}}}}"#
         }
         switch operation {
         case "DescribeTable":
@@ -316,7 +318,8 @@ final class RolloverStreams: Sendable {
         case "GetRecords" where body.contains("it-parent"):
             if phase == 0 { return json(#"{"Records":[],"NextShardIterator":"it-parent"}"#) }
             if parentEnded.exchange(true, ordering: .sequentiallyConsistent) { parentReadsAfterItsEnd.add(1, ordering: .sequentiallyConsistent) }
-            return json(#"{"Records":[\#(change(100, age: 41))]}"#)  // its last change; closed: no NextShardIterator
+            // Its last changes (u1 to 41, then a new user u2); closed: no NextShardIterator.
+            return json(#"{"Records":[\#(change(99, age: 41)),\#(change(100, user: "u2", age: 50))]}"#)
         case "GetRecords" where body.contains("it-child-read"):
             return json(#"{"Records":[],"NextShardIterator":"it-child-read"}"#)
         case "GetRecords":

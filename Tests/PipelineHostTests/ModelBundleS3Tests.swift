@@ -156,6 +156,6 @@ import TestSupport
         } catch {
             #expect("\(error)".contains("features or scaling differ") && "\(error)".contains("s3://fraud-models/fraud/v1-shifted/"), "\(error)")
         }
-        #expect(TestFiles.lines(dir + "/out.jsonl").isEmpty, "records were scored before the refusal")
+        #expect(TestFiles.lines(dir + "/out.jsonl").isEmpty && TestFiles.lines(dir + "/dlq.jsonl").isEmpty, "records were read before the refusal")
     }
 }

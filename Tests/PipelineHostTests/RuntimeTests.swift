@@ -185,6 +185,17 @@ import Testing
         #expect(summary.recordsIn == 150)
         #expect(TenureSource.outAtRestore.load(ordering: .sequentiallyConsistent) == 100, "the restore returned before the earlier records were out")
         #expect(try checkpoint().positions["p0"] == .int(200))
+
+        // Lost for good: the refused batches' positions never reach a checkpoint either.
+        RecordingSink.reset()
+        try? FileManager.default.removeItem(atPath: dir + "/cp")
+        let lost = try await run("""
+            "source": {"type": "tenure", "count": 150, "batch_size": 10, "lost_from": 100, "lost_to": 150},
+            "sinks": [{"type": "recording", "id": "out"}]
+            """, interval: "50ms")
+        #expect(lost.recordsIn == 100)
+        #expect(RecordingSink.records("out").compactMap { $0["n"]?.intValue } == (0..<100).map { Int64($0) })
+        #expect(try checkpoint().positions["p0"] == .int(100), "a checkpoint covers batches refused under a lost tenure")
     }
 
     @Test func routesByConditionAndDeadLettersFailures() async throws {

@@ -275,9 +275,9 @@ import Testing
 
 @Suite struct ABSplitTests {
     /// The spec's first transform, built and started.
-    static func startedSplit(_ spec: PipelineSpec) async throws -> any Transform {
-        let context = BuildContext(pipelineName: spec.name, logger: Logger(label: "test"), environment: [:], registry: BuiltinPlugins.registry)
-        let split = try BuiltinPlugins.registry.makeTransform(spec.transforms[0], context)
+    static func startedSplit(_ spec: PipelineSpec, registry: PluginRegistry = BuiltinPlugins.registry) async throws -> any Transform {
+        let context = BuildContext(pipelineName: spec.name, logger: Logger(label: "test"), environment: [:], registry: registry)
+        let split = try registry.makeTransform(spec.transforms[0], context)
         try await split.start(StageContext(id: spec.transforms[0].id, logger: Logger(label: "test"), stats: RuntimeStats()))
         return split
     }
@@ -367,6 +367,33 @@ import Testing
                 #expect(r["shadow_score"]?.doubleValue == expected, "record \(i)")
                 #expect(r["shadow_error"] == nil, "record \(i)")
             }
+        }
+    }
+
+    /// A shadow that fails on a whole batch (it throws) costs no record either: every record goes on with its
+    /// variant's score and the shadow's error.
+    @Test func aShadowThatFailsOnTheBatchCostsNoRecord() async throws {
+        let bundle = TestFiles.path("models/v1")
+        let text = """
+            {"name": "abt", "source": {"type": "file", "path": "/dev/null"},
+             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
+                "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\(bundle)"}}],
+                "shadow": {"type": "flaky", "mode": "throw", "fail_every": 1}}],
+             "sinks": [{"type": "stdout"}]}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abt.json", registry: TestRegistry.registry, environment: [:])
+        let split = try await Self.startedSplit(spec, registry: TestRegistry.registry)
+        let (records, vectors) = Self.scorable(12, refused: { _ in false }) { i in [("n", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
+        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
+        try await split.process(&batch)
+        #expect(batch.deadLetters.isEmpty)
+        #expect(batch.records.count == 12)
+        for r in batch.records {
+            let i = Int(r["n"]!.intValue!)
+            #expect(r["fraud_score"]?.doubleValue == Double(ScoringTests.bundle.model.predict(vectors[i]!)), "record \(i)")
+            #expect(r["shadow_score"] == nil)
+            #expect(r["shadow_error"]?.stringValue?.contains("the shadow failed on the batch") == true && r["shadow_error"]?.stringValue?.contains("boom") == true,
+                    "record \(i): \(String(describing: r["shadow_error"]))")
         }
     }
 

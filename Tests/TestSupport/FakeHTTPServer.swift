@@ -35,7 +35,9 @@ public final class FakeHTTPServer: Sendable {
     private let listener: Int32
     private let handler: @Sendable (Request) -> Action
     private let log = Mutex<[Request]>([])
-    private let stopped = Atomic<Bool>(false)
+    /// Whether stop() was called, and whether the accept thread has closed the listener (both under one lock, so
+    /// stop() never shuts down a descriptor number another socket has taken since).
+    private let lifecycle = Mutex<(stopped: Bool, closed: Bool)>((false, false))
 
     public var url: String { "http://127.0.0.1:\(port)" }
     public var requests: [Request] { log.withLock { $0 } }
@@ -70,19 +72,33 @@ public final class FakeHTTPServer: Sendable {
     /// Stops accepting. The accept thread closes the listener: closed here, its number could be reused by
     /// another test's socket before the thread's next accept, which would then take that socket's connections.
     public func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        shutdown(listener, Int32(SHUT_RDWR))
+        lifecycle.withLock { s in
+            guard !s.stopped else { return }
+            s.stopped = true
+            if !s.closed { shutdown(listener, Int32(SHUT_RDWR)) }
+        }
     }
 
     private func acceptLoop() {
-        defer { close(listener) }
         while true {
             let client = accept(listener, nil, nil)
-            if client < 0 {
-                if !stopped.load(ordering: .acquiring), errno == EINTR || errno == ECONNABORTED { continue }
-                return
+            if client >= 0 {
+                Thread { [self] in serve(client) }.start()
+                continue
             }
-            Thread { [self] in serve(client) }.start()
+            let e = errno
+            if lifecycle.withLock({ $0.stopped }) { break }
+            if e == EINTR || e == ECONNABORTED { continue }
+            // Out of descriptors or memory for a moment (many suites at once): wait, not give up serving.
+            if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                Thread.sleep(forTimeInterval: 0.05)
+                continue
+            }
+            break
+        }
+        lifecycle.withLock { s in
+            s.closed = true
+            close(listener)
         }
     }
 

@@ -31,15 +31,35 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
     public static func freePort() throws -> Int {
         // Below the kernel's ephemeral range (32768–60999 by default): a port from bind(0) lies inside it, and
         // between this check and the server's bind an outgoing connection (curl to moto, of any test running
-        // meanwhile) could be given it as its local port. Here only another test's pick can collide, which the
-        // random start makes unlikely and the callers' retry on "address in use" covers.
-        let low = 20_000, count = 12_000
+        // meanwhile) could be given it as its local port. Here only another test's pick of the same port can
+        // collide, which the random start makes unlikely (moto's start retries on "address in use"; the other
+        // callers would fail).
+        let ephemeralLow = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+        let low = 10_000, count = ephemeralLow - low
+        guard count >= 1_000 else { return try ephemeralPort() }
         let first = Int.random(in: 0..<count)
         for i in 0..<count {
             let port = low + (first + i) % count
             if canBind(port) { return port }
         }
         throw FakeHTTPServer.SetupError(description: "cannot find a free port in \(low)..<\(low + count)")
+    }
+
+    /// A port bind(0) picks (inside the ephemeral range: only where no range lies below it).
+    static func ephemeralPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FakeHTTPServer.SetupError(description: "socket() failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { throw FakeHTTPServer.SetupError(description: "cannot find a free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// Whether 127.0.0.1:port can be bound now (without SO_REUSEADDR: a port in TIME_WAIT counts as taken).

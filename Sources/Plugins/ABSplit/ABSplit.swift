@@ -10,7 +10,8 @@ public final class ABSplit: TransformPlugin, Sendable {
             The same key always goes to the same variant (FNV-1a hash of the key's text, so every host and every \
             restart agrees). Each record gets variant = the chosen variant's name. The shadow scorer sees a copy \
             of every record: its score lands in shadow_score and shadow_model_version, and its is_alert is dropped, \
-            so only the champion alerts.
+            so only the champion alerts. The shadow never costs a record: where it refuses one, or fails on the \
+            whole batch, the record goes on with its variant's score and shadow_error says why.
             """,
         fields: [
             FieldSpec("key_field", .string, .defaultValue("user_id"), doc: "Field whose value picks the variant."),
@@ -100,14 +101,23 @@ public final class ABSplit: TransformPlugin, Sendable {
         var shadowScores: [Int: (JSONValue?, JSONValue?)] = [:]
         var shadowErrors: [Int: String] = [:]
         if let shadow {
+            // The shadow must never cost the champion a record: a record it refuses, or every record of a batch it
+            // fails on, goes on with its variant's score and says why it has no shadow score.
             var copy = batch.subBatch(tagged(batch.records.indices))
-            try await shadow.process(&copy)
-            for r in copy.records where r.tag >= 0 {
-                shadowScores[Int(r.tag)] = (r[ScoreFields.score], r[ScoreFields.modelVersion])
+            do {
+                try await shadow.process(&copy)
+                for r in copy.records where r.tag >= 0 {
+                    shadowScores[Int(r.tag)] = (r[ScoreFields.score], r[ScoreFields.modelVersion])
+                }
+                for d in copy.deadLetters where d.record.tag >= 0 { shadowErrors[Int(d.record.tag)] = "\(d.stage): \(d.reason)" }
+                for i in batch.records.indices where shadowScores[i] == nil && shadowErrors[i] == nil {
+                    shadowErrors[i] = "the shadow returned no result for this record"
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                for i in batch.records.indices { shadowErrors[i] = "the shadow failed on the batch: \(error)" }
             }
-            // A record the shadow refuses still goes on with its variant's score (the shadow must never cost the
-            // champion a record); it says why it has no shadow score instead of going without one silently.
-            for d in copy.deadLetters where d.record.tag >= 0 { shadowErrors[Int(d.record.tag)] = "\(d.stage): \(d.reason)" }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
         for (i, r) in batch.records.enumerated() { groups[variantIndex(r)].append(i) }
