@@ -2,6 +2,7 @@ import AWSCore
 import Foundation
 import Logging
 import PipelineHost
+import Synchronization
 import Testing
 import TestSupport
 
@@ -188,5 +189,52 @@ struct LeaseFencingTests {
         } throws: { "\($0)".contains("state_bucket") }
         let after = try #require(try await table.get(shard))
         #expect(after.owner == nil, "the lease is still held by \(after.owner ?? "")")
+    }
+
+    /// The source as production configures it (renewals on their own client: a timeout of a third of
+    /// failover_time, one retry) while DynamoDB stops answering: nothing is emitted once five sixths of the
+    /// failover time have passed since the last renewal was sent (the reader pauses at that deadline, and the
+    /// failing renewal gives the lease up soon after; the test fails only with both broken), long before the
+    /// source's retry policy (8 attempts, 30 s timeouts) would end; once DynamoDB answers again reading resumes
+    /// and every record arrives; the stop releases the lease.
+    @Test func aDynamoDBStallStopsReadingPastTheLocalDeadlineThenReadingResumes() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        _ = try await aws.createStream("stall", shards: 1)
+        let stalling = Atomic<Bool>(false)
+        let stalled = Atomic<Int>(0)
+        // Every DynamoDB call is held 5 s and then reset while stalling; Kinesis calls pass.
+        let proxy = try FaultProxy(upstreamPort: moto.port) { request in
+            guard stalling.load(ordering: .sequentiallyConsistent), request.header("x-amz-target")?.hasPrefix("DynamoDB_") == true else { return nil }
+            stalled.add(1, ordering: .sequentiallyConsistent)
+            return .delay(.seconds(5), then: { .reset })
+        }
+        defer { proxy.stop() }
+        let harness = PipelineHarness("renew-stall")
+        let stop = StopSignal()
+        let source = #"{"type": "kinesis", "stream_name": "stall", "endpoint_url": "\#(proxy.url)", "poll_interval": "50ms", "#
+            + #""leases": {"table": "stall-leases", "worker_id": "solo", "failover_time": "3s", "endpoint_url": "\#(proxy.url)"}}"#
+        async let run = harness.run(#""source": \#(source), "sinks": [{"type": "file", "path": "\#(harness.dir)/out.jsonl"}]"#,
+                                    interval: "200ms", stop: stop)
+        func ids() -> Set<String> { Set(LeaseSharingTests.ids(harness)) }
+        try await aws.put("stall", KinesisPipelineTests.transactions(0..<10))
+        try await LeaseSharingTests.waitFor("the first records") { ids().count == 10 }
+
+        stalling.store(true, ordering: .sequentiallyConsistent)
+        // The last renewal was sent at most a renewal period (1 s) before the stall; the reader pauses 2.5 s after
+        // it. Records put 4.5 s into the stall must wait for its end.
+        try await Task.sleep(for: .seconds(4.5))
+        try await aws.put("stall", KinesisPipelineTests.transactions(10..<20))
+        try await Task.sleep(for: .seconds(3))
+        let duringStall = ids()
+        stalling.store(false, ordering: .sequentiallyConsistent)
+        #expect(duringStall.count == 10, "\(duringStall.count - 10) records emitted under a lease past its local deadline")
+        #expect(stalled.load(ordering: .sequentiallyConsistent) >= 1)
+
+        try await LeaseSharingTests.waitFor("every record once DynamoDB answers again") { ids().count == 20 }
+        stop.stop()
+        _ = try await run
+        let leases = try await LeaseSharingTests.leaseTable(aws, "stall-leases").scan()
+        #expect(leases.count == 1 && leases.allSatisfy { $0.owner == nil }, "released at the stop: \(leases.map(\.owner))")
     }
 }
