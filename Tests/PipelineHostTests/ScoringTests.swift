@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import ModelCore
 @testable import PipelineHost
-import ABSplit
+@testable import ABSplit
 import Testing
 
 @Suite struct ScoringTests {
@@ -349,6 +349,8 @@ import Testing
             """
         let spec = try PipelineSpec.parse(Array(text.utf8), file: "abs.json", registry: BuiltinPlugins.registry, environment: [:])
         let split = try await Self.startedSplit(spec)
+        let counter = try #require((split as? ABSplit)?.shadowErrorCounter)
+        #expect(counter.label == "ab_split_shadow_errors_total" && counter.dimensions.map { "\($0.0)=\($0.1)" } == ["transform=ab"])
         var (records, vectors) = Self.scorable(40, refused: { _ in false }) { i in [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
         for i in records.indices where i % 4 != 1 { records[i].setVector("shadow_features", vectors[i]!) }
         var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))

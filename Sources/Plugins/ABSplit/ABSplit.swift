@@ -1,3 +1,4 @@
+import Metrics
 import PipelineHost
 
 /// `ab_split` transform: sends each record to one of several scorers, chosen deterministically by a hash of
@@ -43,6 +44,9 @@ public final class ABSplit: TransformPlugin, Sendable {
     let keyField: String
     let variants: [(name: String, upper: Double, scorer: any Transform)]
     let shadow: (any Transform)?
+    /// Records that went on without a shadow score (`shadow_error`): what an alarm on a shadow rollout watches,
+    /// since a shadow compared on only part of the traffic says less than it seems to.
+    let shadowErrorCounter: Counter?
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         keyField = config.string("key_field")
@@ -62,6 +66,7 @@ public final class ABSplit: TransformPlugin, Sendable {
         shadow = try config["shadow"].map {
             try context.registry.makeNestedTransform($0, at: config.path + ".shadow", defaultID: "\(config.id).shadow", context)
         }
+        shadowErrorCounter = shadow == nil ? nil : Counter(label: "ab_split_shadow_errors_total", dimensions: [("transform", config.id)])
     }
 
     public func start(_ context: StageContext) async throws {
@@ -118,6 +123,7 @@ public final class ABSplit: TransformPlugin, Sendable {
             } catch {
                 for i in batch.records.indices { shadowErrors[i] = "the shadow failed on the batch: \(error)" }
             }
+            if !shadowErrors.isEmpty { shadowErrorCounter?.increment(by: shadowErrors.count) }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
         for (i, r) in batch.records.enumerated() { groups[variantIndex(r)].append(i) }
