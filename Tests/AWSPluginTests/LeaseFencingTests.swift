@@ -86,7 +86,9 @@ struct LeaseFencingTests {
         var dynamo = try JSONProtocolClient.dynamoDB(aws.client, endpointURL: stalled.url)
         dynamo.timeout = .milliseconds(500)
         let keeper = Self.keeper(table, renew: LeaseTable(dynamo: dynamo, name: "fence-stall"), me: "host-a", failover: 1.5)
-        let tenure = keeper.adopt(try #require(try await table.take("s1", counter: 0, owner: "host-a")), renewedAt: MonotonicClock.seconds())
+        let taken = try #require(try await table.take("s1", counter: 0, owner: "host-a"))
+        keeper.noteTaken("s1")  // as the coordinator does after a take
+        let tenure = keeper.adopt(taken, renewedAt: MonotonicClock.seconds())
         #expect(keeper.status("s1", tenure: tenure) == .current)
 
         let started = Date()
@@ -97,6 +99,11 @@ struct LeaseFencingTests {
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(keeper.status("s1", tenure: tenure) == .gone, "a reader must stop once the local deadline passed")
         #expect(keeper.drainLost() == ["s1"])
+        // The table still names this host: the stop (SIGTERM) releases the lease it gave up, so another host need
+        // not wait out the failover time.
+        #expect(try await table.get("s1")?.owner == "host-a")
+        await keeper.close()
+        #expect(try await table.get("s1")?.owner == nil, "a lease given up during the stall was not released at the stop")
     }
 
     /// A lease past its local deadline is not checkpointed (another host may own it by now), and the keeper says
