@@ -370,6 +370,10 @@ import Testing
                 #expect(r["shadow_error"] == nil, "record \(i)")
             }
         }
+        // The status page's details count them and show the last reason.
+        let details = try #require((split as? ABSplit)?.statusDetails())
+        #expect(details["shadow_errors"] == .int(10), "\(details)")
+        #expect(details["last_shadow_error"]?.stringValue?.contains("shadow_features") == true, "\(details)")
     }
 
     /// A shadow that fails on a whole batch (it throws) costs no record either: every record goes on with its

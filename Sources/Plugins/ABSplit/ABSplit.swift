@@ -1,5 +1,6 @@
 import Metrics
 import PipelineHost
+import Synchronization
 
 /// `ab_split` transform: sends each record to one of several scorers, chosen deterministically by a hash of
 /// a key field with weights, and optionally also to a shadow scorer whose score is recorded but never alerts.
@@ -47,6 +48,8 @@ public final class ABSplit: TransformPlugin, Sendable {
     /// Records that went on without a shadow score (`shadow_error`): what an alarm on a shadow rollout watches,
     /// since a shadow compared on only part of the traffic says less than it seems to.
     let shadowErrorCounter: Counter?
+    /// The same count and the last reason, for the status page.
+    private let shadowErrorsSeen = Mutex<(count: Int, last: String?)>((0, nil))
 
     public init(config: ComponentConfig, context: BuildContext) throws {
         keyField = config.string("key_field")
@@ -123,7 +126,11 @@ public final class ABSplit: TransformPlugin, Sendable {
             } catch {
                 for i in batch.records.indices { shadowErrors[i] = "the shadow failed on the batch: \(error)" }
             }
-            if !shadowErrors.isEmpty { shadowErrorCounter?.increment(by: shadowErrors.count) }
+            if !shadowErrors.isEmpty {
+                shadowErrorCounter?.increment(by: shadowErrors.count)
+                let last = shadowErrors.max { $0.key < $1.key }?.value
+                shadowErrorsSeen.withLock { $0 = ($0.count + shadowErrors.count, last) }
+            }
         }
         var groups = [[Int]](repeating: [], count: variants.count)
         for (i, r) in batch.records.enumerated() { groups[variantIndex(r)].append(i) }
@@ -173,7 +180,13 @@ extension ABSplit: StatusDetailProviding {
             lower = v.upper
         }
         var d: [(String, JSONValue)] = [("key_field", .string(keyField)), ("split", .object(split))]
-        if let shadow { d.append(("shadow", (shadow as? any StatusDetailProviding)?.statusDetails() ?? .string("on"))) }
+        if let shadow {
+            d.append(("shadow", (shadow as? any StatusDetailProviding)?.statusDetails() ?? .string("on")))
+            // Records that went on without a shadow score: a shadow compared on part of the traffic only.
+            let seen = shadowErrorsSeen.withLock { $0 }
+            d.append(("shadow_errors", .int(Int64(seen.count))))
+            if let last = seen.last { d.append(("last_shadow_error", .string(last))) }
+        }
         return .object(d)
     }
 }
