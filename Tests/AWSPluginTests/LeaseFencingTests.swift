@@ -71,6 +71,26 @@ struct LeaseFencingTests {
         #expect(keeper.drainLost() == ["s1"])
     }
 
+    /// The renewals' own client as the source builds it: a timeout of a third of failover_time (at least 200 ms)
+    /// and one retry, whatever the source's retry policy says (that one keeps its 30 s timeouts for checkpoints).
+    /// The end-to-end stall test below passes on the reader's pause alone, so this pins the deadline itself.
+    @Test func renewalsGetADeadlineOfAThirdOfTheFailoverTime() async throws {
+        for (failover, expected) in [("3s", Duration.milliseconds(1000)), ("30s", .milliseconds(10_000)), ("300ms", .milliseconds(200))] {
+            let text = #"{"name": "t", "dead_letter": {"type": "file", "path": "/tmp/dlq.jsonl"}, "sinks": [{"type": "file", "path": "/tmp/out.jsonl"}], "#
+                + #""source": {"type": "kinesis", "stream_name": "s", "endpoint_url": "http://127.0.0.1:9", "retry": {"max_attempts": 8}, "#
+                + #""leases": {"table": "t-leases", "worker_id": "w", "failover_time": "\#(failover)", "endpoint_url": "http://127.0.0.1:9"}}}"#
+            let spec = try PipelineSpec.parse(Array(text.utf8), file: "t.json", registry: TestRegistry.registry, environment: TestRegistry.environment)
+            let context = BuildContext(pipelineName: "t", logger: Logger(label: "t"), environment: TestRegistry.environment, registry: TestRegistry.registry)
+            let source = try #require(try TestRegistry.registry.makeSource(spec.source, context) as? KinesisSource)
+            let store = try #require(try source.makeCheckpointStore(partitioned: [:]) as? LeaseCheckpointStore)
+            let renew = store.keeper.renewTable.dynamo, main = store.keeper.table.dynamo
+            #expect(renew.timeout == expected, "failover_time \(failover)")
+            #expect(renew.client.retryPolicy.maxAttempts == 2, "failover_time \(failover)")
+            #expect(main.timeout == .seconds(30) && main.client.retryPolicy.maxAttempts == 8, "failover_time \(failover)")
+            await store.keeper.close()
+        }
+    }
+
     /// DynamoDB stalls: a renewal has a deadline of its own (a third of the failover time), and once the local
     /// lease deadline (five sixths) passes without a renewal the lease is given up and nothing more may be
     /// emitted under it, long before the source's retry policy (8 attempts, 30 s timeouts) would end.
