@@ -7,28 +7,47 @@ import TestSupport
 /// then the host exits 1 without a final checkpoint past what was not delivered; a second signal exits at once.
 /// The real binary, as operators run it.
 @Suite struct ShutdownDeadlineTests {
-    /// Starts the host on a followed input with one alert in it and waits until Slack holds its post.
-    static func stuckHost(_ name: String, shutdownTimeout: String) async throws -> (host: HostProcess, slack: FakeSlack, dir: String) {
-        let slack = try FakeSlack { _ in .delay(.seconds(60)) { FakeSlack.webhookOK() } }
+    /// Writes one alert as the input and `spec(input)` into a new directory and starts the host on them.
+    static func startHost(_ name: String, environment: [String: String], spec: (_ input: String, _ dir: String) -> String) throws
+        -> (host: HostProcess, dir: String)
+    {
         let dir = Alerting.scratch(name)
         let input = dir + "/in.jsonl"
         _ = FileManager.default.createFile(atPath: input, contents: Data((Alerting.alert(1) + "\n").utf8))
-        let spec = """
+        _ = FileManager.default.createFile(atPath: dir + "/spec.json", contents: Data(spec(input, dir).utf8))
+        return (try HostProcess(name: name, spec: dir + "/spec.json", environment: environment, logPath: dir + "/host.log"), dir)
+    }
+
+    /// Waits (at most 60 s) until `condition` holds, failing if the host exits first.
+    static func wait(for what: String, while host: HostProcess, until condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(60)
+        while !condition() {
+            try #require(Date() < deadline && host.isRunning, "\(what): \(host.log)")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit (killed after 50 s): its status and the seconds it took.
+    static func terminate(_ host: HostProcess) async -> (code: Int32, seconds: Double) {
+        let sent = Date()
+        host.terminate()
+        let code = await host.exit(timeout: 50)
+        return (code, Date().timeIntervalSince(sent))
+    }
+
+    /// Starts the host on a followed input with one alert in it and waits until Slack holds its post.
+    static func stuckHost(_ name: String, shutdownTimeout: String) async throws -> (host: HostProcess, slack: FakeSlack, dir: String) {
+        let slack = try FakeSlack { _ in .delay(.seconds(60)) { FakeSlack.webhookOK() } }
+        let (host, dir) = try startHost(name, environment: ["SLACK_WEBHOOK_URL": slack.webhookURL, "PIPELINE_HOST_ALLOW_HTTP_LOOPBACK": "1"]) { input, dir in
+            """
             {"name": "\(name)", "source": {"type": "file", "path": "\(input)", "follow": true, "poll_interval": "20ms", "batch": {"max_age": "10ms"}},
              "sinks": [{"type": "slack", "id": "alerts", "webhook_url_env": "SLACK_WEBHOOK_URL", "timeout": "120s"}],
              "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"},
              "checkpoint": {"dir": "\(dir)/cp", "interval": "100ms"},
              "runtime": {"shutdown_timeout": "\(shutdownTimeout)"}}
             """
-        _ = FileManager.default.createFile(atPath: dir + "/spec.json", contents: Data(spec.utf8))
-        let host = try HostProcess(name: name, spec: dir + "/spec.json",
-                                   environment: ["SLACK_WEBHOOK_URL": slack.webhookURL, "PIPELINE_HOST_ALLOW_HTTP_LOOPBACK": "1"],
-                                   logPath: dir + "/host.log")
-        let deadline = Date().addingTimeInterval(60)
-        while slack.requests.isEmpty {
-            try #require(Date() < deadline && host.isRunning, "Slack never got the post: \(host.log)")
-            try await Task.sleep(for: .milliseconds(20))
         }
+        try await wait(for: "Slack never got the post", while: host) { !slack.requests.isEmpty }
         return (host, slack, dir)
     }
 
@@ -44,10 +63,7 @@ import TestSupport
     @Test func aDrainPastTheShutdownTimeoutExitsOneWithoutACheckpointPastTheStuckAlert() async throws {
         let (host, slack, dir) = try await Self.stuckHost("shutdown-timeout", shutdownTimeout: "1s")
         defer { host.kill9(); slack.stop() }
-        let signalled = Date()
-        host.terminate()
-        let code = await host.exit(timeout: 50)
-        let took = Date().timeIntervalSince(signalled)
+        let (code, took) = await Self.terminate(host)
         #expect(code == 1, "\(host.log)")
         // 1 s of drain, with room for a loaded machine; without the deadline it waits for Slack's 60 s.
         #expect(took >= 0.9 && took < 20, "exited \(took) s after SIGTERM")
@@ -61,10 +77,7 @@ import TestSupport
         host.terminate()
         try await Task.sleep(for: .milliseconds(300))
         #expect(host.isRunning, "the first signal drains (Slack holds the alert for a minute)")
-        let second = Date()
-        host.terminate()
-        let code = await host.exit(timeout: 50)
-        let took = Date().timeIntervalSince(second)
+        let (code, took) = await Self.terminate(host)
         #expect(code == 1, "\(host.log)")
         // At once, with room for a loaded machine; without it the drain would take the 50 s shutdown timeout.
         #expect(took < 15, "exited \(took) s after the second signal")
@@ -77,30 +90,19 @@ import TestSupport
     @Test func aSignalDuringTheStartExitsAtOnce() async throws {
         let dynamo = try FakeHTTPServer { _ in .delay(.seconds(60), then: { .reset }) }
         defer { dynamo.stop() }
-        let dir = Alerting.scratch("signal-at-start")
-        let input = dir + "/in.jsonl"
-        _ = FileManager.default.createFile(atPath: input, contents: Data((Alerting.alert(1) + "\n").utf8))
-        let spec = """
+        let aws = ["AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_REGION": "us-east-1"]
+        let (host, dir) = try Self.startHost("signal-at-start", environment: aws) { input, dir in
+            """
             {"name": "signal-at-start", "source": {"type": "file", "path": "\(input)", "follow": true},
              "transforms": [{"type": "dynamo_broadcast", "table": "user_demographics", "endpoint_url": "\(dynamo.url)", "fields": ["age"]}],
              "sinks": [{"type": "file", "path": "\(dir)/out.jsonl"}],
              "dead_letter": {"type": "file", "path": "\(dir)/dlq.jsonl"},
              "checkpoint": {"dir": "\(dir)/cp", "interval": "100ms"}}
             """
-        _ = FileManager.default.createFile(atPath: dir + "/spec.json", contents: Data(spec.utf8))
-        let host = try HostProcess(name: "signal-at-start", spec: dir + "/spec.json",
-                                   environment: ["AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_REGION": "us-east-1"],
-                                   logPath: dir + "/host.log")
-        defer { host.kill9() }
-        let deadline = Date().addingTimeInterval(60)
-        while dynamo.requests.isEmpty {
-            try #require(Date() < deadline && host.isRunning, "the table load never started: \(host.log)")
-            try await Task.sleep(for: .milliseconds(20))
         }
-        let signalled = Date()
-        host.terminate()
-        let code = await host.exit(timeout: 50)
-        let took = Date().timeIntervalSince(signalled)
+        defer { host.kill9() }
+        try await Self.wait(for: "the table load never started", while: host) { !dynamo.requests.isEmpty }
+        let (code, took) = await Self.terminate(host)
         #expect(code == 1, "\(host.log)")
         // At once, with room for a loaded machine; without it the host would wait out the stalled load.
         #expect(took < 15, "exited \(took) s after the signal")

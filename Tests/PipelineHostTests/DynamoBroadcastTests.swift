@@ -31,12 +31,7 @@ import TestSupport
         TestFiles.lines(dir + "/" + name).map { Record(fields: try! RecordParser().parse(Array($0.utf8))!) }
     }
 
-    func append(_ line: String) throws {
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/in.jsonl"))
-        try h.seekToEnd()
-        try h.write(contentsOf: Data((line + "\n").utf8))
-        try h.close()
-    }
+    func append(_ line: String) throws { try TestFiles.append([line], to: dir + "/in.jsonl") }
 
     func waitFor(_ what: String, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(20)

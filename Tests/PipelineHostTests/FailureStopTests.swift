@@ -15,13 +15,6 @@ import Testing
         return PipelineRunner(spec: spec, registry: TestRegistry.registry, logger: logger, environment: [:], stop: stop)
     }
 
-    func append(_ lines: [String], to path: String) throws {
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try h.seekToEnd()
-        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
-        try h.close()
-    }
-
     /// A dead letter that cannot be written (the output is /dev/full: every write fails with ENOSPC) stops the
     /// run with the dead-letter output's error; no checkpoint reaches past the record it could not keep.
     @Test func aDeadLetterOutputThatCannotWriteStopsTheRun() async throws {
@@ -62,7 +55,7 @@ import Testing
         let pipeline = try runner(text, stop: stop)
         let run = Task { try await pipeline.run() }
         defer { stop.stop() }
-        try append((0..<20).map { #"{"n": \#($0)}"# }, to: input)
+        try TestFiles.append((0..<20).map { #"{"n": \#($0)}"# }, to: input)
         let path = dir + "/cp-follow/checkpoint.json"
         func line() -> Int64? {
             guard let data = FileManager.default.contents(atPath: path) else { return nil }
@@ -76,7 +69,7 @@ import Testing
         let before = try #require(FileManager.default.contents(atPath: path))
         // The store's temporary file (checkpoint.json.tmp.<pid>) is now a directory: the next write fails.
         try FileManager.default.createDirectory(atPath: path + ".tmp.\(getpid())", withIntermediateDirectories: false)
-        try append((20..<40).map { #"{"n": \#($0)}"# }, to: input)
+        try TestFiles.append((20..<40).map { #"{"n": \#($0)}"# }, to: input)
         let outcome = await withTaskGroup(of: Result<RunSummary, any Error>?.self) { group in
             group.addTask { await run.result }
             group.addTask { try? await Task.sleep(for: .seconds(30)); return nil }

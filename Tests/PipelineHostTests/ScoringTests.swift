@@ -282,6 +282,29 @@ import Testing
         return split
     }
 
+    /// An ab_split "ab" with variants a and b (both models/v1, b alerting from 0.01) and the shadow
+    /// `shadow(bundle)` (models/v1's path), started.
+    static func abSplit(shadow: (_ bundle: String) -> String, registry: PluginRegistry = BuiltinPlugins.registry) async throws -> any Transform {
+        let bundle = TestFiles.path("models/v1")
+        let text = """
+            {"name": "ab", "source": {"type": "file", "path": "/dev/null"},
+             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
+                "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
+                             {"name": "b", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
+                "shadow": \(shadow(bundle))}],
+             "sinks": [{"type": "stdout"}]}
+            """
+        let spec = try PipelineSpec.parse(Array(text.utf8), file: "ab.json", registry: registry, environment: [:])
+        return try await startedSplit(spec, registry: registry)
+    }
+
+    /// `records` through `split` as one batch.
+    static func process(_ split: any Transform, _ records: [Record]) async throws -> Batch {
+        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
+        try await split.process(&batch)
+        return batch
+    }
+
     /// `count` records with `fields(i)` and a feature vector, except where `refused(i)`: a vector too short for
     /// every scorer. Returns the vectors by record.
     static func scorable(_ count: Int, refused: (Int) -> Bool, fields: (Int) -> [(String, JSONValue)]) -> (records: [Record], vectors: [Int: [Float]]) {
@@ -305,20 +328,9 @@ import Testing
     /// Records a variant's scorer (or the shadow) cannot score go to the dead-letter output as they came in,
     /// without the split's bookkeeping; the others keep their order, each with its own shadow score.
     @Test func variantFailuresAreDeadLetteredCleanAndTheRestKeepTheirOrderAndShadowScores() async throws {
-        let bundle = TestFiles.path("models/v1")
-        let text = """
-            {"name": "abf", "source": {"type": "file", "path": "/dev/null"},
-             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
-                "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
-                             {"name": "b", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
-                "shadow": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.0}}],
-             "sinks": [{"type": "stdout"}]}
-            """
-        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abf.json", registry: BuiltinPlugins.registry, environment: [:])
-        let split = try await Self.startedSplit(spec)
+        let split = try await Self.abSplit { #"{"type": "local_model", "bundle": "\#($0)", "threshold": 0.0}"# }
         let (records, vectors) = Self.scorable(40, refused: { $0 % 5 == 2 }) { i in [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
-        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
-        try await split.process(&batch)
+        let batch = try await Self.process(split, records)
         let kept = (0..<40).filter { $0 % 5 != 2 }
         #expect(batch.records.map { Int($0["i"]!.intValue!) } == kept)
         for r in batch.records {
@@ -338,23 +350,12 @@ import Testing
     /// A record the shadow refuses (here: it reads a field only some records have) is neither dead-lettered nor
     /// dropped: it goes on with its variant's score and says why it has no shadow score.
     @Test func aRecordTheShadowRefusesGoesOnWithItsReason() async throws {
-        let bundle = TestFiles.path("models/v1")
-        let text = """
-            {"name": "abs", "source": {"type": "file", "path": "/dev/null"},
-             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
-                "variants": [{"name": "a", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)"}},
-                             {"name": "b", "weight": 50, "scorer": {"type": "local_model", "bundle": "\(bundle)", "threshold": 0.01}}],
-                "shadow": {"type": "local_model", "id": "candidate", "bundle": "\(bundle)", "input_field": "shadow_features"}}],
-             "sinks": [{"type": "stdout"}]}
-            """
-        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abs.json", registry: BuiltinPlugins.registry, environment: [:])
-        let split = try await Self.startedSplit(spec)
+        let split = try await Self.abSplit { #"{"type": "local_model", "id": "candidate", "bundle": "\#($0)", "input_field": "shadow_features"}"# }
         let counter = try #require((split as? ABSplit)?.shadowErrorCounter)
         #expect(counter.label == "ab_split_shadow_errors_total" && counter.dimensions.map { "\($0.0)=\($0.1)" } == ["transform=ab"])
         var (records, vectors) = Self.scorable(40, refused: { _ in false }) { i in [("i", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
         for i in records.indices where i % 4 != 1 { records[i].setVector("shadow_features", vectors[i]!) }
-        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
-        try await split.process(&batch)
+        let batch = try await Self.process(split, records)
         #expect(batch.deadLetters.isEmpty, "\(batch.deadLetters.map(\.reason))")
         #expect(batch.records.map { Int($0["i"]!.intValue!) } == Array(0..<40))
         for r in batch.records {
@@ -379,19 +380,9 @@ import Testing
     /// A shadow that fails on a whole batch (it throws) costs no record either: every record goes on with its
     /// variant's score and the shadow's error.
     @Test func aShadowThatFailsOnTheBatchCostsNoRecord() async throws {
-        let bundle = TestFiles.path("models/v1")
-        let text = """
-            {"name": "abt", "source": {"type": "file", "path": "/dev/null"},
-             "transforms": [{"type": "ab_split", "id": "ab", "key_field": "user_id",
-                "variants": [{"name": "a", "weight": 1, "scorer": {"type": "local_model", "bundle": "\(bundle)"}}],
-                "shadow": {"type": "flaky", "mode": "throw", "fail_every": 1}}],
-             "sinks": [{"type": "stdout"}]}
-            """
-        let spec = try PipelineSpec.parse(Array(text.utf8), file: "abt.json", registry: TestRegistry.registry, environment: [:])
-        let split = try await Self.startedSplit(spec, registry: TestRegistry.registry)
+        let split = try await Self.abSplit(shadow: { _ in #"{"type": "flaky", "mode": "throw", "fail_every": 1}"# }, registry: TestRegistry.registry)
         let (records, vectors) = Self.scorable(12, refused: { _ in false }) { i in [("n", .int(Int64(i))), ("user_id", .string("u\(i)"))] }
-        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
-        try await split.process(&batch)
+        let batch = try await Self.process(split, records)
         #expect(batch.deadLetters.isEmpty)
         #expect(batch.records.count == 12)
         for r in batch.records {
@@ -424,8 +415,7 @@ import Testing
         let (records, vectors) = Self.scorable(200, refused: { $0 % 9 == 4 }) { i in
             [("i", .int(Int64(i))), ("user_id", .string("u\(i)")), ("region", .string("r\(i % 7)"))]
         }
-        var batch = Batch(id: 1, records: records, deadLetters: [], token: AckToken(batchID: 1, tracker: AckTracker()))
-        try await split.process(&batch)
+        let batch = try await Self.process(split, records)
         let kept = (0..<200).filter { $0 % 9 != 4 }
         #expect(batch.records.map { Int($0["i"]!.intValue!) } == kept)
         let variants = Set(batch.records.compactMap { $0["variant"]?.stringValue })

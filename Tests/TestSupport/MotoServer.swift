@@ -37,43 +37,34 @@ public final class MotoServer: @unchecked Sendable {  // immutable after start; 
         let ephemeralLow = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
             .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
         let low = 10_000, count = ephemeralLow - low
-        guard count >= 1_000 else { return try ephemeralPort() }
+        // Where no range lies below it, bind(0)'s pick inside it.
+        guard count >= 1_000 else {
+            guard let port = bound(0) else { throw FakeHTTPServer.SetupError(description: "cannot find a free port") }
+            return port
+        }
         let first = Int.random(in: 0..<count)
         for i in 0..<count {
             let port = low + (first + i) % count
-            if canBind(port) { return port }
+            if bound(port) != nil { return port }
         }
         throw FakeHTTPServer.SetupError(description: "cannot find a free port in \(low)..<\(low + count)")
     }
 
-    /// A port bind(0) picks (inside the ephemeral range: only where no range lies below it).
-    static func ephemeralPort() throws -> Int {
+    /// Binds a socket to 127.0.0.1:`port` (0: any) and releases it: the port bound, nil when it is taken (without
+    /// SO_REUSEADDR, so a port in TIME_WAIT counts as taken).
+    static func bound(_ port: Int) -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FakeHTTPServer.SetupError(description: "socket() failed") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok else { throw FakeHTTPServer.SetupError(description: "cannot find a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    /// Whether 127.0.0.1:port can be bound now (without SO_REUSEADDR: a port in TIME_WAIT counts as taken).
-    static func canBind(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
+        return ok ? Int(UInt16(bigEndian: addr.sin_port)) : nil
     }
 
     /// Another process took the port between `freePort()` and moto's bind.

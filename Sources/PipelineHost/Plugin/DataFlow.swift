@@ -48,7 +48,8 @@ public enum ScoreFields {
     /// What an A/B split's shadow scorer gave, next to the champion's score.
     public static let shadowScore = "shadow_score"
     public static let shadowModelVersion = "shadow_model_version"
-    /// Why the shadow gave no score for a record (it refused it): the record goes on with the variant's score.
+    /// Why the shadow gave no score for a record (it refused it, or failed on its batch): the record goes on with
+    /// its variant's score.
     public static let shadowError = "shadow_error"
     /// An alert's explanation: [{"name", "contribution", "value"}].
     public static let topFeatures = "top_features"

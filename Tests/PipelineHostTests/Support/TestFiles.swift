@@ -23,6 +23,14 @@ enum TestFiles {
         _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
     }
 
+    /// Appends `lines` (each closed by a newline) to an existing file, as a producer feeding a followed input.
+    static func append(_ lines: [String], to path: String) throws {
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: Data(lines.map { $0 + "\n" }.joined().utf8))
+    }
+
     /// The last complete line of a file, reading only its end.
     static func lastLine(_ path: String) -> String? {
         guard let h = FileHandle(forReadingAtPath: path) else { return nil }
