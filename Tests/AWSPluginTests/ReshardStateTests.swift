@@ -1,5 +1,6 @@
 import Foundation
 import PipelineHost
+import Synchronization
 import Testing
 import TestSupport
 
@@ -88,5 +89,58 @@ struct ReshardStateTests {
         // The 24 h window of a child's first event of k0 holds k0's 30 parent events.
         let firstK0 = try #require(children.first { field($0, "key")?.stringValue == "k0" })
         #expect(field(firstK0, "txn_count_24h") == .int(30), "\(firstK0)")
+    }
+    /// `SHARD_END` is written only once every record of the parent is acknowledged: with the sink's uploads held,
+    /// the source reads the parent to its end, yet its lease stays short of `SHARD_END` and no child is read; once
+    /// the uploads go through, `SHARD_END` follows, and by then S3 holds every record of the parent.
+    @Test func shardEndWaitsUntilEveryRecordOfTheParentIsAcknowledged() async throws {
+        let moto = try await freshMoto()
+        let aws = AWSFixture(moto)
+        try await aws.s3.createBucket("reshard-held")
+        let table = LeaseSharingTests.leaseTable(aws, "reshard-state")
+        let holding = Atomic<Bool>(true)
+        let heldUploads = Atomic<Int>(0)
+        let slot = Mutex<FaultProxy?>(nil)
+        // Only the sink goes through the proxy: while holding, each of its uploads waits, then passes (its start's
+        // check of the bucket passes at once).
+        let proxy = try FaultProxy(upstreamPort: moto.port) { request in
+            guard holding.load(ordering: .sequentiallyConsistent), request.method == "PUT" else { return nil }
+            heldUploads.add(1, ordering: .sequentiallyConsistent)
+            @Sendable func hold() -> FakeHTTPServer.Action {
+                holding.load(ordering: .sequentiallyConsistent) ? .delay(.milliseconds(20), then: hold) : slot.withLock { $0! }.passThrough(request)
+            }
+            return hold()
+        }
+        slot.withLock { $0 = proxy }
+        defer { proxy.stop() }
+        let fake = try FakeKinesis(shards: Self.shards(withChildren: true))
+        defer { fake.stop() }
+        let harness = PipelineHarness("reshard-held")
+        let stop = StopSignal()
+        async let run = harness.run("""
+            "source": \(Self.source(fake, moto, worker: "one")), "transforms": [\(Self.transform)],
+            "sinks": [{"type": "s3", "bucket": "reshard-held", "prefix": "tx", "time_field": "ts", "endpoint_url": "\(proxy.url)"}]
+            """, interval: "100ms", stop: stop)
+        func parentEnded() async -> Bool { (try? await table.get("shardId-0"))?.isEnded == true }
+
+        try await LeaseSharingTests.waitFor("the parent read to its end") { fake.events.contains("end shardId-0") }
+        // Several checkpoints (100 ms) and lease renewals (500 ms) pass while the uploads are held.
+        try await Task.sleep(for: .seconds(1.5))
+        let endedWhileHeld = await parentEnded()
+        let childReadsWhileHeld = fake.events.filter { $0.hasPrefix("records shardId-1") || $0.hasPrefix("records shardId-2") }
+        #expect(heldUploads.load(ordering: .sequentiallyConsistent) >= 1)
+        #expect(!endedWhileHeld, "SHARD_END written before the parent's records were acknowledged")
+        #expect(childReadsWhileHeld.isEmpty, "a child read before its parent's SHARD_END: \(childReadsWhileHeld)")
+
+        holding.store(false, ordering: .sequentiallyConsistent)
+        try await LeaseSharingTests.waitFor("SHARD_END once the uploads went through") { await parentEnded() }
+        let archived = try await aws.objects(bucket: "reshard-held", prefix: "tx").values.flatMap { $0 }
+        let parentIds = Set(archived.compactMap { field($0, "id")?.stringValue }.filter { (Int($0.dropFirst()) ?? 0) <= 1300 })
+        #expect(parentIds.count == 300, "S3 holds \(parentIds.count) of the parent's 300 records when SHARD_END is written")
+        try await LeaseSharingTests.waitFor("the children read") {
+            Set(try await aws.objects(bucket: "reshard-held", prefix: "tx").values.flatMap { $0 }.compactMap { field($0, "id")?.stringValue }).count == 500
+        }
+        stop.stop()
+        _ = try await run
     }
 }
