@@ -222,16 +222,14 @@ final class StreamScript: Sendable {
     }
 
     let state = Mutex(State())
-    private let proxySlot = Mutex<FaultProxy?>(nil)
 
     func update(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
     func calls(_ operation: String) -> Int { state.withLock { $0.calls[operation] ?? 0 } }
     func served(_ code: String) -> Int { state.withLock { $0.served[code] ?? 0 } }
 
     func proxy(_ moto: MotoServer) throws -> FaultProxy {
-        let proxy = try FaultProxy(upstreamPort: moto.port) { [self] request in intercept(request) }
-        proxySlot.withLock { $0 = proxy }
-        return proxy
+        let port = moto.port
+        return try FaultProxy(upstreamPort: port) { [self] request in intercept(request, upstreamPort: port) }
     }
 
     /// DynamoDB's JSON error shape, as the real service sends it.
@@ -240,7 +238,7 @@ final class StreamScript: Sendable {
                  body: Array(#"{"__type":"com.amazonaws.dynamodb.v20120810#\#(code)","message":"\#(message)"}"#.utf8))
     }
 
-    private func intercept(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action? {
+    private func intercept(_ request: FakeHTTPServer.Request, upstreamPort: Int) -> FakeHTTPServer.Action? {
         let target = request.header("x-amz-target") ?? ""
         let operation = String(target.split(separator: ".").last ?? "")
         let streams = target.hasPrefix("DynamoDBStreams_")
@@ -268,9 +266,7 @@ final class StreamScript: Sendable {
             }
             return (nil, s.stallStreams)
         }
-        if stall, let proxy = proxySlot.withLock({ $0 }) {
-            return .delay(.seconds(3), then: { proxy.passThrough(request) })
-        }
+        if stall { return .delay(.seconds(3), then: { FaultProxy.relay(request, to: upstreamPort) }) }
         return action
     }
 }

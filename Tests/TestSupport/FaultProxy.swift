@@ -85,12 +85,12 @@ public final class FaultProxy: @unchecked Sendable {  // `server` is set once, i
         }
     }
 
-    /// The upstream's answer to `request`, for an interceptor that answers late (`.delay(…, then: { proxy.passThrough(r) })`).
-    public func passThrough(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action { forward(request) }
+    private func forward(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action { Self.relay(request, to: upstreamPort) }
 
-    /// Sends the request upstream and relays the whole answer.
-    private func forward(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Action {
-        let response = HTTPRelay.exchange(request, port: upstreamPort)
+    /// Sends the request to the upstream on `port` and relays its whole answer (a reset when it gave none); also for
+    /// an interceptor that answers late: `.delay(…, then: { FaultProxy.relay(request, to: port) })`.
+    public static func relay(_ request: FakeHTTPServer.Request, to port: Int) -> FakeHTTPServer.Action {
+        let response = HTTPRelay.exchange(request, port: port)
         return response.isEmpty ? .reset : .raw(response)
     }
 }
