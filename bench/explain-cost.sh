@@ -64,7 +64,8 @@ PY
   rm -rf "$RUNS_DIR/out-c" "$RUNS_DIR/cp-c"
 fi
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $(wc -l < "$DATA/transactions.jsonl") events, $RUNS rounds; outputs in $RUNS_DIR"
-python3 - bench "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
+# RUNS=0 skips these rounds (only the side-by-side ones below).
+[ "$RUNS" -gt 0 ] && python3 - bench "$BIN" "$WORK" "$DATA" "$RUNS" <<'PY'
 import os, statistics, sys
 sys.path.insert(0, sys.argv[1])
 import pipeline_runs
