@@ -14,8 +14,16 @@ echo "==> Dockerfiles"
 bash scripts/check-dockerfile.sh
 
 echo "==> swift build"
-swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
-test -x .build/debug/pipeline-host || { echo "swift build failed" >&2; exit 1; }
+# The progress lines are filtered out; the build's own exit status decides (grep's, 1 when every line was
+# filtered, does not), so a compile error never lets the tests run on binaries left from an earlier build.
+set +e
+swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)'
+build_status=${PIPESTATUS[0]}
+set -e
+[ "$build_status" -eq 0 ] || { echo "swift build failed (exit $build_status)" >&2; exit 1; }
+for product in pipeline-host model-server; do
+  test -x ".build/debug/$product" || { echo "swift build left no .build/debug/$product" >&2; exit 1; }
+done
 
 # The kill -9 tests and the seeded fault-schedule simulation run the real binary as child processes (a
 # million-record file replay, Kinesis hosts on moto): run them on their own, so their load does not stretch the

@@ -46,6 +46,7 @@ public struct AdminServer: Sendable {
             buffer.reserveCapacity(8192)
             registry.emit(into: &buffer)
             buffer += Array(stats.telemetry.prometheusText(pipeline: spec?.name ?? "").utf8)
+            buffer += Array(stats.taps.prometheusText(pipeline: spec?.name ?? "").utf8)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }

@@ -67,10 +67,8 @@ import Testing
     /// `model-server serve` as SageMaker starts it: port and bundle from the environment, connections accepted
     /// at once, and SIGTERM lets a request that is half sent finish before the process exits 0.
     @Test func binaryServesFromTheEnvironmentAndDrainsOnSIGTERM() async throws {
-        guard let binary = TestPaths.modelServer else {
-            print("SKIPPED binaryServesFromTheEnvironmentAndDrainsOnSIGTERM: no model-server binary (build it, or set MODEL_SERVER_BIN)")
-            return
-        }
+        // A missing binary fails the test: `swift build --build-tests` builds it, so its absence is a broken build.
+        let binary = try #require(TestPaths.modelServer, "no model-server binary (build it, or set MODEL_SERVER_BIN)")
         let port = try Self.freePort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)

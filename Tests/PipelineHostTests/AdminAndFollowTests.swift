@@ -65,6 +65,19 @@ import Testing
             try #require(Date() < deadline, "completed line not picked up")
             try await Task.sleep(nanoseconds: 10_000_000)
         }
+        // The runner's own series, not only the registry the test filled: the sink's end-to-end histogram counts
+        // the four records once they are acknowledged, and no tap is open.
+        func acknowledged(_ text: String) -> Int? {
+            text.split(separator: "\n").first { $0.hasPrefix("pipeline_end_to_end_seconds_count{") }
+                .flatMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+        }
+        var exposed = ""
+        while acknowledged(exposed) != 4 {
+            try #require(Date() < deadline, "the runner's metrics never counted 4 acknowledged records: \(exposed)")
+            exposed = String(decoding: try await http.execute(HTTPRequest(method: "GET", url: base + "/metrics")).body, as: UTF8.self)
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        #expect(exposed.contains(#"pipeline_taps_open{pipeline=""} 0"#), "\(exposed)")
         stop.stop()
         let summary = try await run.value
         admin.cancel()

@@ -101,7 +101,12 @@ import Testing
         logger.logLevel = .warning
         let runner = PipelineRunner(spec: try spec(0), registry: TestRegistry.registry, logger: logger, environment: [:])
         let running = Task { try await runner.run() }
-        try await Task.sleep(nanoseconds: 100_000_000)
+        // The reload is asked for while the first transform is still starting (its start takes 300 ms), not after.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while SpinTransform.startsRunning.load(ordering: .sequentiallyConsistent) == 0 {
+            try #require(ContinuousClock.now < deadline, "the transform never started")
+            try await Task.sleep(for: .milliseconds(1))
+        }
         let outcome = await runner.reload(to: try spec(1))
         guard case .applied = outcome else {
             Issue.record("reload: \(outcome)")

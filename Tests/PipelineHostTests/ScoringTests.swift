@@ -477,6 +477,10 @@ import Testing
         let alerts = TestFiles.lines(dir + "/alerts.jsonl").count
         #expect(alerts < 4000, "shadow must not alert")
         #expect(alerts == out.filter { $0["is_alert"] == .bool(true) }.count)
-        #expect(ABSplit.bucket("u1") == ABSplit.bucket("u1"))
+        // Each user's variant is the one an independent FNV-1a of the key puts it in (champion below 0.8).
+        for (user, variant) in variantOf {
+            let expected = HotReloadTests.bucket(user) < 0.8 ? "champion" : "challenger"
+            #expect(variant == expected, "user \(user): \(variant), its bucket \(HotReloadTests.bucket(user))")
+        }
     }
 }

@@ -89,17 +89,29 @@ import TestSupport
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("HTTP 404") && unknown.stderr.contains(#""rolling""#) && unknown.stderr.contains(#""dead_letter""#), "\(unknown.stderr)")
 
-        // Bounded: four taps at once, and the fifth is refused. (The taps above closed; the host lets a tap go at
-        // its next heartbeat write, within a second or two.)
-        try await Task.sleep(nanoseconds: 3_000_000_000)
-        let open = (0..<4).map { _ in Task { try await Self.run(["tap", "scored", "--address", address, "--rate", "1", "--duration", "6"]) } }
-        try await Task.sleep(nanoseconds: 2_500_000_000)
+        // Bounded: four taps at once, and the fifth is refused. The host lets a closed tap go at its next
+        // heartbeat write; /metrics' pipeline_taps_open says when, so the test waits on it, not on a clock.
+        let http = HTTPClient()
+        func waitForOpenTaps(_ n: Int) async throws {
+            let deadline = Date().addingTimeInterval(30)
+            while true {
+                let metrics = String(decoding: try await http.execute(HTTPRequest(method: "GET", url: "http://\(address)/metrics")).body,
+                                     as: UTF8.self)
+                if metrics.contains("pipeline_taps_open{pipeline=\"tapped\"} \(n)\n") { return }
+                try #require(Date() < deadline, "pipeline_taps_open never reached \(n): \(metrics.split(separator: "\n").filter { $0.contains("taps_open") })")
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+        try await waitForOpenTaps(0)
+        // Long enough to outlast the wait for all four and the fifth's refusal on a loaded machine.
+        let open = (0..<4).map { _ in Task { try await Self.run(["tap", "scored", "--address", address, "--rate", "1", "--duration", "12"]) } }
+        try await waitForOpenTaps(4)
         let fifth = try await Self.run(["tap", "scored", "--address", address, "--limit", "1"])
         #expect(fifth.status == 1)
         #expect(fifth.stderr.contains("HTTP 429") && fifth.stderr.contains("4 taps are open already"), "\(fifth.stderr)")
         for t in open { #expect(try await t.value.status == 0) }
         // Closed taps are let go (a heartbeat's write notices a reader that left): a new one is served again.
-        try await Task.sleep(nanoseconds: 3_000_000_000)
+        try await waitForOpenTaps(0)
         let again = try await Self.run(["tap", "scored", "--address", address, "--limit", "1", "--rate", "100"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(host.isRunning)

@@ -68,8 +68,18 @@ public final class TapHub: Sendable {
 
     private let active = Atomic<Int>(0)
     private let subscriptions = Mutex<[Subscription]>([])
+    /// Lines the taps closed so far lost to full buffers.
+    private let droppedByClosed = Atomic<Int>(0)
 
     public init() {}
+
+    /// Taps open now.
+    public var openCount: Int { active.load(ordering: .relaxed) }
+
+    /// Lines lost to full buffers by every tap since the host started, open ones included.
+    public var droppedLines: Int {
+        droppedByClosed.load(ordering: .relaxed) + subscriptions.withLock { $0.reduce(0) { $0 + $1.dropped } }
+    }
 
     /// A new tap, or nil when `maxTaps` are open already.
     public func subscribe(_ settings: Settings) -> Subscription? {
@@ -90,7 +100,10 @@ public final class TapHub: Sendable {
             subs.remove(at: i)
             return true
         }
-        if removed { active.subtract(1, ordering: .relaxed) }
+        if removed {
+            droppedByClosed.add(s.dropped, ordering: .relaxed)
+            active.subtract(1, ordering: .relaxed)
+        }
         s.finish()
     }
 
