@@ -229,6 +229,8 @@ import Testing
                 _ = try PipelineSpec.load(path: dir + "/" + f, registry: BuiltinPlugins.registry, environment: [
                     "SCORED_BUCKET": "bucket", "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
                     "LEASE_TABLE": "fraud-scoring-leases", "LEASE_STATE_BUCKET": "checkpoints",
+                    // As the Lambda module sets it: lambda-slack.json names no secret of its own.
+                    "SLACK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
                 ])
             } catch { Issue.record("\(f): \(error)") }
         }

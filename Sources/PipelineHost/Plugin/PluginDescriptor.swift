@@ -15,12 +15,15 @@ public struct PluginDescriptor: Sendable {
     public var examples: [String]
     /// The fields a transform reads and adds, from its config (nil: it declares none).
     public var dataFlow: DataFlowOf?
+    /// Rules across fields that the fields' own types cannot say (see `ConfigLint`).
+    public var lint: ConfigLint?
 
     public init(
         kind: PluginKind, name: String, summary: String, description: String = "",
-        fields: [FieldSpec], examples: [String] = [], dataFlow: DataFlowOf? = nil
+        fields: [FieldSpec], examples: [String] = [], dataFlow: DataFlowOf? = nil, lint: ConfigLint? = nil
     ) {
         self.dataFlow = dataFlow
+        self.lint = lint
         self.kind = kind
         self.name = name
         self.summary = summary

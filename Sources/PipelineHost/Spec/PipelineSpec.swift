@@ -205,7 +205,10 @@ public struct PipelineSpec: Sendable {
         }
 
         if v.errors.isEmpty {
-            for p in DataFlowCheck(registry: v.registry).problems(transforms) { v.error(locate(node, p.path), p.path, p.message) }
+            let flows = DataFlowCheck(registry: v.registry)
+            for p in flows.problems(transforms) + SinkConditionCheck(check: flows).problems(transforms, sinks) {
+                v.error(locate(node, p.path), p.path, p.message)
+            }
         }
 
         guard let name, let source, let checkpointSection, let runtimeSection, let metricsSection, v.errors.isEmpty else { return nil }

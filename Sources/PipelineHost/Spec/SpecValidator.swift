@@ -169,7 +169,17 @@ struct SpecValidator {
         guard let values = object(node, fields: fields, path: path, known: ["type", "id"], context: "\(kind.rawValue) \"\(type)\"") else {
             return nil
         }
-        return ComponentConfig(kind: kind, type: type, id: id, path: path, values: values, fields: fields)
+        let config = ComponentConfig(kind: kind, type: type, id: id, path: path, values: values, fields: fields)
+        for problem in registration.descriptor.lint?(config) ?? [] {
+            // At the key's node where the spec has it (a rule may be about a key that is missing).
+            var at = node
+            for part in (problem.key ?? "").split(separator: ".") {
+                guard let child = at[String(part)] else { break }
+                at = child
+            }
+            error(at.location, problem.path(in: path), problem.message)
+        }
+        return config
     }
 
     /// `text` (the value as the message would show it), or for an interpolated value where it came from.

@@ -31,15 +31,19 @@ public final class ABSplit: TransformPlugin, Sendable {
              "shadow": {"type": "local_model", "bundle": "models/v1", "threshold": 0.3}}
             """#],
         dataFlow: { config, nested in
-            var flow = DataFlow(reads: [(config.string("key_field"), "key_field")], writes: [ScoreFields.variant])
+            var flow = DataFlow(reads: [(config.string("key_field"), "key_field")], writes: [ScoreFields.variant], kinds: ScoreFields.kinds)
             for v in config.nestedArray("variants") {
                 if let scorer = v["scorer"] { flow = flow.including([nested(scorer)], at: String(v.path.dropFirst(config.path.count + 1)) + ".scorer") }
             }
             if let shadow = config["shadow"] {
                 flow = flow.including([nested(shadow)], at: "shadow")
                 flow.writes += [ScoreFields.shadowScore, ScoreFields.shadowModelVersion, ScoreFields.shadowError]
+                flow.kinds[ScoreFields.shadowScore] = .number
             }
             return flow
+        },
+        lint: { config in
+            config.nestedArray("variants").reduce(0) { $0 + $1.double("weight") } > 0 ? [] : [ConfigProblem("variant weights add up to 0", at: "variants")]
         })
 
     let keyField: String
@@ -56,8 +60,8 @@ public final class ABSplit: TransformPlugin, Sendable {
         var cumulative = 0.0
         var built: [(String, Double, any Transform)] = []
         let specs = config.nestedArray("variants")
+        try Self.descriptor.checkLint(config)
         let total = specs.reduce(0) { $0 + $1.double("weight") }
-        guard total > 0 else { throw PipelineError(.config, "variant weights add up to 0", at: config.path) }
         for v in specs {
             cumulative += v.double("weight") / total
             // Named after the split and the variant: two variants' scorers of one type must not share an id (their

@@ -39,7 +39,14 @@ public final class DynamoBroadcast: TransformPlugin, Sendable {
             FieldSpec("defaults", .map(.json), .defaultValue([:]), doc: "Values used by on_missing \"defaults\"."),
         ],
         examples: [#"{"type": "dynamo_broadcast", "mode": "file", "path": "samples/user_demographics.jsonl", "fields": ["age", "tenure_months"]}"#],
-        dataFlow: { config, _ in DataFlow(reads: [(config.string("key_field"), "key_field")], writes: config.strings("fields")) })
+        dataFlow: { config, _ in DataFlow(reads: [(config.string("key_field"), "key_field")], writes: config.strings("fields")) },
+        lint: { config in
+            switch config.string("mode") {
+            case "file" where config.optionalString("path") == nil: [ConfigProblem("mode \"file\" needs \"path\"", at: "path")]
+            case "dynamodb" where config.optionalString("table") == nil: [ConfigProblem("mode \"dynamodb\" needs \"table\"", at: "table")]
+            default: []
+            }
+        })
 
     enum MissingPolicy: String { case defaults, missing, deadLetter = "dead_letter", drop }
 
@@ -62,6 +69,7 @@ public final class DynamoBroadcast: TransformPlugin, Sendable {
     let maxStaleness: Double
 
     public init(config: ComponentConfig, context: BuildContext) throws {
+        try Self.descriptor.checkLint(config)
         mode = config.string("mode")
         path = config.optionalString("path")
         keyField = config.string("key_field")
@@ -74,13 +82,8 @@ public final class DynamoBroadcast: TransformPlugin, Sendable {
         defaults = fields.map { f in given.first { $0.0 == f }?.1 ?? .null }
         id = config.id
         maxStaleness = config.seconds("max_staleness")
-        if mode == "file" && path == nil {
-            throw PipelineError(.config, "mode \"file\" needs \"path\"", at: config.path)
-        }
         if mode == "dynamodb" {
-            guard let tableName = config.optionalString("table") else {
-                throw PipelineError(.config, "mode \"dynamodb\" needs \"table\"", at: config.path)
-            }
+            let tableName = config.string("table")  // there is one: checkLint
             let region = AWSClient.region(config: config, environment: context.environment)
             let aws = AWSClient(region: region, environment: context.environment)
             self.aws = aws

@@ -44,8 +44,37 @@ public final class FieldsTransform: TransformPlugin, Sendable {
                 flow.reads.append((d.string("from"), "derive[\(i)].from"))
                 flow.writes.append(d.string("field"))
             }
-            flow.writes += (config["set"]?.objectValue ?? []).map(\.0)
+            let set = config["set"]?.objectValue ?? []
+            flow.writes += set.map(\.0)
+            // What set writes is known; a later sink condition on it is checked against the constant's kind.
+            for (name, value) in set { flow.kinds[name] = FieldValueKind(of: value) }
+            // A rename removes the old name (unless another step writes it again); drop comes last.
+            flow.drops = config.stringMap("rename").map(\.0).filter { !flow.writes.contains($0) } + config.strings("drop")
             return flow
+        },
+        // Mappings that cannot mean what they say.
+        lint: { config in
+            var problems: [ConfigProblem] = []
+            var targets: [String: String] = [:]
+            for (from, to) in config.stringMap("rename") {
+                if to.isEmpty {
+                    problems.append(ConfigProblem("rename of \"\(from)\" needs a new name", at: "rename"))
+                } else if let other = targets[to] {
+                    problems.append(ConfigProblem("both \"\(other)\" and \"\(from)\" are renamed to \"\(to)\"", at: "rename"))
+                } else {
+                    targets[to] = from
+                }
+            }
+            let set = (config["set"]?.objectValue ?? []).map(\.0), derived = config.nestedArray("derive").map { $0.string("field") }
+            for name in config.strings("drop") {
+                if set.contains(name) {
+                    problems.append(ConfigProblem("\"\(name)\" is set and then dropped: remove one of the two", at: "drop"))
+                }
+                if derived.contains(name) {
+                    problems.append(ConfigProblem("\"\(name)\" is derived and then dropped: remove one of the two", at: "drop"))
+                }
+            }
+            return problems
         })
 
     enum Function: String, Sendable {
@@ -76,23 +105,7 @@ public final class FieldsTransform: TransformPlugin, Sendable {
         constants = config["set"]?.objectValue ?? []
         drops = config.strings("drop")
         deadLetterOnError = config.string("on_error") == "dead_letter"
-        // Mappings that cannot mean what they say: caught when the pipeline is built, with the key that says it.
-        var targets: [String: String] = [:]
-        for (from, to) in renames {
-            guard !to.isEmpty else { throw PipelineError(.config, "rename of \"\(from)\" needs a new name", at: config.path + ".rename") }
-            if let other = targets[to] {
-                throw PipelineError(.config, "both \"\(other)\" and \"\(from)\" are renamed to \"\(to)\"", at: config.path + ".rename")
-            }
-            targets[to] = from
-        }
-        for name in drops {
-            if constants.contains(where: { $0.0 == name }) {
-                throw PipelineError(.config, "\"\(name)\" is set and then dropped: remove one of the two", at: config.path + ".drop")
-            }
-            if derives.contains(where: { $0.field == name }) {
-                throw PipelineError(.config, "\"\(name)\" is derived and then dropped: remove one of the two", at: config.path + ".drop")
-            }
-        }
+        try Self.descriptor.checkLint(config)
     }
 
     public func process(_ batch: inout Batch) async throws {

@@ -54,7 +54,33 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
             #"{"type": "kinesis", "stream_name": "transactions"}"#,
             #"{"type": "kinesis", "stream_name": "transactions", "region": "eu-west-1", "start_position": "AT_TIMESTAMP", "start_timestamp": "2024-05-17T09:00:00Z"}"#,
             #"{"type": "kinesis", "stream_name": "transactions", "leases": {"table": "fraud-scoring-leases", "worker_id": "${HOSTNAME:-scorer-1}", "failover_time": "10s"}}"#,
-        ])
+        ],
+        lint: { config in
+            var problems: [ConfigProblem] = []
+            if config.string("start_position") == "AT_TIMESTAMP" {
+                if let text = config.optionalString("start_timestamp") {
+                    if startTimestamp(text) == nil {
+                        problems.append(ConfigProblem("start_timestamp \"\(text)\" is neither ISO-8601 nor seconds since the epoch", at: "start_timestamp"))
+                    }
+                } else {
+                    problems.append(ConfigProblem("start_position AT_TIMESTAMP needs start_timestamp", at: "start_timestamp"))
+                }
+            }
+            if config["leases"] != nil {
+                if config.bool("stop_at_end") {
+                    problems.append(ConfigProblem("stop_at_end cannot be combined with leases: hosts sharing a stream run until stopped", at: "stop_at_end"))
+                }
+                if config.nested("leases").optionalString("worker_id")?.isEmpty == true {
+                    problems.append(ConfigProblem("worker_id is empty", at: "leases.worker_id"))
+                }
+            }
+            return problems
+        })
+
+    /// A start_timestamp as seconds since the epoch: ISO-8601, or a number of seconds.
+    static func startTimestamp(_ text: String) -> Double? {
+        Double(text) ?? ISO8601.parse(text)?.timeIntervalSince1970
+    }
 
     /// The `leases` settings.
     struct LeaseSettings: Sendable {
@@ -91,18 +117,13 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
 
     public init
 (config: ComponentConfig, context: BuildContext) throws {
+        try Self.descriptor.checkLint(config)
         let start: IteratorStart
         switch config.string("start_position") {
         case "LATEST": start = .latest
         case "AT_TIMESTAMP":
-            guard let text = config.optionalString("start_timestamp") else {
-                throw PipelineError(.config, "start_position AT_TIMESTAMP needs start_timestamp", at: SpecPath.child(config.path, "start_timestamp"))
-            }
-            guard let t = Double(text) ?? ISO8601.parse(text)?.timeIntervalSince1970 else {
-                throw PipelineError(.config, "start_timestamp \"\(text)\" is neither ISO-8601 nor seconds since the epoch",
-                                    at: SpecPath.child(config.path, "start_timestamp"))
-            }
-            start = .atTimestamp(t)
+            // Given and readable: checkLint.
+            start = .atTimestamp(config.optionalString("start_timestamp").flatMap(Self.startTimestamp) ?? 0)
         default: start = .trimHorizon
         }
         settings = Settings(
@@ -117,10 +138,6 @@ public final class KinesisSource: SourcePlugin, PartitionCheckpointingSource, Se
         logger = context.logger
         if config["leases"] != nil {
             let l = config.nested("leases")
-            guard !settings.stopAtEnd else {
-                throw PipelineError(.config, "stop_at_end cannot be combined with leases: hosts sharing a stream run until stopped",
-                                    at: SpecPath.child(config.path, "stop_at_end"))
-            }
             let worker = l.optionalString("worker_id") ?? Self.defaultWorkerID(environment: context.environment)
             guard !worker.isEmpty else { throw PipelineError(.config, "worker_id is empty", at: SpecPath.child(l.path, "worker_id")) }
             leases = LeaseSettings(

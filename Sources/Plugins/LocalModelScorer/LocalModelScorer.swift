@@ -29,7 +29,8 @@ public final class LocalModelScorer: TransformPlugin, Sendable {
         dataFlow: { config, _ in
             let input = config.string("input_field")
             return DataFlow(reads: [(input, "input_field")], writes: ScoreFields.all + (config.int("explain_top") > 0 ? [ScoreFields.topFeatures] : []),
-                            requires: ModelBundle.localFeatureContract(config.string("bundle"), field: input).map { [($0, "bundle")] } ?? [])
+                            requires: ModelBundle.localFeatureContract(config.string("bundle"), field: input).map { [($0, "bundle")] } ?? [],
+                            kinds: ScoreFields.kinds)
         })
 
     /// What scoring needs from the bundle.

@@ -50,7 +50,8 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
             // value_field too: a missing value counts as 0, so a value added only later would zero every sum silently.
             DataFlow(reads: ["key_field", "time_field", "value_field"].map { (config.string($0), $0) },
                      writes: outputNames(config).flatMap { $0 } + [config.string("since_previous_field")].filter { !$0.isEmpty })
-        })
+        },
+        lint: { config in config.nestedArray("windows").isEmpty ? [ConfigProblem("at least one window is needed", at: "windows")] : [] })
 
     /// The output field names, per window then per aggregate: <prefix>_<aggregate>_<window label>.
     static func outputNames(_ config: ComponentConfig) -> [[String]] {
@@ -131,7 +132,7 @@ public final class RollingAggregates: TransformPlugin, PartitionedState {
         valueField = config.string("value_field")
         (keyKey, timeKey, valueKey) = (FieldKey(keyField), FieldKey(timeField), FieldKey(valueField))
         windows = config.nestedArray("windows").map { Window(label: $0.string("label"), length: $0.seconds("length")) }
-        guard !windows.isEmpty else { throw PipelineError(.config, "at least one window is needed", at: config.path + ".windows") }
+        try Self.descriptor.checkLint(config)
         let names = config.strings("aggregates")
         aggregates = names.map { name -> Aggregate in
             switch name {

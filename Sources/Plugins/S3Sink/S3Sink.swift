@@ -47,7 +47,11 @@ public final class S3Sink: SinkPlugin {
             .maxInFlight(4),
             .retry(maxAttempts: 5),
         ],
-        examples: [#"{"type": "s3", "id": "archive", "bucket": "fraud-archive", "prefix": "transactions/"}"#])
+        examples: [#"{"type": "s3", "id": "archive", "bucket": "fraud-archive", "prefix": "transactions/"}"#],
+        lint: { config in
+            config.bytes("multipart_threshold") < 5 * 1024 * 1024
+                ? [ConfigProblem("multipart_threshold must be at least 5MiB (the smallest S3 part)", at: "multipart_threshold")] : []
+        })
 
     let config: S3SinkConfig
     let connection: SinkConnection<S3ObjectWriter, S3Client>
@@ -103,9 +107,7 @@ struct S3SinkConfig: Sendable {
         batch = BatchSettings(config: config)
         multipartThreshold = Int(config.bytes("multipart_threshold"))
         maxOpenObjects = config.int("max_open_objects")
-        guard multipartThreshold >= 5 * 1024 * 1024 else {
-            throw PipelineError(.config, "multipart_threshold must be at least 5MiB (the smallest S3 part)", at: SpecPath.child(config.path, "multipart_threshold"))
-        }
+        try S3Sink.descriptor.checkLint(config)
         maxInFlight = config.int("max_in_flight")
         retry = RetryPolicy(config: config)
         self.environment = environment

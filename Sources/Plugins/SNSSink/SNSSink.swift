@@ -36,7 +36,18 @@ public final class SNSSink: SinkPlugin {
             .maxInFlight(4),
             .retry(maxAttempts: 5),
         ],
-        examples: [#"{"type": "sns", "id": "alerts", "topic_arn": "arn:aws:sns:eu-west-1:123456789012:fraud-alerts", "message_attributes": {"severity": "risk_band"}}"#])
+        examples: [#"{"type": "sns", "id": "alerts", "topic_arn": "arn:aws:sns:eu-west-1:123456789012:fraud-alerts", "message_attributes": {"severity": "risk_band"}}"#],
+        lint: { config in
+            var problems: [ConfigProblem] = []
+            let attributes = config["message_attributes"]?.objectValue?.count ?? 0
+            if attributes > 10 {
+                problems.append(ConfigProblem("SNS allows at most 10 message attributes, \(attributes) are configured", at: "message_attributes"))
+            }
+            if config.string("topic_arn").hasSuffix(".fifo") && config.optionalString("message_group_id_field") == nil {
+                problems.append(ConfigProblem("a FIFO topic needs message_group_id_field", at: "message_group_id_field"))
+            }
+            return problems
+        })
 
     static let maxMessageBytes = 262_144
 
@@ -88,15 +99,10 @@ struct SNSSinkConfig: Sendable {
         endpointURL = config.optionalString("endpoint_url")
         subject = config.optionalString("subject")
         attributes = (config["message_attributes"]?.objectValue ?? []).map { ($0.0, $0.1.stringValue ?? "") }
-        guard attributes.count <= 10 else {
-            throw PipelineError(.config, "SNS allows at most 10 message attributes, \(attributes.count) are configured", at: SpecPath.child(config.path, "message_attributes"))
-        }
+        try SNSSink.descriptor.checkLint(config)
         groupField = config.optionalString("message_group_id_field")
         deduplicationField = config.optionalString("message_deduplication_id_field")
         let fifo = topicARN.hasSuffix(".fifo")
-        if fifo && groupField == nil {
-            throw PipelineError(.config, "a FIFO topic needs message_group_id_field", at: SpecPath.child(config.path, "message_group_id_field"))
-        }
         batch = BatchSettings(config: config, maxEventsCap: 10, maxBytesCap: SNSSink.maxMessageBytes)
         // A FIFO topic keeps the order within a group only if one call is under way at a time.
         maxInFlight = fifo ? 1 : config.int("max_in_flight")

@@ -57,7 +57,8 @@ public final class SageMakerScorer: TransformPlugin, Sendable {
                    #"{"type": "sagemaker", "endpoint_name": "fraud-scoring", "explain_top": 5, "explain_bundle": "models/v1"}"#],
         dataFlow: { config, nested in
             let writes = ScoreFields.all + (config.int("explain_top") > 0 ? [ScoreFields.topFeatures] : [])
-            let own = DataFlow(reads: config.string("format") == "csv" ? [(config.string("input_field"), "input_field")] : [], writes: writes)
+            let own = DataFlow(reads: config.string("format") == "csv" ? [(config.string("input_field"), "input_field")] : [], writes: writes,
+                               kinds: ScoreFields.kinds)
             return own.including(config["fallback"].map { [nested($0)] } ?? [], at: "fallback")
         })
 

@@ -49,7 +49,28 @@ public final class SlackSink: SinkPlugin {
         examples: [
             #"{"type": "slack", "id": "alerts", "webhook_url_env": "SLACK_WEBHOOK_URL", "when": {"field": "is_alert", "equals": true}}"#,
             #"{"type": "slack", "id": "alerts", "mode": "chat_post_message", "channel": "C0123456789", "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack-bot-AbCdEf", "storm_threshold": 20, "storm_window": "1m"}"#,
-        ])
+        ],
+        lint: { config in
+            var problems: [ConfigProblem] = []
+            let chat = config.string("mode") == "chat_post_message"
+            if chat && (config.optionalString("channel") ?? "").isEmpty {
+                problems.append(ConfigProblem("mode chat_post_message needs a \"channel\"", at: "channel"))
+            }
+            let origins = secretOrigins(config)
+            if origins.count != 1 {
+                problems.append(ConfigProblem("give exactly one of webhook_url_env, token_env, secret_arn (got \(origins.isEmpty ? "none" : origins.joined(separator: ", ")))"))
+            } else if !chat && origins[0] == "token_env" {
+                problems.append(ConfigProblem("mode webhook reads a webhook URL: use webhook_url_env or secret_arn, or set mode chat_post_message", at: "token_env"))
+            } else if chat && origins[0] == "webhook_url_env" {
+                problems.append(ConfigProblem("mode chat_post_message reads a bot token: use token_env or secret_arn", at: "webhook_url_env"))
+            }
+            return problems
+        })
+
+    /// The keys that say where the webhook URL or token comes from, of those given.
+    static func secretOrigins(_ config: ComponentConfig) -> [String] {
+        ["webhook_url_env", "token_env", "secret_arn"].filter { config.optionalString($0).map { !$0.isEmpty } ?? false }
+    }
 
     let id: String
     let options: SlackMessage.Options
@@ -70,23 +91,12 @@ public final class SlackSink: SinkPlugin {
     }
 
     public init(config: ComponentConfig, context: BuildContext) throws {
+        try Self.descriptor.checkLint(config)
         id = config.id
         state = Mutex(State(logger: context.logger))
         let mode = SlackClient.Mode(rawValue: config.string("mode")) ?? .webhook
         let channel = config.optionalString("channel").flatMap { $0.isEmpty ? nil : $0 }
-        if mode == .chatPostMessage && channel == nil {
-            throw PipelineError(.config, "mode chat_post_message needs a \"channel\"", at: config.path)
-        }
-        let origins = ["webhook_url_env", "token_env", "secret_arn"].filter { config.optionalString($0).map { !$0.isEmpty } ?? false }
-        guard origins.count == 1 else {
-            throw PipelineError(.config, "give exactly one of webhook_url_env, token_env, secret_arn (got \(origins.isEmpty ? "none" : origins.joined(separator: ", ")))", at: config.path)
-        }
-        if mode == .webhook && origins[0] == "token_env" {
-            throw PipelineError(.config, "mode webhook reads a webhook URL: use webhook_url_env or secret_arn, or set mode chat_post_message", at: config.path)
-        }
-        if mode == .chatPostMessage && origins[0] == "webhook_url_env" {
-            throw PipelineError(.config, "mode chat_post_message reads a bot token: use token_env or secret_arn", at: config.path)
-        }
+        let origins = Self.secretOrigins(config)  // exactly one: checkLint
         redactor = Redactor()
         let origin: SlackSecret.Origin
         switch origins[0] {

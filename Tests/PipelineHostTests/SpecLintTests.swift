@@ -1,0 +1,104 @@
+import BuiltinPlugins
+import Foundation
+import PipelineHost
+import Testing
+import TestSupport
+
+/// Rules across a plugin's fields (`PluginDescriptor.lint`) and the sinks' conditions against what the
+/// transforms write: `validate` (every spec parse) finds them, at the key they are about, so a spec that could not
+/// be built, or whose alert sink could never match, never passes validation.
+@Suite struct SpecLintTests {
+    static func errors(source: String = #"{"type": "file", "path": "x"}"#, transforms: [String] = [],
+                       sinks: [String] = [#"{"type": "stdout"}"#]) -> [SpecDiagnostic] {
+        let text = #"{"name": "p", "source": \#(source), "transforms": [\#(transforms.joined(separator: ","))], "sinks": [\#(sinks.joined(separator: ","))]}"#
+        do {
+            _ = try PipelineSpec.parse(Array(text.utf8), file: "spec.json", registry: BuiltinPlugins.registry, environment: [:])
+            return []
+        } catch { return error.diagnostics }
+    }
+
+    /// Each plugin's cross-field rules, one broken config at a time: exactly one error, at the key, saying what.
+    @Test func crossFieldRulesAreValidationErrors() {
+        let bundle = TestFiles.path("models/v1")
+        let scorer = #"{"type": "local_model", "bundle": "\#(bundle)"}"#
+        let cases: [(transforms: [String], sinks: [String], source: String?, path: String, message: String)] = [
+            ([#"{"type": "dynamo_broadcast", "mode": "file", "fields": ["age"]}"#], [], nil,
+             "$.transforms[0].path", #"mode "file" needs "path""#),
+            ([#"{"type": "dynamo_broadcast", "mode": "dynamodb", "fields": ["age"]}"#], [], nil,
+             "$.transforms[0].table", #"mode "dynamodb" needs "table""#),
+            ([#"{"type": "rolling_aggregates", "windows": []}"#], [], nil, "$.transforms[0].windows", "at least one window is needed"),
+            ([#"{"type": "ab_split", "variants": [{"name": "a", "weight": 0, "scorer": \#(scorer)}]}"#], [], nil,
+             "$.transforms[0].variants", "variant weights add up to 0"),
+            ([#"{"type": "fields", "rename": {"a": "x", "b": "x"}}"#], [], nil, "$.transforms[0].rename", #"both "a" and "b" are renamed to "x""#),
+            ([#"{"type": "fields", "set": {"x": 1}, "drop": ["x"]}"#], [], nil, "$.transforms[0].drop", #""x" is set and then dropped"#),
+            ([], [#"{"type": "slack", "mode": "chat_post_message", "token_env": "T"}"#], nil, "$.sinks[0].channel", "mode chat_post_message needs a \"channel\""),
+            ([], [#"{"type": "slack", "webhook_url_env": "W", "token_env": "T"}"#], nil, "$.sinks[0]",
+             "give exactly one of webhook_url_env, token_env, secret_arn (got webhook_url_env, token_env)"),
+            ([], [#"{"type": "slack", "token_env": "T"}"#], nil, "$.sinks[0].token_env", "mode webhook reads a webhook URL"),
+            ([], [#"{"type": "sns", "topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts.fifo"}"#], nil,
+             "$.sinks[0].message_group_id_field", "a FIFO topic needs message_group_id_field"),
+            ([], [#"{"type": "sns", "topic_arn": "arn:aws:sns:eu-west-1:123456789012:a", "message_attributes": {\#((1...11).map { #""a\#($0)": "f""# }.joined(separator: ","))}}"#], nil,
+             "$.sinks[0].message_attributes", "SNS allows at most 10 message attributes, 11 are configured"),
+            ([], [#"{"type": "s3", "bucket": "b", "multipart_threshold": "1MiB"}"#], nil,
+             "$.sinks[0].multipart_threshold", "multipart_threshold must be at least 5MiB"),
+            ([], [], #"{"type": "kinesis", "stream_name": "s", "start_position": "AT_TIMESTAMP"}"#,
+             "$.source.start_timestamp", "start_position AT_TIMESTAMP needs start_timestamp"),
+            ([], [], #"{"type": "kinesis", "stream_name": "s", "start_position": "AT_TIMESTAMP", "start_timestamp": "last tuesday"}"#,
+             "$.source.start_timestamp", #"start_timestamp "last tuesday" is neither ISO-8601 nor seconds since the epoch"#),
+            ([], [], #"{"type": "kinesis", "stream_name": "s", "stop_at_end": true, "leases": {"table": "l"}}"#,
+             "$.source.stop_at_end", "stop_at_end cannot be combined with leases"),
+            ([], [], #"{"type": "kinesis", "stream_name": "s", "leases": {"table": "l", "worker_id": ""}}"#,
+             "$.source.leases.worker_id", "worker_id is empty"),
+        ]
+        for c in cases {
+            let found = Self.errors(source: c.source ?? #"{"type": "file", "path": "x"}"#, transforms: c.transforms,
+                                    sinks: c.sinks.isEmpty ? [#"{"type": "stdout"}"#] : c.sinks)
+            #expect(found.count == 1, "\(c.path): \(found)")
+            #expect(found.first?.path == c.path, "\(found)")
+            #expect(found.first?.message.contains(c.message) == true, "\(c.path): \(found.map(\.message))")
+            // With a line and column in the spec, like every other error.
+            #expect(found.first?.location.line == 1, "\(found)")
+        }
+        // The same configs made whole pass.
+        #expect(Self.errors(transforms: [#"{"type": "dynamo_broadcast", "mode": "file", "path": "u.jsonl", "fields": ["age"]}"#]).isEmpty)
+        #expect(Self.errors(source: #"{"type": "kinesis", "stream_name": "s", "start_position": "AT_TIMESTAMP", "start_timestamp": "2024-05-17T09:00:00Z"}"#).isEmpty)
+        #expect(Self.errors(sinks: [#"{"type": "slack", "mode": "chat_post_message", "channel": "C1", "token_env": "T"}"#]).isEmpty)
+    }
+
+    /// A plugin built from a config that did not come through a spec runs the same rules.
+    @Test func pluginsBuiltWithoutASpecRunTheSameRules() throws {
+        let descriptor = try #require(BuiltinPlugins.registry.registration(kind: .transform, name: "dynamo_broadcast")?.descriptor)
+        let config = ComponentConfig(kind: .transform, type: "dynamo_broadcast", id: "join", path: "$.transforms[2]",
+                                     values: [("mode", .string("file")), ("fields", .array([.string("age")]))], fields: descriptor.fields)
+        #expect { try descriptor.checkLint(config) } throws: { error in
+            "\(error)".contains(#"mode "file" needs "path""#) && "\(error)".contains("$.transforms[2].path")
+        }
+    }
+
+    /// Sink conditions that cannot match as meant, against the scorer's declared fields.
+    @Test func sinkConditionsThatCannotMatchAreErrors() {
+        let bundle = TestFiles.path("models/v1")
+        let scorer = #"{"type": "local_model", "id": "scorer", "bundle": "\#(bundle)"}"#
+        let scaler = #"{"type": "feature_scaler", "bundle": "\#(bundle)"}"#
+        func alerts(_ when: String, after extra: [String] = []) -> [SpecDiagnostic] {
+            Self.errors(transforms: [scaler, scorer] + extra, sinks: [#"{"type": "stdout"}"#, #"{"type": "stdout", "id": "alerts", "when": \#(when)}"#])
+        }
+        let typo = alerts(#"{"field": "is_alrt", "equals": true}"#)
+        #expect(typo.map(\.path) == ["$.sinks[1].when"], "\(typo)")
+        #expect(typo.first?.message == #"sink "alerts" tests "is_alrt", which no transform writes; did you mean "is_alert" (written by "scorer")?"#)
+        let quoted = alerts(#"{"field": "is_alert", "equals": "true"}"#)
+        #expect(quoted.first?.message == #"sink "alerts" compares "is_alert" with the string "true", but the transform "scorer" writes it as a boolean (true or false): the condition never holds as meant; write true without quotes"#, "\(quoted)")
+        let dropped = alerts(#"{"field": "is_alert", "equals": true}"#, after: [#"{"type": "fields", "id": "tidy", "drop": ["is_alert"]}"#])
+        #expect(dropped.first?.message == #"sink "alerts" tests "is_alert", which the transform "tidy" ($.transforms[2]) drops: no record reaches the sink with it"#, "\(dropped)")
+        let nested = alerts(#"{"all": [{"field": "is_alert", "equals": true}, {"not": {"field": "fraud_score", "in": ["high"]}}]}"#)
+        #expect(nested.first?.message.contains(#"compares "fraud_score" with the string "high""#) == true, "\(nested)")
+        let numeric = alerts(#"{"field": "model_version", "gt": 2}"#)
+        #expect(numeric.first?.message == #"sink "alerts" compares "model_version" as a number, but the transform "scorer" writes it as a string"#, "\(numeric)")
+        // What is right passes: the alert flag, a score threshold, a field from the source, one a later `fields`
+        // sets to a string (its kind follows the last writer).
+        #expect(alerts(#"{"field": "is_alert", "equals": true}"#).isEmpty)
+        #expect(alerts(#"{"field": "fraud_score", "gte": 0.9}"#).isEmpty)
+        #expect(alerts(#"{"field": "channel_code", "in": [1, 2]}"#).isEmpty)
+        #expect(alerts(#"{"field": "is_alert", "equals": "yes"}"#, after: [#"{"type": "fields", "set": {"is_alert": "yes"}}"#]).isEmpty)
+    }
+}
