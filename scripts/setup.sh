@@ -19,5 +19,5 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
   fi
   echo "==> pip install test dependencies"
-  python3 -m pip install -q --disable-pip-version-check 'moto[server]==5.2.1' pytest boto3 numpy 'scikit-learn==1.7.2'
+  python3 -m pip install -q --disable-pip-version-check 'moto[server]==5.2.1' pytest boto3 numpy 'scikit-learn==1.7.2' jsonschema
 fi

@@ -3,6 +3,8 @@ import Hummingbird
 import Logging
 import PipelineHost
 import Prometheus
+import ServiceLifecycle
+import Synchronization
 
 /// The admin HTTP endpoints of a running pipeline: `/metrics` (Prometheus text), `/health` (the process
 /// is alive and no stage has failed), `/ready` (plugins started, the pipeline moving records, and no component
@@ -33,8 +35,9 @@ public struct AdminServer: Sendable {
         self.logger = logger
     }
 
-    /// Serves until the task is cancelled.
-    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// Serves until the task is cancelled, or, given `shutdown`, until it is triggered: requests under way
+    /// finish, and the stop logs nothing.
+    public func run(shutdown: AdminServerShutdown? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router()
         let stats = self.stats
         let registry = self.registry
@@ -88,7 +91,8 @@ public struct AdminServer: Sendable {
                 } ?? []
                 let q = request.uri.queryParameters
                 guard let stage = q["stage"].map(String.init), stages.contains(stage) else {
-                    return Self.json(.notFound, .object([("error", .string("name a stage: /tap?stage=ID")),
+                    let error = q["stage"].map { "no stage \"\($0)\"" + Suggestions.didYouMean(String($0), stages) } ?? "name a stage: /tap?stage=ID"
+                    return Self.json(.notFound, .object([("error", .string(error)),
                                                         ("stages", .array(stages.map { .string($0) }))]))
                 }
                 let rate = q["rate"].flatMap { Double(String($0)) } ?? 10
@@ -126,7 +130,12 @@ public struct AdminServer: Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        try await app.run()
+        guard let shutdown else { return try await app.run() }
+        // In a service group of its own, so a graceful shutdown stops it: cancelled, the server's accept loop logs
+        // "Waiting on child channel: CancellationError()" at error level on every clean stop.
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger))
+        shutdown.attach(group)
+        try await group.run()
     }
 
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
@@ -135,5 +144,28 @@ public struct AdminServer: Sendable {
         w.append("\n")
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+}
+
+/// Ends an admin server's `run(shutdown:)` gracefully; a trigger before the server started is kept.
+public final class AdminServerShutdown: Sendable {
+    private let state = Mutex<(group: ServiceGroup?, requested: Bool)>((nil, false))
+
+    public init() {}
+
+    public func trigger() {
+        let group = state.withLock { s -> ServiceGroup? in
+            s.requested = true
+            return s.group
+        }
+        if let group { Task { await group.triggerGracefulShutdown() } }
+    }
+
+    func attach(_ group: ServiceGroup) {
+        let requested = state.withLock { s -> Bool in
+            s.group = group
+            return s.requested
+        }
+        if requested { Task { await group.triggerGracefulShutdown() } }
     }
 }

@@ -31,8 +31,23 @@ struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
+    /// The level asked for; "warn" and "err" (what other tools take) mean warning and error.
+    var level: Logger.Level? {
+        let name = logLevel.lowercased()
+        return Logger.Level(rawValue: ["warn": "warning", "err": "error"][name] ?? name)
+    }
+
+    /// A misspelt level is refused, not run at info: an operator who asked for quiet logs would get loud ones.
+    func validate() throws {
+        guard level == nil else { return }
+        let names = Logger.Level.allCases.map(\.rawValue)
+        let from = ProcessInfo.processInfo.environment["LOG_LEVEL"] == logLevel ? "LOG_LEVEL" : "--log-level"
+        throw ValidationError("\(from) \"\(logLevel)\" is not a log level (\(names.joined(separator: ", ")))"
+                              + Suggestions.didYouMean(logLevel, names))
+    }
+
     func bootstrap() -> Logger {
-        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        let level = self.level ?? .info
         LoggingSystem.bootstrap { label in
             var h = JSONLogHandler(label: label)
             h.logLevel = level
@@ -53,7 +68,7 @@ func loadSpec(_ path: String) throws -> PipelineSpec {
 
 struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "validate", abstract: "Checks a spec and lists every error (exit 0 when valid, 78 otherwise).")
+        commandName: "validate", abstract: "Checks a spec and lists every error (exit 0 when valid, 78 otherwise).", aliases: ["lint"])
 
     @Argument(help: "The pipeline spec (JSON).") var spec: String
 
@@ -79,7 +94,7 @@ struct PluginsCommand: AsyncParsableCommand {
         let matches = registry.registrations.filter { $0.descriptor.name == name }
         guard !matches.isEmpty else {
             let all = registry.registrations.map(\.descriptor.name)
-            FileHandle.standardError.write(Data("no plugin \"\(name)\"\(Suggestions.didYouMean(name, all))\n".utf8))
+            FileHandle.standardError.write(Data("no plugin \"\(name)\"\(Suggestions.didYouMean(name, all)) (plugins: \(Set(all).sorted().joined(separator: ", ")))\n".utf8))
             throw ExitCode(2)
         }
         print(matches.map { PluginDocs.page($0.descriptor, commonSinkFields: $0.descriptor.kind == .sink) }.joined(separator: "\n"), terminator: "")
@@ -111,6 +126,12 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = log.bootstrap()
         let spec = try loadSpec(self.spec)
+        // A misspelt id would start nothing empty and leave the run to refuse the checkpoint later.
+        let transformIDs = spec.transforms.map(\.id)
+        for id in freshState where !transformIDs.contains(id) {
+            throw ValidationError("--fresh-state \(id): the spec has no transform \"\(id)\"" + Suggestions.didYouMean(id, transformIDs)
+                                  + " (transforms: \(transformIDs.joined(separator: ", ")))")
+        }
         let prometheus = PrometheusCollectorRegistry()
         // Prometheus for /metrics; the store lets the host read its plugins' metrics back (status page, CloudWatch).
         let metricsStore = MetricsStore()
@@ -140,14 +161,34 @@ struct RunCommand: AsyncParsableCommand {
         defer { hangup.cancel() }
         background.append(Task { await reloader.run() })
         if watch { background.append(Task { await reloader.watch() }) }
+        let adminShutdown = AdminServerShutdown()
+        var adminTask: Task<Void, Never>?
         if let admin = spec.admin {
             let server = AdminServer(host: admin.host, port: admin.port, stats: stats, registry: prometheus, logger: logger,
                                      spec: spec, metricsStore: metricsStore, currentSpec: { runner.currentSpec })
-            background.append(Task {
-                do { try await server.run { port in logger.info("admin server listening", metadata: ["address": "\(admin.host):\(port)"]) } } catch {
+            adminTask = Task {
+                do {
+                    try await server.run(shutdown: adminShutdown) { port in
+                        logger.info("admin server listening", metadata: ["address": "\(admin.host):\(port)"])
+                    }
+                } catch is CancellationError {
+                } catch {
                     logger.error("admin server failed", metadata: ["error": "\(error)"])
                 }
-            })
+            }
+        }
+        /// The admin server stops gracefully (its open taps ended first, or the shutdown would wait for them); a
+        /// client that holds a request open does not hold the exit back more than two seconds.
+        func stopAdmin() async {
+            guard let adminTask else { return }
+            stats.taps.finishAll()
+            adminShutdown.trigger()
+            let deadline = Task {
+                try await Task.sleep(nanoseconds: 2_000_000_000)
+                adminTask.cancel()
+            }
+            await adminTask.value
+            deadline.cancel()
         }
         if let cloudwatch = spec.metrics.cloudwatch {
             let emf = EMFReporter(pipeline: spec.name, settings: cloudwatch, stats: stats, metrics: metricsStore)
@@ -162,11 +203,18 @@ struct RunCommand: AsyncParsableCommand {
             let summary = try await runner.run()
             reloader.finish()
             for t in background { t.cancel() }
+            await stopAdmin()
             for t in background { await t.value }
             logger.info("pipeline finished", metadata: [
                 "records_in": "\(summary.recordsIn)", "dead_lettered": "\(summary.deadLettered)",
                 "checkpoints": "\(summary.checkpoints)", "seconds": "\(String(format: "%.2f", summary.seconds))",
             ])
+            // A misspelt key or time field dead-letters everything, each record with a good reason, and the run
+            // still ends well: say so once where the operator looks.
+            if summary.recordsIn > 0 && summary.deadLettered >= summary.recordsIn {
+                logger.warning("every record was dead-lettered: nothing reached a sink; the dead-letter output says why (a misspelt field in the spec?)",
+                               metadata: ["dead_letter": "\(spec.deadLetter.id)"])
+            }
             if !quiet { print(Summary.text(spec: runner.currentSpec, summary: summary)) }
             if profile {
                 print(StageProfile.text(telemetry: stats.telemetry, recordsIn: summary.recordsIn, processCPUSeconds: StageProfile.processCPUSeconds()))
@@ -177,6 +225,7 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             reloader.finish()
             for t in background { t.cancel() }
+            await stopAdmin()
             logger.critical("pipeline failed", metadata: ["error": "\(error)"])
             throw ExitCode(ExitCodes.runtimeFailure)
         }

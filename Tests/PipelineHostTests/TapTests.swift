@@ -88,6 +88,7 @@ import TestSupport
         let unknown = try await Self.run(["tap", "rollin", "--address", address, "--limit", "1"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("HTTP 404") && unknown.stderr.contains(#""rolling""#) && unknown.stderr.contains(#""dead_letter""#), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains(#"no stage \"rollin\"; did you mean \"rolling\"?"#), "\(unknown.stderr)")
 
         // Bounded: four taps at once, and the fifth is refused. The host lets a closed tap go at its next
         // heartbeat write; /metrics' pipeline_taps_open says when, so the test waits on it, not on a clock.
@@ -115,5 +116,21 @@ import TestSupport
         let again = try await Self.run(["tap", "scored", "--address", address, "--limit", "1", "--rate", "100"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(host.isRunning)
+
+        // SIGTERM with a tap open: the tap's stream ends, the admin server stops gracefully, the host exits 0
+        // at once, and a clean stop logs nothing at error level (an alarm on error logs would fire every deploy).
+        try await waitForOpenTaps(0)  // the last tap let go, so the 1 below is the lingering one
+        let lingering = Task { try await Self.run(["tap", "scored", "--address", address, "--rate", "1", "--duration", "120"], timeout: 150) }
+        try await waitForOpenTaps(1)
+        feeder.cancel()
+        let stopping = Date()
+        host.terminate()
+        #expect(await host.exit(timeout: 60) == 0, "\(host.log)")
+        #expect(Date().timeIntervalSince(stopping) < 20, "the exit took \(Date().timeIntervalSince(stopping)) s")
+        let tap = try await lingering.value
+        #expect(Date().timeIntervalSince(stopping) < 30, "the open tap was not ended")
+        #expect(tap.status == 0, "\(tap.stderr)")
+        let errors = host.log.split(separator: "\n").filter { $0.contains(#""level":"error""#) || $0.contains(#""level":"critical""#) }
+        #expect(errors.isEmpty, "\(errors)")
     }
 }

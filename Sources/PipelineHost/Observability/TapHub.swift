@@ -107,6 +107,12 @@ public final class TapHub: Sendable {
         s.finish()
     }
 
+    /// Ends every open tap (their readers see the stream end): at shutdown, so the admin server's graceful stop
+    /// does not wait for tap responses that would otherwise stream on.
+    public func finishAll() {
+        for s in subscriptions.withLock({ $0 }) { s.finish() }
+    }
+
     /// Records leaving `stage`: each open tap on it takes what its rate allows.
     @inline(__always)
     func offer(stage: String, _ records: [Record]) {

@@ -30,3 +30,16 @@ extension ConfigProblem {
         return key.split(separator: ".").reduce(path) { SpecPath.child($0, String($1)) }
     }
 }
+
+/// Rules many plugins share.
+public enum ConfigLints {
+    /// Each of `keys`, when given, is not empty: `"${OUT:-}"` with OUT unset leaves "", which would fail later
+    /// as a path or a name with no word of where it came from.
+    public static func nonEmpty(_ keys: String...) -> ConfigLint {
+        { config in
+            keys.compactMap { key in
+                config.optionalString(key)?.isEmpty == true ? ConfigProblem("\"\(key)\" is empty", at: key) : nil
+            }
+        }
+    }
+}

@@ -170,12 +170,13 @@ extension PipelineRunner {
         }
         let taps = stats.taps
         let telemetry = stats.telemetry
+        let pipeline = spec.name
         return try await withThrowingTaskGroup(of: ReloadMarker?.self) { group in
             for (i, t) in chain.transforms.enumerated() {
                 let (from, to) = (input(i), links[i])
                 group.addTask {
                     do {
-                        try await Self.runTransform(t.transform, id: t.id, input: from, output: to, meters: t.meters, taps: taps)
+                        try await Self.runTransform(t.transform, id: t.id, pipeline: pipeline, input: from, output: to, meters: t.meters, taps: taps)
                     } catch { fail(error, t.id); throw error }
                     return nil
                 }

@@ -219,7 +219,7 @@ public final class PipelineRunner: Sendable {
             sinkTasks.add(s.id) {
                 if let predecessor { try await self.retire(predecessor) }
                 defer { s.finished.open() }
-                try await Self.runSinkWithTimer(s.sink, id: s.id, input: s.channel, stats: self.stats, meters: s.meters)
+                try await Self.runSinkWithTimer(s.sink, id: s.id, pipeline: self.spec.name, input: s.channel, stats: self.stats, meters: s.meters)
             }
         }
 
@@ -278,8 +278,8 @@ public final class PipelineRunner: Sendable {
                 deadLetterChannel.close()
             }
             add(spec.deadLetter.id) {
-                try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, input: deadLetterChannel, countsAsOutput: false, stats: self.stats,
-                                       meters: deadLetterMeters)
+                try await Self.runSink(deadLetterSink, id: self.spec.deadLetter.id, pipeline: self.spec.name, input: deadLetterChannel,
+                                       countsAsOutput: false, stats: self.stats, meters: deadLetterMeters)
             }
             add("checkpoint") {
                 try await self.coordinateCheckpoints(barriers: barrierChannel, emitter: emitter, tracker: tracker, deadLetters: deadLetterChannel, store: store)
@@ -377,11 +377,11 @@ public final class PipelineRunner: Sendable {
 
     // MARK: Stages
 
-    static func runTransform(_ t: any Transform, id: String, input: BoundedChannel<StreamItem>, output: BoundedChannel<StreamItem>,
+    static func runTransform(_ t: any Transform, id: String, pipeline: String, input: BoundedChannel<StreamItem>, output: BoundedChannel<StreamItem>,
                              meters: PipelineTelemetry.StageMeters? = nil, taps: TapHub? = nil) async throws {
         let width = max(1, t.maxConcurrentBatches)
-        let processed = Counter(label: "pipeline_transform_records_total", dimensions: [("transform", id)])
-        let failed = Counter(label: "pipeline_dead_letter_total", dimensions: [("stage", id)])
+        let processed = Counter(label: "pipeline_transform_records_total", dimensions: [("pipeline", pipeline), ("transform", id)])
+        let failed = Counter(label: "pipeline_dead_letter_total", dimensions: [("pipeline", pipeline), ("stage", id)])
         @Sendable func process(_ batch: consuming Batch) async -> Batch {
             // The batch is changed in place: keeping the original for the error path would make every record's
             // first change copy its fields. A failed batch goes to the dead-letter output as the transform left it.
@@ -500,9 +500,11 @@ public final class PipelineRunner: Sendable {
         return nil
     }
 
-    static func runSink(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats,
+    /// `countsAsOutput` false (the dead-letter output): its records are not the pipeline's output on the status
+    /// page, but its counter counts what it wrote, rejections from other sinks included.
+    static func runSink(_ sink: any Sink, id: String, pipeline: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats,
                         meters: PipelineTelemetry.StageMeters? = nil) async throws {
-        let written = Counter(label: "pipeline_records_out_total", dimensions: [("sink", id)])
+        let written = Counter(label: "pipeline_records_out_total", dimensions: [("pipeline", pipeline), ("sink", id)])
         while let item = await input.receive() {
             switch item {
             case .delivery(let d):
@@ -513,14 +515,13 @@ public final class PipelineRunner: Sendable {
                 ThreadCPUClock.finish(cpu, stage: meters, records: d.records.count)
                 meters?.batchTime.record(seconds: MonotonicClock.seconds() - started)
                 meters?.add(records: d.records.count)
-                if countsAsOutput {
-                    stats.addOut(sink: id, d.records.count)
-                    written.increment(by: d.records.count)
-                }
+                if countsAsOutput { stats.addOut(sink: id, d.records.count) }
+                written.increment(by: d.records.count)
             case .rejection(let d):
                 stats.taps.offer(stage: id, d.records)
                 try await sink.write(d)
                 try await sink.flush()
+                written.increment(by: d.records.count)
             case .barrier:
                 try await sink.flush()
             case .tick:
@@ -532,15 +533,15 @@ public final class PipelineRunner: Sendable {
 
     /// Runs a sink with its batch timer (when it has one) as a child task, cancelled the moment the sink
     /// finishes: a timer that slept out its period would hold the shutdown back by up to half `batch.max_age`.
-    static func runSinkWithTimer(_ sink: any Sink, id: String, input: BoundedChannel<SinkItem>, stats: RuntimeStats,
+    static func runSinkWithTimer(_ sink: any Sink, id: String, pipeline: String, input: BoundedChannel<SinkItem>, stats: RuntimeStats,
                                  meters: PipelineTelemetry.StageMeters?) async throws {
         guard let age = sink.batchMaxAge, age > 0 else {
-            try await runSink(sink, id: id, input: input, countsAsOutput: true, stats: stats, meters: meters)
+            try await runSink(sink, id: id, pipeline: pipeline, input: input, countsAsOutput: true, stats: stats, meters: meters)
             return
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await runBatchTimer(maxAge: age, channel: input) }
-            try await runSink(sink, id: id, input: input, countsAsOutput: true, stats: stats, meters: meters)
+            try await runSink(sink, id: id, pipeline: pipeline, input: input, countsAsOutput: true, stats: stats, meters: meters)
             group.cancelAll()
         }
     }

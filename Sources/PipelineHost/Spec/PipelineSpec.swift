@@ -143,7 +143,7 @@ public struct PipelineSpec: Sendable {
         }
         let name = required("name").flatMap { n -> String? in
             guard let s = n.stringValue, !s.isEmpty else {
-                v.error(n.location, "$.name", "expected a non-empty string, got \(n.typeName)")
+                v.error(n.location, "$.name", n.stringValue == nil ? "expected a non-empty string, got \(n.typeName)" : "the name is empty")
                 return nil
             }
             return s

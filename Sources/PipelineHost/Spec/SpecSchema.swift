@@ -86,7 +86,8 @@ public enum SpecSchema {
                 .object([("type", "string"), ("pattern", "^([0-9]+(\\.[0-9]+)? ?(B|KB|MB|GB|KiB|MiB|GiB)?|\\$\\{.*\\})$")]),
                 .object([("type", "integer"), ("minimum", 0)]),
             ]))])
-        case .oneOf(let options): return .object([("enum", .array(options.map { .string($0) }))])
+        // `${VAR}` may stand for one of the options too (lambda-slack.json's `"mode": "${SLACK_MODE:-webhook}"`).
+        case .oneOf(let options): return .object([("anyOf", .array([.object([("enum", .array(options.map { .string($0) }))]), interpolated]))])
         case .array(let e): return .object([("type", "array"), ("items", typeSchema(e))])
         case .object(let fields): return .object(objectSchema(fields))
         case .map(let e): return .object([("type", "object"), ("additionalProperties", typeSchema(e))])

@@ -34,7 +34,8 @@ public final class FileSink: SinkPlugin {
             FieldSpec("flush_bytes", .byteSize, .defaultValue("8MiB"), doc: "Sync and acknowledge once this much is buffered, without waiting for a checkpoint.", advanced: true),
         ],
         examples: [#"{"type": "file", "id": "scored", "path": "out/scored.jsonl"}"#,
-                   #"{"type": "file", "id": "archive", "path": "out/archive.jsonl", "compression": "gzip", "rotate_bytes": "64MiB"}"#])
+                   #"{"type": "file", "id": "archive", "path": "out/archive.jsonl", "compression": "gzip", "rotate_bytes": "64MiB"}"#],
+        lint: ConfigLints.nonEmpty("path"))
 
     let config: FileSinkConfig
     /// The open file and what is buffered for it. Behind a lock for `Sendable` only: the runner calls a sink one
@@ -42,6 +43,7 @@ public final class FileSink: SinkPlugin {
     private let output: Mutex<FileOutput>
 
     public init(config: ComponentConfig, context: BuildContext) throws {
+        try Self.descriptor.checkLint(config)
         let config = FileSinkConfig(config: config)
         self.config = config
         output = Mutex(FileOutput(config: config))

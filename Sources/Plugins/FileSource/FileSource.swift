@@ -20,7 +20,8 @@ public final class FileSource: SourcePlugin, Sendable {
             FieldSpec("poll_interval", .duration, .defaultValue("500ms"), doc: "In follow mode, how often to look for new data."),
             .batch(maxEvents: 1000, maxBytes: "1MiB", maxAge: "1s"),
         ],
-        examples: [#"{"type": "file", "path": "samples/transactions.jsonl.gz"}"#])
+        examples: [#"{"type": "file", "path": "samples/transactions.jsonl.gz"}"#],
+        lint: ConfigLints.nonEmpty("path"))
 
     let pattern: String
     let follow: Bool
@@ -30,6 +31,7 @@ public final class FileSource: SourcePlugin, Sendable {
     let maxAge: Double
 
     public init(config: ComponentConfig, context: BuildContext) throws {
+        try Self.descriptor.checkLint(config)
         pattern = config.string("path")
         follow = config.bool("follow")
         pollInterval = config.seconds("poll_interval")
