@@ -40,6 +40,28 @@ import Testing
         #expect(d.first?.message.hasPrefix("invalid JSON") == true)
     }
 
+    /// The mistakes of a hand-edited spec, said plainly and where they are: a truncated file at its end (not at
+    /// 1:1), a trailing comma in an object or an array at the bracket after it.
+    @Test func truncatedFilesAndTrailingCommasAreNamed() {
+        let truncated = errors("{\n  \"name\": \"p\",\n  \"source\": {\"type\": \"file\", \"path\": \"x\"}\n")
+        #expect(truncated.first?.location.line == 3, "\(truncated)")
+        #expect(truncated.first?.message == "invalid JSON: the document ends inside a value (a } or ] missing at the end?)", "\(truncated)")
+        let object = errors("{\"name\": \"p\",\n \"sinks\": [{\"type\": \"stdout\",}]}")
+        #expect(object.first?.message == "invalid JSON: a comma before } (JSON allows no trailing comma)", "\(object)")
+        #expect(object.first?.location.line == 2 && object.first?.location.column == 30, "\(object)")
+        let array = errors("{\"name\": \"p\", \"sinks\": [{\"type\": \"stdout\"},\n]}")
+        #expect(array.first?.message == "invalid JSON: a comma before ] (JSON allows no trailing comma)", "\(array)")
+        #expect(array.first?.location.line == 2, "\(array)")
+    }
+
+    /// A word cut short is suggested in full: "eq" is "equals", not "in" (two edits away).
+    @Test func aShortenedWordIsSuggestedInFull() {
+        let d = errors(#"{"name": "p", "source": {"type": "file", "path": "x"}, "sinks": [{"type": "stdout", "when": {"field": "a", "eq": 1}}]}"#)
+        #expect(d.first?.message.contains(#"unknown condition operator "eq"; did you mean "equals"?"#) == true, "\(d)")
+        let plugin = errors(#"{"name": "p", "source": {"type": "kin"}, "sinks": [{"type": "stdout"}]}"#)
+        #expect(plugin.first?.message.contains(#"did you mean "kinesis"?"#) == true, "\(plugin)")
+    }
+
     @Test func everyErrorIsReportedWithPathAndPosition() {
         let text = """
             {

@@ -44,7 +44,14 @@ public enum DocumentParser {
                 message = "invalid JSON"
             }
             if builder.failure == nil {
-                throw SyntaxError(location: builder.location(ofOffset: max(0, min(consumed, text.count) - 1)), message: message)
+                // At the end, yajl has consumed nothing of the final call: the place is the document's last byte.
+                var offset = max(0, min(consumed, text.count) - 1)
+                if builder.finishing {
+                    var end = text.count
+                    while end > 0 && (text[end - 1] == 0x20 || (0x09...0x0D).contains(text[end - 1])) { end -= 1 }
+                    offset = max(0, end - 1)
+                }
+                throw SyntaxError(location: builder.location(ofOffset: offset), message: Self.explain(message, text: text, at: offset))
             }
         }
         if let failure = builder.failure { throw failure }
@@ -66,6 +73,22 @@ public enum DocumentParser {
     /// Parses into a plain `JSONValue` (positions dropped).
     public static func parseValue(_ text: [UInt8]) throws(SyntaxError) -> JSONValue {
         try parse(text).json
+    }
+
+    /// yajl's words for the mistakes people make by hand, said the way they would say them.
+    static func explain(_ message: String, text: [UInt8], at offset: Int) -> String {
+        if message.hasPrefix("premature EOF") {
+            return "the document ends inside a value (a } or ] missing at the end?)"
+        }
+        // The byte before the one yajl stopped at, whitespace skipped: a comma means a trailing comma.
+        var i = min(offset, text.count) - 1
+        while i >= 0 && (text[i] == 0x20 || (0x09...0x0D).contains(text[i])) { i -= 1 }
+        let afterComma = i >= 0 && text[i] == UInt8(ascii: ",")
+        let at = offset < text.count ? text[offset] : 0
+        if afterComma && (at == UInt8(ascii: "}") || at == UInt8(ascii: "]")) {
+            return "a comma before \(at == UInt8(ascii: "}") ? "}" : "]") (JSON allows no trailing comma)"
+        }
+        return message
     }
 
     static func cleanMessage(_ raw: String) -> String {

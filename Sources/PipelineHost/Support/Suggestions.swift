@@ -1,6 +1,10 @@
 /// "Did you mean" suggestions by edit distance.
 public enum Suggestions {
     public static func closest(to word: String, in candidates: [String]) -> String? {
+        // A word cut short ("eq" for "equals") is nearer than an edit distance says.
+        let lowered = word.lowercased()
+        let extended = candidates.filter { $0.count > word.count && $0.lowercased().hasPrefix(lowered) }
+        if word.count >= 2, extended.count == 1 { return extended[0] }
         let limit = max(2, word.count / 3)
         var best: (String, Int)?
         for c in candidates {
