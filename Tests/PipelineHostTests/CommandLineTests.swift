@@ -22,6 +22,13 @@ import TestSupport
         #expect(plugin.status == 2 && plugin.stderr.contains(#"did you mean "slack"?"#) && plugin.stderr.contains("rolling_aggregates"), "\(plugin.stderr)")
     }
 
+    @Test func anUnreadableSpecSaysWhy() async throws {
+        let missing = try await Self.run(["validate", "/nonexistent/spec.json"])
+        #expect(missing.status == 78 && missing.stderr.contains("cannot read the spec file: no such file"), "\(missing.output)")
+        let directory = try await Self.run(["validate", "pipelines"])
+        #expect(directory.status == 78 && directory.stderr.contains("cannot read the spec file: it is a directory"), "\(directory.output)")
+    }
+
     @Test func lintIsValidateAndWarnIsALevel() async throws {
         let lint = try await Self.run(["lint", "pipelines/local.json"], environment: ["LOG_LEVEL": "warn"])
         #expect(lint.status == 0 && lint.stdout.contains("pipelines/local.json: valid"), "\(lint.output)")
