@@ -13,14 +13,18 @@ bash scripts/check-terraform.sh
 echo "==> Dockerfiles"
 bash scripts/check-dockerfile.sh
 
+# swift build with its progress lines filtered out; the build's own exit status decides (grep's, 1 when every line
+# was filtered, does not), so a compile error never lets the checks run on binaries left from an earlier build.
+swift_build() {
+  set +e
+  swift build "$@" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)'
+  local status=${PIPESTATUS[0]}
+  set -e
+  [ "$status" -eq 0 ] || { echo "swift build $* failed (exit $status)" >&2; exit 1; }
+}
+
 echo "==> swift build"
-# The progress lines are filtered out; the build's own exit status decides (grep's, 1 when every line was
-# filtered, does not), so a compile error never lets the tests run on binaries left from an earlier build.
-set +e
-swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)'
-build_status=${PIPESTATUS[0]}
-set -e
-[ "$build_status" -eq 0 ] || { echo "swift build failed (exit $build_status)" >&2; exit 1; }
+swift_build --build-tests
 for product in pipeline-host model-server; do
   test -x ".build/debug/$product" || { echo "swift build left no .build/debug/$product" >&2; exit 1; }
 done
@@ -52,5 +56,5 @@ timeout --signal=KILL 900 swift test --skip-build --skip "$CHILD_PROCESS_TESTS"
 # The container image's binary: the Swift runtime linked in, every shared library it needs installed by the
 # Dockerfile or in the slim base, and the specs it holds valid when run from the image's layout.
 echo "==> image check (release, --static-swift-stdlib)"
-swift build -c release --product pipeline-host --static-swift-stdlib 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Build)' || true
+swift_build -c release --product pipeline-host --static-swift-stdlib
 bash scripts/check-image.sh "$(swift build -c release --product pipeline-host --static-swift-stdlib --show-bin-path)/pipeline-host"

@@ -37,17 +37,27 @@ struct LogOptions: ParsableArguments {
         return Logger.Level(rawValue: ["warn": "warning", "err": "error"][name] ?? name)
     }
 
-    /// A misspelt level is refused, not run at info: an operator who asked for quiet logs would get loud ones.
+    /// True when the level came from the environment, not the command line.
+    var fromEnvironment: Bool { ProcessInfo.processInfo.environment["LOG_LEVEL"] == logLevel }
+
+    static var levelNames: String { Logger.Level.allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// A misspelt `--log-level` is refused, not run at info: an operator who asked for quiet logs would get loud
+    /// ones. A bad LOG_LEVEL (an empty one passed through by compose, `fatal`) only warns: the environment of a
+    /// Lambda function or a task is not where a typo should stop every start.
     func validate() throws {
-        guard level == nil else { return }
-        let names = Logger.Level.allCases.map(\.rawValue)
-        let from = ProcessInfo.processInfo.environment["LOG_LEVEL"] == logLevel ? "LOG_LEVEL" : "--log-level"
-        throw ValidationError("\(from) \"\(logLevel)\" is not a log level (\(names.joined(separator: ", ")))"
-                              + Suggestions.didYouMean(logLevel, names))
+        guard level == nil, !fromEnvironment else { return }
+        throw ValidationError("--log-level \"\(logLevel)\" is not a log level (\(Self.levelNames))"
+                              + Suggestions.didYouMean(logLevel, Logger.Level.allCases.map(\.rawValue)))
     }
 
     func bootstrap() -> Logger {
         let level = self.level ?? .info
+        defer {
+            if self.level == nil {
+                Logger(label: "pipeline-host").warning("LOG_LEVEL \"\(logLevel)\" is not a log level (\(Self.levelNames)); logging at info")
+            }
+        }
         LoggingSystem.bootstrap { label in
             var h = JSONLogHandler(label: label)
             h.logLevel = level
@@ -183,12 +193,17 @@ struct RunCommand: AsyncParsableCommand {
             guard let adminTask else { return }
             stats.taps.finishAll()
             adminShutdown.trigger()
-            let deadline = Task {
-                try await Task.sleep(nanoseconds: 2_000_000_000)
-                adminTask.cancel()
+            // Whichever comes first: the server's end, or two seconds (then it is cancelled and not waited for).
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let once = Mutex(false)
+                let finish: @Sendable () -> Void = { if once.withLock({ (was: inout Bool) in defer { was = true }; return !was }) { done.resume() } }
+                Task { await adminTask.value; finish() }
+                Task {
+                    try? await Task.sleep(nanoseconds: 2_000_000_000)
+                    adminTask.cancel()
+                    finish()
+                }
             }
-            await adminTask.value
-            deadline.cancel()
         }
         if let cloudwatch = spec.metrics.cloudwatch {
             let emf = EMFReporter(pipeline: spec.name, settings: cloudwatch, stats: stats, metrics: metricsStore)
@@ -211,7 +226,7 @@ struct RunCommand: AsyncParsableCommand {
             ])
             // A misspelt key or time field dead-letters everything, each record with a good reason, and the run
             // still ends well: say so once where the operator looks.
-            if summary.recordsIn > 0 && summary.deadLettered >= summary.recordsIn {
+            if summary.recordsIn > 0 && summary.sinkOutputs.values.reduce(0, +) == 0 {
                 logger.warning("every record was dead-lettered: nothing reached a sink; the dead-letter output says why (a misspelt field in the spec?)",
                                metadata: ["dead_letter": "\(spec.deadLetter.id)"])
             }

@@ -1,5 +1,6 @@
 import BuiltinPlugins
 import Foundation
+import Logging
 import PipelineHost
 import Testing
 import TestSupport
@@ -65,6 +66,53 @@ import TestSupport
         #expect(Self.errors(sinks: [#"{"type": "slack", "mode": "chat_post_message", "channel": "C1", "token_env": "T"}"#]).isEmpty)
     }
 
+    /// Every plugin with rules refuses a broken config at build too, when it did not come through a spec: a valid
+    /// component's config with one value changed, built through the registry.
+    @Test func everyPluginsInitRunsItsRules() throws {
+        let registry = BuiltinPlugins.registry
+        let context = BuildContext(pipelineName: "p", logger: Logger(label: "t"), environment: [:], registry: registry)
+        let bundle = TestFiles.path("models/v1")
+        let scorer = #"{"type": "local_model", "bundle": "\#(bundle)"}"#
+        // (kind, a valid component, the key to change, the broken value, the message)
+        let cases: [(PluginKind, String, String, JSONValue, String)] = [
+            (.transform, #"{"type": "dynamo_broadcast", "mode": "file", "path": "u.jsonl", "fields": ["age"]}"#, "mode", "dynamodb", #"mode "dynamodb" needs "table""#),
+            (.transform, #"{"type": "rolling_aggregates"}"#, "windows", .array([]), "at least one window is needed"),
+            (.transform, #"{"type": "ab_split", "variants": [{"name": "a", "weight": 1, "scorer": \#(scorer)}]}"#, "variants",
+             .array([.object([("name", "a"), ("weight", .double(0)), ("scorer", .object([("type", "local_model"), ("bundle", .string(bundle))]))])]),
+             "variant weights add up to 0"),
+            (.transform, #"{"type": "fields"}"#, "rename", .object([("a", "x"), ("b", "x")]), #"both "a" and "b" are renamed to "x""#),
+            (.sink, #"{"type": "slack", "webhook_url_env": "W"}"#, "token_env", "T", "give exactly one of webhook_url_env, token_env, secret_arn"),
+            (.sink, #"{"type": "sns", "topic_arn": "arn:aws:sns:eu-west-1:123456789012:a.fifo", "message_group_id_field": "user_id"}"#,
+             "message_group_id_field", .null, "a FIFO topic needs message_group_id_field"),
+            (.sink, #"{"type": "s3", "bucket": "b"}"#, "multipart_threshold", .int(1024), "multipart_threshold must be at least 5MiB"),
+            (.sink, #"{"type": "file", "path": "o.jsonl"}"#, "path", "", #""path" is empty"#),
+            (.source, #"{"type": "kinesis", "stream_name": "s"}"#, "start_position", "AT_TIMESTAMP", "start_position AT_TIMESTAMP needs start_timestamp"),
+            (.source, #"{"type": "file", "path": "x"}"#, "path", "", #""path" is empty"#),
+        ]
+        for (kind, component, key, value, message) in cases {
+            let text: String
+            switch kind {
+            case .source: text = #"{"name": "p", "source": \#(component), "sinks": [{"type": "stdout"}]}"#
+            case .transform: text = #"{"name": "p", "source": {"type": "file", "path": "x"}, "transforms": [\#(component)], "sinks": [{"type": "stdout"}]}"#
+            case .sink: text = #"{"name": "p", "source": {"type": "file", "path": "x"}, "sinks": [\#(component)]}"#
+            }
+            let spec = try PipelineSpec.parse(Array(text.utf8), file: "spec.json", registry: registry, environment: [:])
+            let valid = kind == .source ? spec.source : kind == .transform ? spec.transforms[0] : spec.sinks[0].config
+            let values = valid.values.filter { $0.0 != key } + (value == .null ? [] : [(key, value)])
+            let fields = (registry.registration(kind: kind, name: valid.type)?.descriptor.fields ?? []) + (kind == .sink ? PipelineSpec.sinkCommonFields : [])
+            let broken = ComponentConfig(kind: kind, type: valid.type, id: valid.id, path: valid.path, values: values, fields: fields)
+            #expect("\(valid.type).\(key)") {
+                switch kind {
+                case .source: _ = try registry.makeSource(broken, context)
+                case .transform: _ = try registry.makeTransform(broken, context)
+                case .sink: _ = try registry.makeSink(broken, context)
+                }
+            } throws: { error in
+                error is PipelineError && "\(error)".contains(message)
+            }
+        }
+    }
+
     /// A plugin built from a config that did not come through a spec runs the same rules.
     @Test func pluginsBuiltWithoutASpecRunTheSameRules() throws {
         let descriptor = try #require(BuiltinPlugins.registry.registration(kind: .transform, name: "dynamo_broadcast")?.descriptor)
@@ -90,7 +138,7 @@ import TestSupport
         #expect(quoted.first?.message == #"sink "alerts" compares "is_alert" with the string "true", but the transform "scorer" writes it as a boolean (true or false): the condition never holds as meant; write true without quotes"#, "\(quoted)")
         let dropped = alerts(#"{"field": "is_alert", "equals": true}"#, after: [#"{"type": "fields", "id": "tidy", "drop": ["is_alert"]}"#])
         #expect(dropped.first?.message == #"sink "alerts" tests "is_alert", which the transform "tidy" ($.transforms[2]) drops: no record reaches the sink with it"#, "\(dropped)")
-        let nested = alerts(#"{"all": [{"field": "is_alert", "equals": true}, {"not": {"field": "fraud_score", "in": ["high"]}}]}"#)
+        let nested = alerts(#"{"all": [{"field": "is_alert", "equals": true}, {"any": [{"field": "fraud_score", "in": ["high"]}]}]}"#)
         #expect(nested.first?.message.contains(#"compares "fraud_score" with the string "high""#) == true, "\(nested)")
         let numeric = alerts(#"{"field": "model_version", "gt": 2}"#)
         #expect(numeric.first?.message == #"sink "alerts" compares "model_version" as a number, but the transform "scorer" writes it as a string"#, "\(numeric)")
@@ -100,5 +148,15 @@ import TestSupport
         #expect(alerts(#"{"field": "fraud_score", "gte": 0.9}"#).isEmpty)
         #expect(alerts(#"{"field": "channel_code", "in": [1, 2]}"#).isEmpty)
         #expect(alerts(#"{"field": "is_alert", "equals": "yes"}"#, after: [#"{"type": "fields", "set": {"is_alert": "yes"}}"#]).isEmpty)
+        // Tests that hold on a record without the field, or with a value of another kind, are left alone: they
+        // match, and may be meant; so is an `in` with one value of the right kind, and a source field near a
+        // scorer's name but more than one edit from it.
+        let tidy = [#"{"type": "fields", "id": "tidy", "drop": ["debug"]}"#]
+        #expect(alerts(#"{"field": "debug", "exists": false}"#, after: tidy).isEmpty)
+        #expect(alerts(#"{"not": {"field": "debug", "equals": 1}}"#, after: tidy).isEmpty)
+        #expect(alerts(#"{"field": "is_alert", "not_equals": "no"}"#).isEmpty)
+        #expect(alerts(#"{"field": "is_alert", "in": [true, "true"]}"#).isEmpty)
+        #expect(alerts(#"{"field": "is_alarm", "equals": true}"#).isEmpty)
+        #expect(alerts(#"{"field": "fraud", "equals": 1}"#).isEmpty)
     }
 }

@@ -45,7 +45,8 @@ import Testing
     @Test func truncatedFilesAndTrailingCommasAreNamed() {
         let truncated = errors("{\n  \"name\": \"p\",\n  \"source\": {\"type\": \"file\", \"path\": \"x\"}\n")
         #expect(truncated.first?.location.line == 3, "\(truncated)")
-        #expect(truncated.first?.message == "invalid JSON: the document ends inside a value (a } or ] missing at the end?)", "\(truncated)")
+        #expect(truncated.first?.message == "invalid JSON: the document ends inside a value (a closing \", } or ] missing at the end?)", "\(truncated)")
+        #expect(errors(" \n").first?.message == "invalid JSON: the document is empty")
         let object = errors("{\"name\": \"p\",\n \"sinks\": [{\"type\": \"stdout\",}]}")
         #expect(object.first?.message == "invalid JSON: a comma before } (JSON allows no trailing comma)", "\(object)")
         #expect(object.first?.location.line == 2 && object.first?.location.column == 30, "\(object)")

@@ -78,7 +78,8 @@ public enum DocumentParser {
     /// yajl's words for the mistakes people make by hand, said the way they would say them.
     static func explain(_ message: String, text: [UInt8], at offset: Int) -> String {
         if message.hasPrefix("premature EOF") {
-            return "the document ends inside a value (a } or ] missing at the end?)"
+            if text.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) { return "the document is empty" }
+            return "the document ends inside a value (a closing \", } or ] missing at the end?)"
         }
         // The byte before the one yajl stopped at, whitespace skipped: a comma means a trailing comma.
         var i = min(offset, text.count) - 1

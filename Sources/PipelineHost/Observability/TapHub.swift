@@ -70,6 +70,7 @@ public final class TapHub: Sendable {
     private let subscriptions = Mutex<[Subscription]>([])
     /// Lines the taps closed so far lost to full buffers.
     private let droppedByClosed = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
 
     public init() {}
 
@@ -85,7 +86,7 @@ public final class TapHub: Sendable {
     public func subscribe(_ settings: Settings) -> Subscription? {
         let s = Subscription(settings: settings)
         let added = subscriptions.withLock { subs -> Bool in
-            guard subs.count < Self.maxTaps else { return false }
+            guard subs.count < Self.maxTaps, !isClosed else { return false }
             subs.append(s)
             return true
         }
@@ -98,20 +99,23 @@ public final class TapHub: Sendable {
         let removed = subscriptions.withLock { subs -> Bool in
             guard let i = subs.firstIndex(where: { $0 === s }) else { return false }
             subs.remove(at: i)
+            // Under the lock: a scrape in between would see the total fall (a counter reset to Prometheus).
+            droppedByClosed.add(s.dropped, ordering: .relaxed)
             return true
         }
-        if removed {
-            droppedByClosed.add(s.dropped, ordering: .relaxed)
-            active.subtract(1, ordering: .relaxed)
-        }
+        if removed { active.subtract(1, ordering: .relaxed) }
         s.finish()
     }
 
     /// Ends every open tap (their readers see the stream end): at shutdown, so the admin server's graceful stop
     /// does not wait for tap responses that would otherwise stream on.
     public func finishAll() {
+        closed.store(true, ordering: .relaxed)
         for s in subscriptions.withLock({ $0 }) { s.finish() }
     }
+
+    /// True once `finishAll` ran: the host is stopping and takes no new tap.
+    public var isClosed: Bool { closed.load(ordering: .relaxed) }
 
     /// Records leaving `stage`: each open tap on it takes what its rate allows.
     @inline(__always)

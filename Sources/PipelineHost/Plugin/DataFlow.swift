@@ -35,6 +35,7 @@ public struct DataFlow: Sendable {
             out.requires += n.requires.map { ($0.contract, key + "." + $0.key) }
             out.promises += n.promises
             out.kinds.merge(n.kinds) { own, _ in own }
+            out.drops += n.drops
         }
         return out
     }

@@ -500,11 +500,11 @@ public final class PipelineRunner: Sendable {
         return nil
     }
 
-    /// `countsAsOutput` false (the dead-letter output): its records are not the pipeline's output on the status
-    /// page, but its counter counts what it wrote, rejections from other sinks included.
+    /// `countsAsOutput` false (the dead-letter output): its records are not the pipeline's output, and it has no
+    /// `pipeline_records_out_total` series (one stuck at 0 misled; dead letters are `pipeline_dead_letter_total`).
     static func runSink(_ sink: any Sink, id: String, pipeline: String, input: BoundedChannel<SinkItem>, countsAsOutput: Bool, stats: RuntimeStats,
                         meters: PipelineTelemetry.StageMeters? = nil) async throws {
-        let written = Counter(label: "pipeline_records_out_total", dimensions: [("pipeline", pipeline), ("sink", id)])
+        let written = countsAsOutput ? Counter(label: "pipeline_records_out_total", dimensions: [("pipeline", pipeline), ("sink", id)]) : nil
         while let item = await input.receive() {
             switch item {
             case .delivery(let d):
@@ -516,12 +516,11 @@ public final class PipelineRunner: Sendable {
                 meters?.batchTime.record(seconds: MonotonicClock.seconds() - started)
                 meters?.add(records: d.records.count)
                 if countsAsOutput { stats.addOut(sink: id, d.records.count) }
-                written.increment(by: d.records.count)
+                written?.increment(by: d.records.count)
             case .rejection(let d):
                 stats.taps.offer(stage: id, d.records)
                 try await sink.write(d)
                 try await sink.flush()
-                written.increment(by: d.records.count)
             case .barrier:
                 try await sink.flush()
             case .tick:

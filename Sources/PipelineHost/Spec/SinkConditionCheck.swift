@@ -1,8 +1,9 @@
 /// The lint of the sinks' `when` conditions against what the transforms write: a condition that can never
 /// match as meant (an alerts sink that compares is_alert with the string "true", tests a field a `fields` step
 /// dropped, or names a scorer's field with a typo) would turn the sink off silently, so `validate` reports it.
-/// A field no transform writes is left alone (it may come from the source) unless it is a near miss of a field
-/// whose kind a transform declares.
+/// A field no transform writes is left alone (it may come from the source) unless it is one edit from a field a
+/// scorer writes (`is_alrt`). Only tests that must find the field to hold are checked: `exists: false`,
+/// `not_equals` and anything under `not` hold on a record without it.
 struct SinkConditionCheck {
     let check: DataFlowCheck
 
@@ -21,20 +22,20 @@ struct SinkConditionCheck {
             for w in flow.writes { fate[w] = .written(by: t, kind: flow.kinds[w]) }
             for d in flow.drops { fate[d] = .dropped(by: t) }
         }
-        let typed = fate.compactMap { name, f -> String? in
-            if case .written(_, let kind?) = f { return name }
-            return nil
-        }.sorted()
+        // Near misses only of the scorers' fields, one edit away: a source field may be named anything.
+        let scored = ScoreFields.all.filter { fate[$0] != nil }
         var out: [(String, String)] = []
         for sink in sinks {
             guard let when = sink.when else { continue }
             let path = sink.config.path + ".when", name = "sink \"\(sink.config.id)\""
-            for test in Self.tests(when) {
+            for test in Self.tests(when) where test.mustFind {
                 switch fate[test.field] {
                 case .dropped(let t)?:
                     out.append((path, "\(name) tests \"\(test.field)\", which the transform \"\(t.id)\" (\(t.path)) drops: no record reaches the sink with it"))
                 case .written(let t, let kind?)?:
-                    if let wrong = test.values.first(where: { FieldValueKind(of: $0).map { $0 != kind } ?? false }) {
+                    let kinds = test.values.map(FieldValueKind.init(of:))
+                    // Wrong only when no value can match: `in: [true, "true"]` still matches true.
+                    if !kinds.isEmpty, !kinds.contains(kind), let wrong = test.values.first(where: { FieldValueKind(of: $0) != nil }) {
                         out.append((path, "\(name) compares \"\(test.field)\" with \(Self.describe(wrong)), but the transform \"\(t.id)\" writes it as "
                                     + "\(Self.article(kind)): the condition never holds as meant" + Self.hint(wrong, kind)))
                     } else if test.numeric && kind != .number {
@@ -43,7 +44,7 @@ struct SinkConditionCheck {
                 case .written(_, nil)?:
                     break
                 case nil:
-                    if let near = Suggestions.closest(to: test.field, in: typed), case .written(let t, _)? = fate[near] {
+                    if let near = scored.first(where: { Suggestions.distance(test.field.lowercased(), $0) == 1 }), case .written(let t, _)? = fate[near] {
                         out.append((path, "\(name) tests \"\(test.field)\", which no transform writes; did you mean \"\(near)\" (written by \"\(t.id)\")?"))
                     }
                 }
@@ -52,15 +53,17 @@ struct SinkConditionCheck {
         return out
     }
 
-    /// Each field a condition tests, with the values it compares it with and whether it compares as a number.
-    static func tests(_ c: Condition) -> [(field: String, values: [JSONValue], numeric: Bool)] {
+    /// Each field a condition tests, with the values it compares it with, whether it compares as a number, and
+    /// whether the test holds only on a record that has the field (`mustFind`).
+    static func tests(_ c: Condition, negated: Bool = false) -> [(field: String, values: [JSONValue], numeric: Bool, mustFind: Bool)] {
         switch c {
-        case let .equals(f, v), let .notEquals(f, v): return [(f, [v], false)]
-        case let .isIn(f, vs): return [(f, vs, false)]
-        case let .exists(f, _): return [(f, [], false)]
-        case let .compare(f, _, _), let .within(f, _): return [(f, [], true)]
-        case let .all(cs), let .any(cs): return cs.flatMap(tests)
-        case let .not(c): return tests(c)
+        case let .equals(f, v): return [(f, [v], false, !negated)]
+        case let .notEquals(f, v): return [(f, [v], false, negated)]
+        case let .isIn(f, vs): return [(f, vs, false, !negated)]
+        case let .exists(f, want): return [(f, [], false, want != negated)]
+        case let .compare(f, _, _), let .within(f, _): return [(f, [], true, !negated)]
+        case let .all(cs), let .any(cs): return cs.flatMap { tests($0, negated: negated) }
+        case let .not(c): return tests(c, negated: !negated)
         }
     }
 
