@@ -100,10 +100,8 @@ public struct AdminServer: Sendable {
                     return Self.json(.badRequest, .object([("error", .string("rate is records per second, from 0 (exclusive) to 10000"))]))
                 }
                 let fields = q["fields"].map { $0.split(separator: ",").map(String.init) }
-                if stats.taps.isClosed {
-                    return Self.json(.serviceUnavailable, .object([("error", .string("the host is stopping"))]))
-                }
                 guard let tap = stats.taps.subscribe(.init(stage: stage, rate: rate, fields: fields)) else {
+                    if stats.taps.isClosed { return Self.json(.serviceUnavailable, .object([("error", .string("the host is stopping"))])) }
                     return Self.json(.tooManyRequests, .object([("error", .string("\(TapHub.maxTaps) taps are open already"))]))
                 }
                 // A heartbeat line every second: a write is how a reader that went away is noticed.

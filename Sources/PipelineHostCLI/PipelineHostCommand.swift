@@ -53,17 +53,14 @@ struct LogOptions: ParsableArguments {
 
     func bootstrap() -> Logger {
         let level = self.level ?? .info
-        defer {
-            if self.level == nil {
-                Logger(label: "pipeline-host").warning("LOG_LEVEL \"\(logLevel)\" is not a log level (\(Self.levelNames)); logging at info")
-            }
-        }
         LoggingSystem.bootstrap { label in
             var h = JSONLogHandler(label: label)
             h.logLevel = level
             return h
         }
-        return Logger(label: "pipeline-host")
+        let logger = Logger(label: "pipeline-host")
+        if self.level == nil { logger.warning("LOG_LEVEL \"\(logLevel)\" is not a log level (\(Self.levelNames)); logging at info") }
+        return logger
     }
 }
 

@@ -28,7 +28,7 @@ import TestSupport
 
     @Test func anUnreadableSpecSaysWhy() async throws {
         let missing = try await Self.run(["validate", "/nonexistent/spec.json"])
-        #expect(missing.status == 78 && missing.stderr.contains("cannot read the spec file: no such file"), "\(missing.output)")
+        #expect(missing.status == 78 && missing.stderr.contains("cannot read the spec file: No such file or directory"), "\(missing.output)")
         let directory = try await Self.run(["validate", "pipelines"])
         #expect(directory.status == 78 && directory.stderr.contains("cannot read the spec file: it is a directory"), "\(directory.output)")
     }

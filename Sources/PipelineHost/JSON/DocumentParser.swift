@@ -48,7 +48,7 @@ public enum DocumentParser {
                 var offset = max(0, min(consumed, text.count) - 1)
                 if builder.finishing {
                     var end = text.count
-                    while end > 0 && (text[end - 1] == 0x20 || (0x09...0x0D).contains(text[end - 1])) { end -= 1 }
+                    while end > 0 && isSpace(text[end - 1]) { end -= 1 }
                     offset = max(0, end - 1)
                 }
                 throw SyntaxError(location: builder.location(ofOffset: offset), message: Self.explain(message, text: text, at: offset))
@@ -60,7 +60,7 @@ public enum DocumentParser {
         }
         // yajl's final flush ignores an unterminated string after the value (`{"a": 1}"x`), which it otherwise
         // reports as trailing garbage: only whitespace may follow the value.
-        if let extra = text[builder.rootEnd...].firstIndex(where: { !(0x09...0x0D).contains($0) && $0 != 0x20 }) {
+        if let extra = text[builder.rootEnd...].firstIndex(where: { !isSpace($0) }) {
             throw SyntaxError(location: builder.location(ofOffset: extra), message: "trailing garbage")
         }
         return root
@@ -78,12 +78,12 @@ public enum DocumentParser {
     /// yajl's words for the mistakes people make by hand, said the way they would say them.
     static func explain(_ message: String, text: [UInt8], at offset: Int) -> String {
         if message.hasPrefix("premature EOF") {
-            if text.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) { return "the document is empty" }
+            if text.allSatisfy(isSpace) { return "the document is empty" }
             return "the document ends inside a value (a closing \", } or ] missing at the end?)"
         }
         // The byte before the one yajl stopped at, whitespace skipped: a comma means a trailing comma.
         var i = min(offset, text.count) - 1
-        while i >= 0 && (text[i] == 0x20 || (0x09...0x0D).contains(text[i])) { i -= 1 }
+        while i >= 0 && isSpace(text[i]) { i -= 1 }
         let afterComma = i >= 0 && text[i] == UInt8(ascii: ",")
         let at = offset < text.count ? text[offset] : 0
         if afterComma && (at == UInt8(ascii: "}") || at == UInt8(ascii: "]")) {
@@ -91,6 +91,9 @@ public enum DocumentParser {
         }
         return message
     }
+
+    /// Space, tab, newline, vertical tab, form feed, carriage return: what may stand between tokens.
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
 
     static func cleanMessage(_ raw: String) -> String {
         // yajl's terse messages look like "parse error: trailing garbage\n"; keep the part after the colon.

@@ -82,7 +82,7 @@ public final class TapHub: Sendable {
         droppedByClosed.load(ordering: .relaxed) + subscriptions.withLock { $0.reduce(0) { $0 + $1.dropped } }
     }
 
-    /// A new tap, or nil when `maxTaps` are open already.
+    /// A new tap, or nil when `maxTaps` are open already or the host is stopping (`isClosed`).
     public func subscribe(_ settings: Settings) -> Subscription? {
         let s = Subscription(settings: settings)
         let added = subscriptions.withLock { subs -> Bool in

@@ -105,11 +105,10 @@ public struct PipelineSpec: Sendable {
 
     public static func load(path: String, registry: PluginRegistry, environment: [String: String]) throws(SpecErrors) -> PipelineSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
-            // Why, as the system says it: no such file, permission denied, a directory.
+            // Why, as the system says it (no such file, permission denied); a directory opens, so it is named.
             var isDirectory: ObjCBool = false
-            let why = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-                ? (isDirectory.boolValue ? "it is a directory" : (access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "it cannot be read"))
-                : "no such file"
+            let why = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? "it is a directory"
+                : access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "it cannot be read"
             throw SpecErrors([.init(file: path, location: .init(line: 0, column: 0), path: "$", message: "cannot read the spec file: \(why)")])
         }
         return try parse(Array(data), file: path, registry: registry, environment: environment)
